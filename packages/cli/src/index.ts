@@ -1,0 +1,1 @@
+export { buildProgram, type CommandModule } from './program.js';

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * Every tunable of a model-core hypermodel. This is the single definition shared by the
+ * search space (coordinator), the job payload (queue) and the model builder (model-core).
+ * Defaults are the seed study's CNN (see presets in model-core for named points).
+ */
+export const AugmentationSchema = z
+  .object({
+    /** Horizontal flip with probability 0.5. Brain slices are roughly left/right symmetric. */
+    flip: z.boolean().default(false),
+    /** Maximum absolute rotation in degrees (uniform in [-rotation, rotation]). */
+    rotation: z.number().min(0).max(45).default(0),
+    /** Maximum zoom fraction (scale uniform in [1 - zoom, 1 + zoom]). */
+    zoom: z.number().min(0).max(0.5).default(0),
+    /** Maximum contrast change fraction (factor uniform in [1 - contrast, 1 + contrast]). */
+    contrast: z.number().min(0).max(0.9).default(0),
+  })
+  .strict();
+export type Augmentation = z.infer<typeof AugmentationSchema>;
+
+export const ModelFamilySchema = z.enum(['cnn', 'resnet', 'transfer']);
+export type ModelFamily = z.infer<typeof ModelFamilySchema>;
+
+export const OptimizerNameSchema = z.enum(['adam', 'sgd', 'rmsprop']);
+export type OptimizerName = z.infer<typeof OptimizerNameSchema>;
+
+export const HyperparametersSchema = z
+  .object({
+    family: ModelFamilySchema.default('cnn'),
+    /** Input side length in pixels; each size is its own dataset bundle. */
+    imageSize: z.number().int().min(16).max(512).default(64),
+    /** Convolution blocks (cnn) or residual stages (resnet). */
+    convBlocks: z.number().int().min(2).max(5).default(3),
+    /** Filters of the first block; doubled per block. */
+    baseFilters: z.number().int().min(4).max(64).default(16),
+    kernelSize: z.union([z.literal(3), z.literal(5)]).default(3),
+    /** Batch normalisation after every convolution. */
+    convBatchNorm: z.boolean().default(false),
+    /** Residual blocks per stage (resnet family only). */
+    blocksPerStage: z.number().int().min(1).max(3).default(1),
+    convDropout: z.number().min(0).max(0.8).default(0.2),
+    /** How the last feature map becomes a vector: the seed flattens; global average pooling generalises better. */
+    pooling: z.enum(['flatten', 'gap']).default('flatten'),
+    /** Units of the first and second dense layer; 0 disables the second. */
+    denseUnits: z.number().int().min(8).max(1024).default(64),
+    dense2Units: z.number().int().min(0).max(512).default(16),
+    denseBatchNorm: z.boolean().default(true),
+    denseDropout: z.number().min(0).max(0.8).default(0),
+    /** Momentum of the batch-norm moving statistics (Keras default 0.99). */
+    bnMomentum: z.number().min(0).max(0.999).default(0.99),
+    /** Re-estimate batch-norm statistics over training data before each evaluation ("precise BN"). */
+    preciseBn: z.boolean().default(false),
+    optimizer: OptimizerNameSchema.default('adam'),
+    learningRate: z.number().positive().max(1).default(1e-3),
+    /** Momentum for sgd (ignored by adam). */
+    momentum: z.number().min(0).max(0.999).default(0.9),
+    batchSize: z.number().int().min(1).max(512).default(32),
+    /** L2 penalty on kernel weights. */
+    weightDecay: z.number().min(0).max(0.1).default(0),
+    labelSmoothing: z.number().min(0).max(0.3).default(0),
+    classWeighting: z.enum(['none', 'balanced']).default('none'),
+    augmentation: AugmentationSchema.default({ flip: false, rotation: 0, zoom: 0, contrast: 0 }),
+    /** transfer family: URL of a tfjs LayersModel (file://, http://, https://) used as the feature extractor. */
+    baseModelUrl: z.string().url().optional(),
+    /** transfer family: keep the base model's weights fixed. */
+    freezeBase: z.boolean().default(true),
+  })
+  .strict();
+
+export type Hyperparameters = z.infer<typeof HyperparametersSchema>;
+export type HyperparametersInput = z.input<typeof HyperparametersSchema>;
+
+/** Parses partial hyperparameters, filling every default. Throws a ZodError naming the field. */
+export function resolveHyperparameters(input: HyperparametersInput = {}): Hyperparameters {
+  return HyperparametersSchema.parse(input);
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { HyperparametersSchema } from './hyperparameters.js';
+import { EpochMetricsSchema, EvaluationSchema } from './evaluation.js';
+
+/** BullMQ queue carrying one job per trial rung, produced by the coordinator, consumed by workers. */
+export const TRIAL_QUEUE = 'braintune-trials';
+/** Durable queue carrying worker reports (epochs, rung results) back to the coordinator. */
+export const RESULTS_QUEUE = 'braintune-results';
+
+/** Deterministic BullMQ job id of a trial rung: re-enqueueing the same rung is a no-op. */
+export function trialJobId(trialId: string, rung: number): string {
+  return `${trialId}:${rung}`;
+}
+
+export const DatasetRefSchema = z.object({
+  /** sha256 of the bundle; the bundle lives at `datasets/<hash>/` in the artifact store. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  imageSize: z.number().int().positive(),
+  classes: z.array(z.string()).min(2),
+});
+export type DatasetRef = z.infer<typeof DatasetRefSchema>;
+
+export const TrialJobDataSchema = z.object({
+  studyId: z.string().min(1),
+  trialId: z.string().min(1),
+  rung: z.number().int().min(0),
+  hyperparameters: HyperparametersSchema,
+  dataset: DatasetRefSchema,
+  /** Epochs already trained by lower rungs (warm start); 0 for a fresh trial. */
+  fromEpoch: z.number().int().min(0),
+  /** Train until this many epochs in total. */
+  toEpoch: z.number().int().min(1),
+  /** Artifact-store key of this trial's checkpoint directory (shared by all its rungs). */
+  checkpointKey: z.string().min(1),
+  /** Seed for weights, shuffling, augmentation and dropout. */
+  seed: z.number().int(),
+});
+export type TrialJobData = z.infer<typeof TrialJobDataSchema>;
+
+/** Progress a worker publishes after every epoch (BullMQ job progress). */
+export const TrialProgressSchema = z.object({
+  workerId: z.string(),
+  epoch: EpochMetricsSchema,
+});
+export type TrialProgress = z.infer<typeof TrialProgressSchema>;
+
+export const TrialOutcomeSchema = z.enum(['completed', 'diverged', 'cancelled']);
+export type TrialOutcome = z.infer<typeof TrialOutcomeSchema>;
+
+/** What a worker returns for one trial rung. */
+export const TrialRungResultSchema = z.object({
+  trialId: z.string(),
+  rung: z.number().int().min(0),
+  workerId: z.string(),
+  outcome: TrialOutcomeSchema,
+  /** Epochs trained in total when the rung ended. */
+  epochsDone: z.number().int().min(0),
+  checkpointKey: z.string(),
+  /** Every epoch of this rung (lower rungs were reported by their own jobs). */
+  history: z.array(EpochMetricsSchema),
+  evaluation: EvaluationSchema.nullable(),
+  error: z.string().nullable(),
+});
+export type TrialRungResult = z.infer<typeof TrialRungResultSchema>;
