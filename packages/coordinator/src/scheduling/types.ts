@@ -1,0 +1,77 @@
+import type { Hyperparameters } from '@braintune/protocol';
+
+/**
+ * The contract between schedulers (pure decision logic, no I/O) and the coordinator
+ * (which persists state in Postgres and turns decisions into BullMQ jobs).
+ *
+ * The coordinator rebuilds a `StudyState` from Postgres, asks the scheduler for
+ * decisions, applies them in the same transaction, and enqueues the resulting rungs.
+ * A scheduler must therefore be a deterministic function of (config, state): calling
+ * it twice on the same state gives the same decisions, which is what makes recovery
+ * after a crash safe.
+ */
+
+export type RungStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface RungRecord {
+  rung: number;
+  fromEpoch: number;
+  toEpoch: number;
+  status: RungStatus;
+  /** Objective value of the finished rung, already oriented so that larger is better. */
+  score: number | null;
+  /** Whether the finished rung met every constraint of the study. */
+  meetsConstraints: boolean;
+}
+
+export type TrialStatus = 'running' | 'paused' | 'completed' | 'stopped' | 'failed' | 'cancelled';
+
+export interface TrialRecord {
+  id: string;
+  /** 0-based creation order inside the study. */
+  index: number;
+  /** Hyperband bracket this trial was sampled for (null for ASHA / random). */
+  bracket: number | null;
+  /** Hyperband iteration (0-based) the bracket belongs to (null for ASHA / random). */
+  iteration: number | null;
+  hyperparameters: Hyperparameters;
+  /** Hash of the sampled values; no two trials of a study share one. */
+  hpHash: string;
+  status: TrialStatus;
+  rungs: RungRecord[];
+}
+
+export interface StudyState {
+  trials: TrialRecord[];
+  /** Minutes since the study started running, for wall-clock budgets. */
+  elapsedMinutes: number;
+}
+
+export interface NewTrial {
+  index: number;
+  bracket: number | null;
+  iteration: number | null;
+  hyperparameters: Hyperparameters;
+  hpHash: string;
+  firstRung: { rung: number; fromEpoch: number; toEpoch: number };
+}
+
+export type Decision =
+  | { kind: 'create-trial'; trial: NewTrial }
+  /** Queue the next rung of an existing trial (warm start from its checkpoint at fromEpoch). */
+  | { kind: 'promote'; trialId: string; rung: number; fromEpoch: number; toEpoch: number }
+  /** The trial will not train further (lost its rung, or its bracket ended). */
+  | { kind: 'stop-trial'; trialId: string }
+  /** Nothing is running and nothing is left to propose. */
+  | { kind: 'complete-study' };
+
+export interface Scheduler {
+  /**
+   * Decisions to apply now. `idleSlots` is how many more rungs the coordinator wants
+   * queued (free worker capacity plus a small prefetch); synchronous schedulers may
+   * return fewer, asynchronous ones should fill them when they can.
+   */
+  decide(state: StudyState, idleSlots: number): Decision[];
+  /** The full plan when it is known in advance (Hyperband): for status and the dashboard. */
+  plannedRungs(): number | null;
+}
