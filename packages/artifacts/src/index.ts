@@ -1,0 +1,3 @@
+export { type ArtifactStore, assertValidKey } from './store.js';
+export { FilesystemArtifactStore } from './filesystem.js';
+export { openArtifactStore } from './open.js';
