@@ -1,1 +1,3 @@
-export {};
+export { confusionMatrix, assertConfusionMatrix, type ConfusionMatrix } from './confusion.js';
+export { classificationReport, classificationReportFromLabels, macroF1 } from './report.js';
+export { formatClassificationReport, formatFixed } from './format.js';

@@ -1,0 +1,387 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { ArtifactStore } from '@braintune/artifacts';
+import { InvalidInputError, createLogger, type Logger } from '@braintune/protocol';
+import {
+  BUNDLE_FORMAT_VERSION,
+  BundleOptionsSchema,
+  IMAGES_FILE,
+  LABELS_FILE,
+  MANIFEST_FILE,
+  type BundleManifest,
+  type BundleOptions,
+  type DuplicateGroup,
+  type ManifestFile,
+  type SkippedFile,
+} from './manifest.js';
+import { readManifestIfValid } from './bundle.js';
+import { mapWithConcurrency } from './pool.js';
+import {
+  DEFAULT_KERNEL,
+  DEFAULT_RESIZE,
+  ImageDecodeError,
+  ResizeKernelSchema,
+  ResizeMethodSchema,
+  decodeImage,
+  decoderVersions,
+  type DecodedImage,
+  type Preprocessing,
+} from './preprocess.js';
+import { compareCodePoints, scanImageFolder, type SourceFile } from './scan.js';
+import { stratifiedGroupSplit, type SplitGroup } from './split.js';
+
+export const PrepareOptionsSchema = z.object({
+  dataDir: z.string().min(1),
+  imageSize: z.number().int().min(8).max(1024),
+  valFraction: z.number().min(0).max(0.9).default(0.2),
+  testFraction: z.number().min(0).max(0.9).default(0),
+  seed: z.number().int().default(1),
+  resize: ResizeMethodSchema.default(DEFAULT_RESIZE),
+  kernel: ResizeKernelSchema.default(DEFAULT_KERNEL),
+  crossClassDuplicates: z.enum(['skip', 'keep']).default('skip'),
+  /** Files decoded at once. sharp runs each on libuv's thread pool (4 threads by default). */
+  concurrency: z.number().int().min(1).max(64).optional(),
+});
+export type PrepareOptionsInput = z.input<typeof PrepareOptionsSchema>;
+
+export interface PrepareDatasetOptions extends PrepareOptionsInput {
+  store: ArtifactStore;
+  /** Called after every decoded file (done, total); not called when the bundle is reused. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PrepareDatasetResult {
+  hash: string;
+  /** Artifact-store key: `datasets/<hash>`. */
+  key: string;
+  manifest: BundleManifest;
+  /** True when an existing bundle was used and nothing was decoded. */
+  reused: boolean;
+  stats: { files: number; decoded: number; hashMs: number; decodeMs: number; totalMs: number };
+}
+
+interface HashedFile extends SourceFile {
+  sha256: string;
+}
+
+let logger: Logger | undefined;
+const log = (): Logger => (logger ??= createLogger('dataset'));
+
+/**
+ * Turns an ImageFolder directory into a content-addressed bundle in the artifact store
+ * (`datasets/<hash>`: manifest.json, images.u8, labels.u8) and returns its hash.
+ *
+ * Every file is read and sha256-hashed first (~0.3 s for the 82 MB shared set; a size/mtime
+ * fingerprint would need its own cache and silently miss a file rewritten in place). The
+ * bundle hash covers the sorted (label, sha256) list, the class names, every option that
+ * changes the output and the decoder version, so an identical request finds the bundle
+ * with `store.pull` and returns without decoding anything.
+ */
+export async function prepareDataset(options: PrepareDatasetOptions): Promise<PrepareDatasetResult> {
+  const started = performance.now();
+  const { store, onProgress, ...rest } = options;
+  const parsed = PrepareOptionsSchema.safeParse(rest);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new InvalidInputError(`invalid dataset options: ${issues}`, 'fix the options named above');
+  }
+  const opts = parsed.data;
+  if (opts.valFraction + opts.testFraction >= 1) {
+    throw new InvalidInputError(
+      `valFraction ${opts.valFraction} + testFraction ${opts.testFraction} leaves nothing to train on`,
+      'keep valFraction + testFraction below 1 (e.g. 0.2 and 0)',
+    );
+  }
+  const bundleOptions: BundleOptions = BundleOptionsSchema.parse(opts);
+  const concurrency = opts.concurrency ?? Math.max(2, availableParallelism()) * 2;
+  const source = path.resolve(opts.dataDir);
+
+  const scanned = await scanImageFolder(source);
+  const skipped: SkippedFile[] = scanned.ignored.map((i) => ({
+    path: i.path,
+    sha256: null,
+    reason: i.reason,
+  }));
+
+  // 1. Hash every file (cheap) so the bundle's address is known before any decoding.
+  const hashStart = performance.now();
+  const hashedOrNull = await mapWithConcurrency(
+    scanned.files,
+    16,
+    async (file): Promise<HashedFile | null> => {
+      try {
+        const bytes = await readFile(file.absPath);
+        return { ...file, sha256: createHash('sha256').update(bytes).digest('hex') };
+      } catch (error) {
+        skipped.push({ path: file.relPath, sha256: null, reason: `unreadable: ${(error as Error).message}` });
+        return null;
+      }
+    },
+  );
+  const hashed = hashedOrNull.filter((f): f is HashedFile => f !== null);
+  const hashMs = performance.now() - hashStart;
+
+  // 2. Byte-identical files: groups, and copies that contradict each other's label.
+  const bySha = groupBy(hashed, (f) => f.sha256);
+  const conflicting = new Set<string>();
+  for (const [sha, copies] of bySha) {
+    if (new Set(copies.map((c) => c.label)).size > 1) conflicting.add(sha);
+  }
+  const candidates = hashed.filter(
+    (f) => !(conflicting.has(f.sha256) && opts.crossClassDuplicates === 'skip'),
+  );
+  if (conflicting.size > 0) {
+    log().warn(
+      { groups: conflicting.size, policy: opts.crossClassDuplicates },
+      'byte-identical files found in more than one class (label noise)',
+    );
+    if (opts.crossClassDuplicates === 'skip') {
+      for (const sha of conflicting) {
+        const copies = bySha.get(sha) ?? [];
+        const where = [...new Set(copies.map((c) => scanned.classes[c.label]))].join(', ');
+        for (const c of copies) {
+          skipped.push({
+            path: c.relPath,
+            sha256: sha,
+            reason: `cross-class duplicate: identical bytes in classes ${where}`,
+          });
+        }
+      }
+    }
+  }
+
+  const decoder = decoderVersions();
+  const hash = bundleHash(scanned.classes, candidates, bundleOptions, decoder);
+  const key = `datasets/${hash}`;
+
+  // 3. Reuse: the same inputs and options were bundled before.
+  if (await store.pull(key)) {
+    const existing = await readManifestIfValid(store.localDir(key), hash);
+    if (existing) {
+      log().info({ hash, images: existing.count }, 'dataset bundle reused');
+      const totalMs = performance.now() - started;
+      return {
+        hash,
+        key,
+        manifest: existing,
+        reused: true,
+        stats: { files: scanned.files.length, decoded: 0, hashMs, decodeMs: 0, totalMs },
+      };
+    }
+    log().warn({ hash, dir: store.localDir(key) }, 'dataset bundle present but invalid; rebuilding it');
+    await store.remove(key);
+  }
+
+  // 4. Decode each distinct file once (copies have identical bytes, hence identical pixels).
+  const preprocessing: Preprocessing = {
+    grayscale: true,
+    resize: opts.resize,
+    kernel: opts.kernel,
+    imageSize: opts.imageSize,
+  };
+  const uniqueShas = [...new Set(candidates.map((f) => f.sha256))].sort(compareCodePoints);
+  const firstPath = new Map<string, HashedFile>();
+  for (const f of candidates) if (!firstPath.has(f.sha256)) firstPath.set(f.sha256, f);
+  const decodeStart = performance.now();
+  let done = 0;
+  const decodedList = await mapWithConcurrency(uniqueShas, concurrency, async (sha) => {
+    const file = firstPath.get(sha) as HashedFile;
+    let result: DecodedImage | string;
+    try {
+      result = await decodeImage(await readFile(file.absPath), preprocessing);
+    } catch (error) {
+      if (!(error instanceof ImageDecodeError)) throw error;
+      result = error.message;
+    }
+    onProgress?.(++done, uniqueShas.length);
+    return result;
+  });
+  const decodeMs = performance.now() - decodeStart;
+  const decoded = new Map<string, DecodedImage | string>(
+    uniqueShas.map((sha, i) => [sha, decodedList[i] as DecodedImage | string]),
+  );
+
+  // 5. Order images by (label, sha256, path): the pixel arrays depend only on what the hash covers.
+  const included: (HashedFile & { image: DecodedImage })[] = [];
+  for (const f of candidates) {
+    const d = decoded.get(f.sha256);
+    if (typeof d === 'string' || d === undefined) {
+      skipped.push({ path: f.relPath, sha256: f.sha256, reason: d ?? 'not decoded' });
+    } else {
+      included.push({ ...f, image: d });
+    }
+  }
+  included.sort(
+    (a, b) =>
+      a.label - b.label || compareCodePoints(a.sha256, b.sha256) || compareCodePoints(a.relPath, b.relPath),
+  );
+
+  const counts: Record<string, number> = Object.fromEntries(scanned.classes.map((c) => [c, 0]));
+  for (const f of included)
+    counts[scanned.classes[f.label] as string] = (counts[scanned.classes[f.label] as string] ?? 0) + 1;
+  for (const [className, n] of Object.entries(counts)) {
+    if (n === 0) {
+      const reasons = skipped.filter((s) => s.path.startsWith(`${className}/`)).slice(0, 3);
+      throw new InvalidInputError(
+        `class folder ${path.join(source, className)} has no usable images` +
+          (reasons.length ? ` (e.g. ${reasons.map((r) => `${r.path}: ${r.reason}`).join('; ')})` : ''),
+        `add readable JPEG/PNG images of class "${className}", or remove the folder`,
+      );
+    }
+  }
+
+  const pixelsPerImage = opts.imageSize * opts.imageSize;
+  const images = new Uint8Array(included.length * pixelsPerImage);
+  const labels = new Uint8Array(included.length);
+  const files: ManifestFile[] = included.map((f, index) => {
+    images.set(f.image.pixels, index * pixelsPerImage);
+    labels[index] = f.label;
+    return {
+      index,
+      path: f.relPath,
+      sha256: f.sha256,
+      label: f.label,
+      format: f.image.format,
+      width: f.image.width,
+      height: f.image.height,
+      channels: f.image.channels,
+    };
+  });
+
+  // 6. Duplicate groups (all copies, incl. skipped conflicts) and the group-aware split.
+  const indicesBySha = groupBy(files, (f) => f.sha256);
+  const duplicateGroups: DuplicateGroup[] = [...bySha.entries()]
+    .filter(([, copies]) => copies.length > 1)
+    .sort(([a], [b]) => compareCodePoints(a, b))
+    .map(([sha, copies]) => ({
+      sha256: sha,
+      paths: copies.map((c) => c.relPath).sort(compareCodePoints),
+      indices: (indicesBySha.get(sha) ?? []).map((f) => f.index),
+      classes: [...new Set(copies.map((c) => c.label))]
+        .sort((a, b) => a - b)
+        .map((l) => scanned.classes[l] as string),
+      crossClass: conflicting.has(sha),
+    }));
+  const splitGroups: SplitGroup[] = [...indicesBySha.entries()].map(([sha, members]) => ({
+    key: sha,
+    label: Math.min(...members.map((m) => m.label)),
+    indices: members.map((m) => m.index),
+  }));
+  const split = stratifiedGroupSplit(splitGroups, opts);
+
+  const manifest: BundleManifest = {
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    hash,
+    createdAt: new Date().toISOString(),
+    source,
+    classes: scanned.classes,
+    counts,
+    count: included.length,
+    imageSize: opts.imageSize,
+    preprocessing,
+    decoder,
+    options: bundleOptions,
+    storage: {
+      images: {
+        file: IMAGES_FILE,
+        shape: [included.length, opts.imageSize, opts.imageSize],
+        sha256: sha256Hex(images),
+      },
+      labels: { file: LABELS_FILE, shape: [included.length], sha256: sha256Hex(labels) },
+    },
+    files,
+    skipped: skipped.sort((a, b) => compareCodePoints(a.path, b.path)),
+    duplicateGroups,
+    split,
+  };
+
+  await writeBundleAtomically(store.localDir(key), manifest, images, labels);
+  await store.push(key);
+  const totalMs = performance.now() - started;
+  log().info(
+    {
+      hash,
+      images: included.length,
+      skipped: skipped.length,
+      duplicateGroups: duplicateGroups.length,
+      decodeMs: Math.round(decodeMs),
+    },
+    'dataset bundle written',
+  );
+  return {
+    hash,
+    key,
+    manifest,
+    reused: false,
+    stats: { files: scanned.files.length, decoded: uniqueShas.length, hashMs, decodeMs, totalMs },
+  };
+}
+
+/** The bundle's content address: everything that determines its images, labels and split. */
+export function bundleHash(
+  classes: readonly string[],
+  files: readonly { sha256: string; label: number }[],
+  options: BundleOptions,
+  decoder: { sharp: string; vips: string },
+): string {
+  const items = files.map((f) => `${f.label}:${f.sha256}`).sort(compareCodePoints);
+  const canonicalOptions = Object.fromEntries(
+    Object.entries(options).sort(([a], [b]) => compareCodePoints(a, b)),
+  );
+  const payload = JSON.stringify({
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    decoder,
+    classes,
+    options: canonicalOptions,
+    items,
+  });
+  return createHash('sha256').update(payload).digest('hex');
+}
+
+/**
+ * Writes into a sibling temp dir, then renames it into place, so a reader never sees half a
+ * bundle. If another process renamed the same bundle first, its copy is equivalent and kept.
+ */
+async function writeBundleAtomically(
+  dir: string,
+  manifest: BundleManifest,
+  images: Uint8Array,
+  labels: Uint8Array,
+): Promise<void> {
+  await mkdir(path.dirname(dir), { recursive: true });
+  const temp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await mkdir(temp);
+  try {
+    await writeFile(path.join(temp, IMAGES_FILE), images);
+    await writeFile(path.join(temp, LABELS_FILE), labels);
+    await writeFile(path.join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 1)}\n`);
+    try {
+      await rename(temp, dir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await readManifestIfValid(dir, manifest.hash)))
+        return;
+      throw error;
+    }
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
+}
+
+function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const map = new Map<string, T[]>();
+  for (const item of items) {
+    const k = keyOf(item);
+    const list = map.get(k);
+    if (list) list.push(item);
+    else map.set(k, [item]);
+  }
+  return map;
+}
