@@ -61,9 +61,22 @@ export type Decision =
   /** Queue the next rung of an existing trial (warm start from its checkpoint at fromEpoch). */
   | { kind: 'promote'; trialId: string; rung: number; fromEpoch: number; toEpoch: number }
   /** The trial will not train further (lost its rung, or its bracket ended). */
-  | { kind: 'stop-trial'; trialId: string }
+  | { kind: 'stop-trial'; trialId: string; reason?: StopReason }
   /** Nothing is running and nothing is left to propose. */
-  | { kind: 'complete-study' };
+  | { kind: 'complete-study'; reason?: CompletionReason };
+
+/**
+ * Why a trial stops. `finished`: it trained its last planned rung (a natural status is
+ * 'completed'); `lost`: it was not promoted; `failed`: its last rung failed or was cancelled;
+ * `budget`: a study budget (trials, wall clock) ended it.
+ */
+export type StopReason = 'finished' | 'lost' | 'failed' | 'budget';
+
+/**
+ * Why a study completes: `plan` (every rung of the plan ran), `max-trials` and `wall-clock`
+ * (a budget ended it early), `space-exhausted` (every distinct hyperparameter set was tried).
+ */
+export type CompletionReason = 'plan' | 'max-trials' | 'wall-clock' | 'space-exhausted';
 
 export interface Scheduler {
   /**
@@ -74,4 +87,6 @@ export interface Scheduler {
   decide(state: StudyState, idleSlots: number): Decision[];
   /** The full plan when it is known in advance (Hyperband): for status and the dashboard. */
   plannedRungs(): number | null;
+  /** Distinct configurations the plan creates, when known in advance (Hyperband (9, 3, 1): 17). */
+  plannedTrials?(): number | null;
 }

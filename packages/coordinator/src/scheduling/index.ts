@@ -1,0 +1,26 @@
+export * from './types.js';
+export { createScheduler } from './create-scheduler.js';
+export { HyperbandScheduler, type HyperbandSchedulerOptions } from './hyperband.js';
+export { AshaScheduler, ashaRungEpochs, type AshaSchedulerOptions } from './asha.js';
+export { RandomScheduler, type RandomSchedulerOptions } from './random.js';
+export {
+  hyperbandPlan,
+  hyperbandBrackets,
+  hyperbandNumBrackets,
+  hyperbandNumRounds,
+  hyperbandSize,
+  hyperbandEpochs,
+  type HyperbandPlan,
+  type HyperbandBracket,
+  type HyperbandRound,
+} from './hyperband-plan.js';
+export {
+  simulateStudy,
+  InMemoryStudy,
+  SimulationInvariantError,
+  defaultOutcome,
+  type SimulationOptions,
+  type SimulationResult,
+  type SimulatedRungOutcome,
+  type DecideCall,
+} from './simulate.js';

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import type { EpochMetrics, Evaluation } from '@braintune/protocol';
+import { compareRankable, scoreOf, type Objective } from './objective.js';
+
+const classes = ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor'];
+const metrics = (precision: number, recall: number) => ({ precision, recall, f1: (2 * precision * recall) / (precision + recall), support: 10 });
+
+const evaluation: Evaluation = {
+  classes,
+  confusionMatrix: [
+    [8, 2, 0, 0],
+    [1, 9, 0, 0],
+    [0, 0, 10, 0],
+    [0, 1, 0, 9],
+  ],
+  report: {
+    classes,
+    perClass: {
+      glioma_tumor: metrics(8 / 9, 0.8),
+      meningioma_tumor: metrics(0.75, 0.9),
+      no_tumor: metrics(1, 1),
+      pituitary_tumor: metrics(1, 0.9),
+    },
+    accuracy: 0.9,
+    macroAvg: { precision: 0.91, recall: 0.9, f1: 0.89, support: 40 },
+    weightedAvg: { precision: 0.91, recall: 0.9, f1: 0.89, support: 40 },
+  },
+  loss: 0.31,
+};
+
+const epoch: EpochMetrics = {
+  epoch: 3,
+  loss: 0.4,
+  accuracy: 0.85,
+  valLoss: 0.5,
+  valAccuracy: 0.8,
+  valMacroF1: 0.78,
+  valRecall: { glioma_tumor: 0.95, meningioma_tumor: 0.6, no_tumor: 0.9, pituitary_tumor: 0.9 },
+  trainImagesPerSecond: 100,
+  durationMs: 1000,
+};
+
+const f1: Objective = { metric: 'val_macro_f1', direction: 'max' };
+
+describe('scoreOf', () => {
+  it('reads every metric from an evaluation and from epoch metrics', () => {
+    expect(scoreOf(evaluation, f1).score).toBe(0.89);
+    expect(scoreOf(evaluation, { metric: 'val_accuracy', direction: 'max' }).score).toBe(0.9);
+    expect(scoreOf(evaluation, { metric: 'val_recall:glioma_tumor', direction: 'max' }).score).toBe(0.8);
+    expect(scoreOf(epoch, f1).score).toBe(0.78);
+    expect(scoreOf(epoch, { metric: 'val_recall:meningioma_tumor', direction: 'max' }).score).toBe(0.6);
+    expect(scoreOf({ val_macro_f1: 0.5 }, f1).score).toBe(0.5);
+  });
+
+  it('orients val_loss so that larger is better', () => {
+    const a = scoreOf(evaluation, { metric: 'val_loss', direction: 'min' });
+    const b = scoreOf(epoch, { metric: 'val_loss', direction: 'min' });
+    expect(a).toMatchObject({ value: 0.31, score: -0.31 });
+    expect(compareRankable({ ...a, meetsConstraints: true }, { ...b, meetsConstraints: true })).toBeLessThan(0);
+  });
+
+  it('checks constraints and explains the ones missed', () => {
+    const constraint = [{ metric: 'val_recall:glioma_tumor' as const, min: 0.9 }];
+    expect(scoreOf(evaluation, f1, constraint)).toEqual({
+      value: 0.89,
+      score: 0.89,
+      meetsConstraints: false,
+      violations: ['val_recall:glioma_tumor = 0.8 < min 0.9'],
+    });
+    expect(scoreOf(epoch, f1, constraint).meetsConstraints).toBe(true);
+    expect(scoreOf(epoch, f1, [{ metric: 'val_loss', max: 0.4 }]).violations).toEqual(['val_loss = 0.5 > max 0.4']);
+    expect(scoreOf(epoch, f1, [{ metric: 'val_recall:unknown', min: 0.1 }]).violations).toEqual(['val_recall:unknown is missing']);
+  });
+
+  it('gives no score to a diverged rung', () => {
+    expect(scoreOf({ ...epoch, valMacroF1: Number.NaN }, f1).score).toBeNull();
+  });
+});
+
+describe('compareRankable', () => {
+  it('ranks every rung meeting the constraints above every rung missing one, failed rungs last', () => {
+    const rungs = [
+      { name: 'high-score-misses', score: 0.99, meetsConstraints: false },
+      { name: 'failed', score: null, meetsConstraints: false },
+      { name: 'low-meets', score: 0.5, meetsConstraints: true },
+      { name: 'mid-meets', score: 0.7, meetsConstraints: true },
+      { name: 'low-misses', score: 0.2, meetsConstraints: false },
+    ];
+    expect([...rungs].sort(compareRankable).map((r) => r.name)).toEqual(['mid-meets', 'low-meets', 'high-score-misses', 'low-misses', 'failed']);
+  });
+});
