@@ -1,0 +1,34 @@
+/**
+ * The parts of tfjs-backend-wasm's BackendWasm our kernels use. The class is exported by the
+ * package, but importing it as a value would load the wasm module; a structural type is enough.
+ */
+import type { DataType, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+
+export interface WasmBackendLike extends KernelBackend {
+  disposeData(dataId: object, force?: boolean): boolean;
+  makeOutput(shape: number[], dtype: DataType, memoryOffset?: number): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  /** Byte offset of a tensor's data on the wasm heap. */
+  getMemoryOffset(dataId: object): number;
+  wasm: { HEAPF32: Float32Array };
+}
+
+/**
+ * The whole wasm heap as floats plus the float index where `info`'s data starts. Lets kernels move
+ * rows with `copyWithin` (no subarray objects). Re-fetch after any allocation: the heap may grow.
+ */
+export function heapWithOffset(
+  backend: WasmBackendLike,
+  info: TensorInfo,
+): { heap: Float32Array; at: number } {
+  if (info.dtype !== 'float32')
+    throw new Error(`braintune wasm kernels: expected float32, got ${info.dtype}`);
+  return { heap: backend.wasm.HEAPF32, at: backend.getMemoryOffset(info.dataId) / 4 };
+}
+
+/** A Float32Array view of a float32 tensor on the wasm heap (re-fetch after any allocation: the heap may grow). */
+export function heapF32(backend: WasmBackendLike, info: TensorInfo): Float32Array {
+  if (info.dtype !== 'float32')
+    throw new Error(`braintune wasm kernels: expected float32, got ${info.dtype}`);
+  return backend.typedArrayFromHeap(info) as Float32Array;
+}
