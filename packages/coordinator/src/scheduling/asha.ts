@@ -1,18 +1,9 @@
 import type { AshaConfig, Budget } from '../study/config.js';
 import type { SearchSpace } from '../study/search-space.js';
-import { RankCache, type RankedResult } from './rank-cache.js';
-import type { Decision, Scheduler, StopReason, StudyState, TrialRecord } from './types.js';
-import {
-  Gate,
-  isActiveRung,
-  isTerminalRung,
-  isEligibleRung,
-  lastRung,
-  rungOf,
-  TERMINAL_TRIAL_STATUSES,
-  TrialProposer,
-  WorkingState,
-} from './working-state.js';
+import { RankedResults, type RankedResult } from './ranked-results.js';
+import { byCreation, settledRung, StudyMirror, type TrialIndex } from './study-mirror.js';
+import type { Decision, RungRecord, Scheduler, StopReason, StudyState, TrialRecord } from './types.js';
+import { Gate, isEligibleRung, isTerminalRung, rungOf, TERMINAL_TRIAL_STATUSES, TrialProposer } from './working-state.js';
 
 /**
  * Asynchronous successive halving (Li et al., "A System for Massively Parallel Hyperparameter
@@ -20,6 +11,11 @@ import {
  * Whenever a slot is free: promote a trial that is in the top 1/factor of the finished results of
  * its rung and not promoted yet, looking at the highest rung first; otherwise start a new trial
  * (until maxTrials). Nothing ever waits for a rung to fill, so workers never idle at a barrier.
+ *
+ * Cost per call: O(changed trials · log trials). `AshaIndex` keeps, per rung, the finished
+ * results sorted best first and the promotable ones (not promoted yet) in the same order; the
+ * best promotable result is in the top 1/factor iff its rank among all results is below the
+ * quota. Loser stops wait in their own set until the study ends.
  */
 
 /** Cumulative epochs of each ASHA rung. */
@@ -39,14 +35,15 @@ export interface AshaSchedulerOptions {
 export class AshaScheduler implements Scheduler {
   readonly rungEpochs: number[];
   private readonly proposer: TrialProposer;
-  /** Sorted finished results per rung, reused across calls (see RankCache: never changes decisions). */
-  private readonly rankCaches: RankCache[];
+  private readonly index: AshaIndex;
+  private readonly mirror: StudyMirror;
 
   constructor(private readonly options: AshaSchedulerOptions) {
     const { minEpochs, maxEpochs, factor } = options.config;
     this.rungEpochs = ashaRungEpochs(minEpochs, maxEpochs, factor);
     this.proposer = new TrialProposer(options.space, options.seed);
-    this.rankCaches = this.rungEpochs.map(() => new RankCache());
+    this.index = new AshaIndex(this.rungEpochs.length - 1);
+    this.mirror = new StudyMirror(this.index);
   }
 
   plannedRungs(): null {
@@ -58,56 +55,57 @@ export class AshaScheduler implements Scheduler {
   }
 
   decide(state: StudyState, idleSlots: number): Decision[] {
-    const working = new WorkingState(state);
+    const mirror = this.mirror;
+    mirror.sync(state);
     const gate = Gate.of(this.options.budget, this.options.config.maxTrials);
-    const ladders = this.ladders(working);
+    // Promotions and new trials only add queued rungs, so the quotas hold for the whole call.
+    const quotas = this.index.finished.map((count) => Math.floor(count / this.options.config.factor));
     const decisions: Decision[] = [];
     let slots = Math.max(0, Math.floor(idleSlots));
     let moreWork = true;
     while (slots > 0) {
-      const decision = this.nextJob(working, gate, ladders);
+      const decision = this.nextJob(gate, quotas);
       if (decision === null) {
         moreWork = false;
         break;
       }
-      working.apply(decision);
+      mirror.apply(decision);
       decisions.push(decision);
       slots--;
     }
-    if (moreWork) moreWork = this.nextJob(working, gate, ladders) !== null;
-    const ending = !moreWork && !working.hasActiveRungs();
+    if (moreWork) moreWork = this.nextJob(gate, quotas) !== null;
+    const ending = !moreWork && mirror.activeRungs === 0;
 
+    // A finished rung may still enter the top 1/factor as more results arrive: losers stop only at the end.
     const top = this.rungEpochs.length - 1;
-    for (const trial of working.trials) {
-      if (TERMINAL_TRIAL_STATUSES.has(trial.status)) continue;
-      const rung = lastRung(trial);
-      if (!rung || isActiveRung(rung)) continue;
-      let reason: StopReason | null = null;
+    const candidates = ending ? [...this.index.stopNow.values(), ...this.index.stopAtEnd.values()] : [...this.index.stopNow.values()];
+    const stops: Decision[] = [];
+    for (const trial of byCreation(candidates)) {
+      const rung = settledRung(trial)!;
+      let reason: StopReason;
       if (rung.status !== 'completed' || rung.score === null) reason = 'failed';
       else if (rung.rung >= top) reason = 'finished';
-      // A finished rung may still enter the top 1/factor as more results arrive: stop it only at the end.
-      else if (ending) reason = gate.canPromote(working) ? 'lost' : 'budget';
-      if (reason) {
-        const stop: Decision = { kind: 'stop-trial', trialId: trial.id, reason };
-        working.apply(stop);
-        decisions.push(stop);
-      }
+      else reason = gate.canPromote(mirror) ? 'lost' : 'budget';
+      stops.push({ kind: 'stop-trial', trialId: trial.id, reason });
     }
+    // Stops come last and nothing after them reads trial statuses, so they are not applied to the
+    // mirror (applying one re-ranks nothing but costs index updates); the next sync sees them in the state.
+    decisions.push(...stops);
     if (ending) {
-      const planComplete = working.trials.length >= this.options.config.maxTrials;
-      decisions.push({ kind: 'complete-study', reason: gate.completionReason(working, planComplete) });
+      const planComplete = mirror.trialCount >= this.options.config.maxTrials;
+      decisions.push({ kind: 'complete-study', reason: gate.completionReason(mirror, planComplete) });
     }
     return decisions;
   }
 
-  private nextJob(working: WorkingState, gate: Gate, ladders: Ladder[]): Decision | null {
-    if (gate.canPromote(working)) {
+  private nextJob(gate: Gate, quotas: number[]): Decision | null {
+    if (gate.canPromote(this.mirror)) {
       for (let k = this.rungEpochs.length - 2; k >= 0; k--) {
-        const candidate = ladders[k]!.peek();
-        if (candidate) {
+        const best = this.index.promotable[k]!.first();
+        if (best && this.index.results[k]!.rankOf(best) < quotas[k]!) {
           return {
             kind: 'promote',
-            trialId: candidate.id,
+            trialId: best.trialId,
             rung: k + 1,
             fromEpoch: this.rungEpochs[k]!,
             toEpoch: this.rungEpochs[k + 1]!,
@@ -115,57 +113,125 @@ export class AshaScheduler implements Scheduler {
         }
       }
     }
-    return this.proposer.propose(working, gate, {
+    return this.proposer.propose(this.mirror, gate, {
       bracket: null,
       iteration: null,
       firstRung: { rung: 0, fromEpoch: 0, toEpoch: this.rungEpochs[0]! },
     });
   }
+}
 
-  /**
-   * Per rung below the top: its top 1/factor finished results, best first. Promotions and new
-   * trials only add queued rungs, so these lists stay valid for the whole `decide` call.
-   */
-  private ladders(working: WorkingState): Ladder[] {
-    const levels = this.rungEpochs.length - 1;
-    const finishedCount = new Array<number>(levels).fill(0);
-    const eligible: RankedResult[][] = Array.from({ length: levels }, () => []);
-    for (const trial of working.trials) {
-      for (const rung of trial.rungs) {
-        if (rung.rung >= levels || !isTerminalRung(rung)) continue;
-        finishedCount[rung.rung]!++;
-        if (isEligibleRung(rung)) {
-          eligible[rung.rung]!.push({ trialId: trial.id, index: trial.index, score: rung.score, meetsConstraints: rung.meetsConstraints });
-        }
+/**
+ * Per rung below the top: how many results finished (failed ones count, as the worst), the
+ * eligible results best first, and those among them whose trial may still move up. Plus the
+ * trials that must stop now (failed, or finished the top rung) and those that stop at the end.
+ */
+class AshaIndex implements TrialIndex {
+  readonly finished: number[];
+  readonly results: RankedResults[];
+  readonly promotable: RankedResults[];
+  readonly stopNow = new Map<string, TrialRecord>();
+  readonly stopAtEnd = new Map<string, TrialRecord>();
+
+  constructor(private readonly levels: number) {
+    this.finished = new Array<number>(levels).fill(0);
+    this.results = Array.from({ length: levels }, () => new RankedResults());
+    this.promotable = Array.from({ length: levels }, () => new RankedResults());
+  }
+
+  add(trial: TrialRecord): void {
+    for (const entry of this.entriesOf(trial)) this.apply(entry, true);
+  }
+
+  remove(trial: TrialRecord): void {
+    for (const entry of this.entriesOf(trial)) this.apply(entry, false);
+  }
+
+  /** Applies only the difference: most changes (a rung starts, a promotion) touch one list or none. */
+  replace(old: TrialRecord, next: TrialRecord): void {
+    const before = this.entriesOf(old);
+    const after = this.entriesOf(next);
+    const kept = new Set<number>();
+    for (const entry of before) {
+      const same = after.findIndex((candidate, i) => !kept.has(i) && sameEntry(candidate, entry));
+      if (same >= 0) kept.add(same);
+      else this.apply(entry, false);
+    }
+    after.forEach((entry, i) => {
+      if (!kept.has(i)) this.apply(entry, true);
+    });
+  }
+
+  clear(): void {
+    this.finished.fill(0);
+    for (const list of [...this.results, ...this.promotable]) list.clear();
+    this.stopNow.clear();
+    this.stopAtEnd.clear();
+  }
+
+  /** Everything one trial contributes to the index. */
+  private entriesOf(trial: TrialRecord): Entry[] {
+    const entries: Entry[] = [];
+    const open = !TERMINAL_TRIAL_STATUSES.has(trial.status);
+    for (const rung of trial.rungs) {
+      if (rung.rung >= this.levels || !isTerminalRung(rung)) continue;
+      entries.push({ kind: 'finished', level: rung.rung, trial });
+      if (!isEligibleRung(rung)) continue;
+      const result = resultOf(trial, rung);
+      entries.push({ kind: 'result', level: rung.rung, trial, result });
+      if (open && rungOf(trial, rung.rung + 1) === undefined) entries.push({ kind: 'promotable', level: rung.rung, trial, result });
+    }
+    const settled = settledRung(trial);
+    if (settled) {
+      const waits = settled.status === 'completed' && settled.score !== null && settled.rung < this.levels;
+      entries.push({ kind: waits ? 'stop-at-end' : 'stop-now', level: settled.rung, trial });
+    }
+    return entries;
+  }
+
+  private apply(entry: Entry, adding: boolean): void {
+    switch (entry.kind) {
+      case 'finished':
+        this.finished[entry.level]! += adding ? 1 : -1;
+        return;
+      case 'result':
+      case 'promotable': {
+        const list = (entry.kind === 'result' ? this.results : this.promotable)[entry.level]!;
+        if (adding) list.insert(entry.result!);
+        else list.delete(entry.result!);
+        return;
+      }
+      case 'stop-now':
+      case 'stop-at-end': {
+        const set = entry.kind === 'stop-now' ? this.stopNow : this.stopAtEnd;
+        if (adding) set.set(entry.trial.id, entry.trial);
+        else if (set.get(entry.trial.id) === entry.trial) set.delete(entry.trial.id);
+        return;
       }
     }
-    return eligible.map((results, k) => {
-      // Failed rungs count as results (the worst ones) but are never promoted.
-      const quota = Math.floor(finishedCount[k]! / this.options.config.factor);
-      const ranked = this.rankCaches[k]!.update(results);
-      return new Ladder(ranked, quota, working, k);
-    });
   }
 }
 
-/** The top of one rung, consumed best first as its trials get promoted. */
-class Ladder {
-  private next = 0;
+interface Entry {
+  kind: 'finished' | 'result' | 'promotable' | 'stop-now' | 'stop-at-end';
+  level: number;
+  trial: TrialRecord;
+  result?: RankedResult;
+}
 
-  constructor(
-    private readonly ranked: readonly RankedResult[],
-    private readonly quota: number,
-    private readonly working: WorkingState,
-    private readonly k: number,
-  ) {}
+/** Same contribution; stop entries hold the trial object itself, so a new snapshot always re-registers. */
+function sameEntry(a: Entry, b: Entry): boolean {
+  if (a.kind !== b.kind || a.level !== b.level) return false;
+  if (a.kind === 'stop-now' || a.kind === 'stop-at-end') return a.trial === b.trial;
+  if (!a.result || !b.result) return true;
+  return (
+    a.result.trialId === b.result.trialId &&
+    a.result.index === b.result.index &&
+    a.result.score === b.result.score &&
+    a.result.meetsConstraints === b.result.meetsConstraints
+  );
+}
 
-  /** The best trial of the top not promoted yet (not consumed: promoting it moves the ladder on). */
-  peek(): TrialRecord | null {
-    while (this.next < Math.min(this.quota, this.ranked.length)) {
-      const trial = this.working.byId.get(this.ranked[this.next]!.trialId)!;
-      if (rungOf(trial, this.k + 1) === undefined && !TERMINAL_TRIAL_STATUSES.has(trial.status)) return trial;
-      this.next++;
-    }
-    return null;
-  }
+function resultOf(trial: TrialRecord, rung: RungRecord): RankedResult {
+  return { trialId: trial.id, index: trial.index, score: rung.score, meetsConstraints: rung.meetsConstraints };
 }

@@ -1,5 +1,6 @@
 export * from './types.js';
 export { createScheduler } from './create-scheduler.js';
+export { ChangeJournal } from './change-journal.js';
 export { HyperbandScheduler, type HyperbandSchedulerOptions } from './hyperband.js';
 export { AshaScheduler, ashaRungEpochs, type AshaSchedulerOptions } from './asha.js';
 export { RandomScheduler, type RandomSchedulerOptions } from './random.js';

@@ -1,7 +1,8 @@
 import type { Budget, RandomConfig } from '../study/config.js';
 import type { SearchSpace } from '../study/search-space.js';
-import type { Decision, Scheduler, StudyState } from './types.js';
-import { Gate, isActiveRung, lastRung, TERMINAL_TRIAL_STATUSES, TrialProposer, WorkingState } from './working-state.js';
+import { byCreation, settledRung, StudyMirror, type TrialIndex } from './study-mirror.js';
+import type { Decision, Scheduler, StudyState, TrialRecord } from './types.js';
+import { Gate, TrialProposer } from './working-state.js';
 
 /** The baseline: `maxTrials` seeded random configurations, each trained `epochs` epochs in one rung. */
 export interface RandomSchedulerOptions {
@@ -11,8 +12,27 @@ export interface RandomSchedulerOptions {
   budget: Budget;
 }
 
+/** Trials whose rung ended and that are still open: each stops at the next call. */
+class SettledTrials implements TrialIndex {
+  readonly trials = new Map<string, TrialRecord>();
+
+  add(trial: TrialRecord): void {
+    if (settledRung(trial)) this.trials.set(trial.id, trial);
+  }
+
+  remove(trial: TrialRecord): void {
+    if (this.trials.get(trial.id) === trial) this.trials.delete(trial.id);
+  }
+
+  clear(): void {
+    this.trials.clear();
+  }
+}
+
 export class RandomScheduler implements Scheduler {
   private readonly proposer: TrialProposer;
+  private readonly settled = new SettledTrials();
+  private readonly mirror = new StudyMirror(this.settled);
 
   constructor(private readonly options: RandomSchedulerOptions) {
     this.proposer = new TrialProposer(options.space, options.seed);
@@ -27,27 +47,29 @@ export class RandomScheduler implements Scheduler {
   }
 
   decide(state: StudyState, idleSlots: number): Decision[] {
-    const working = new WorkingState(state);
+    const mirror = this.mirror;
+    mirror.sync(state);
     const gate = Gate.of(this.options.budget, this.options.config.maxTrials);
     const decisions: Decision[] = [];
     const placement = { bracket: null, iteration: null, firstRung: { rung: 0, fromEpoch: 0, toEpoch: this.options.config.epochs } };
     for (let slot = 0; slot < Math.floor(idleSlots); slot++) {
-      const decision = this.proposer.propose(working, gate, placement);
+      const decision = this.proposer.propose(mirror, gate, placement);
       if (decision === null) break;
-      working.apply(decision);
+      mirror.apply(decision);
       decisions.push(decision);
     }
-    for (const trial of working.trials) {
-      const rung = lastRung(trial);
-      if (TERMINAL_TRIAL_STATUSES.has(trial.status) || !rung || isActiveRung(rung)) continue;
-      const stop: Decision = { kind: 'stop-trial', trialId: trial.id, reason: rung.status === 'completed' ? 'finished' : 'failed' };
-      working.apply(stop);
-      decisions.push(stop);
-    }
+    const stops: Decision[] = byCreation(this.settled.trials.values()).map((trial) => ({
+      kind: 'stop-trial',
+      trialId: trial.id,
+      reason: settledRung(trial)!.status === 'completed' ? 'finished' : 'failed',
+    }));
+    // Stops come last and nothing after them reads trial statuses, so they are not applied to the
+    // mirror (applying one re-ranks nothing but costs index updates); the next sync sees them in the state.
+    decisions.push(...stops);
     // Probe whether another trial could still be created (without creating it).
-    const moreWork = gate.canCreate(working) && this.proposer.propose(working, gate, placement) !== null;
-    if (!moreWork && !working.hasActiveRungs()) {
-      decisions.push({ kind: 'complete-study', reason: gate.completionReason(working, working.trials.length >= this.options.config.maxTrials) });
+    const moreWork = gate.canCreate(mirror) && this.proposer.propose(mirror, gate, placement) !== null;
+    if (!moreWork && mirror.activeRungs === 0) {
+      decisions.push({ kind: 'complete-study', reason: gate.completionReason(mirror, mirror.trialCount >= this.options.config.maxTrials) });
     }
     return decisions;
   }

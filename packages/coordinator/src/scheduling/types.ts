@@ -9,6 +9,11 @@ import type { Hyperparameters } from '@braintune/protocol';
  * A scheduler must therefore be a deterministic function of (config, state): calling
  * it twice on the same state gives the same decisions, which is what makes recovery
  * after a crash safe.
+ *
+ * Schedulers keep incremental indexes between calls (so a decision costs O(changes · log trials),
+ * not O(trials)); those indexes are only a cache of the state and never change a decision. To
+ * find what changed they use `StudyState.changes` when the caller provides it, and otherwise
+ * compare the state against their last snapshot (one cheap pass, no sorting or copying).
  */
 
 export type RungStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -45,6 +50,30 @@ export interface StudyState {
   trials: TrialRecord[];
   /** Minutes since the study started running, for wall-clock budgets. */
   elapsedMinutes: number;
+  /**
+   * Optional change feed (see `StudyStateChanges`, implemented by `ChangeJournal`). Without it a
+   * scheduler diffs the whole state against its snapshot on every call: same decisions, O(trials).
+   */
+  changes?: StudyStateChanges;
+}
+
+/**
+ * Which trials changed, for callers that keep one `StudyState` alive and mutate it in place (the
+ * coordinator's state cache, the simulator). The producer's promise: every mutation of a trial
+ * (its status, its rungs, any field of a rung) and every appended trial is journaled before the
+ * next `decide`; trials are only ever appended, never removed or reordered, while `source` stays
+ * the same. Reloading the state from scratch means a new `source`.
+ */
+export interface StudyStateChanges {
+  /** Identity of the journaled state; a scheduler that sees a different one rebuilds its indexes. */
+  readonly source: object;
+  /** Number of mutations journaled so far; never decreases. */
+  readonly version: number;
+  /**
+   * Ids of the trials created or changed after `version` was current (duplicates allowed), or
+   * null when the journal no longer reaches back that far (the scheduler then diffs everything).
+   */
+  changedSince(version: number): readonly string[] | null;
 }
 
 export interface NewTrial {
