@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { basename } from 'node:path';
+import { BraintuneError, InvalidInputError, NotFoundError, apiUrl, readEnv } from '@braintune/protocol';
+import type { ModelInfo, PromoteResult } from '@braintune/coordinator';
+import type { RegistryPrediction } from '@braintune/dashboard';
+
+/**
+ * The registry commands talk to the running dashboard API (BRAINTUNE_URL, default
+ * http://localhost:$PORT) with BRAINTUNE_API_TOKEN, like `submit` and `status` do, so a
+ * laptop needs neither database credentials nor the artifact store.
+ */
+export async function callApi<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const env = readEnv();
+  const base = apiUrl(env);
+  const headers = new Headers(init.headers);
+  if (env.BRAINTUNE_API_TOKEN) headers.set('Authorization', `Bearer ${env.BRAINTUNE_API_TOKEN}`);
+  headers.set('X-Braintune-User', `${process.env.USER ?? userInfo().username} (cli)`);
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, base), { ...init, headers });
+  } catch (err) {
+    throw new BraintuneError(`cannot reach the braintune API at ${base}`, 'unavailable', 'start it with `braintune up` (or `braintune dashboard`), or set BRAINTUNE_URL', { cause: err });
+  }
+  const body = (await res.json().catch(() => ({}))) as { message?: string; error?: string; hint?: string };
+  if (!res.ok) {
+    const message = body.message ?? body.error ?? `HTTP ${res.status}`;
+    if (res.status === 401) throw new BraintuneError(message, 'unauthorized', 'set BRAINTUNE_API_TOKEN to the server\'s token');
+    if (res.status === 404) throw new NotFoundError(message, body.hint);
+    if (res.status === 400 || res.status === 413) throw new InvalidInputError(message, body.hint);
+    throw new BraintuneError(message, 'api_error', body.hint);
+  }
+  return body as T;
+}
+
+export function promote(input: { studyId: string; trialId?: string; model: string; alias?: string }): Promise<PromoteResult> {
+  return callApi('/api/models/promote', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(input) });
+}
+
+export async function listModels(): Promise<ModelInfo[]> {
+  return (await callApi<{ models: ModelInfo[] }>('/api/models')).models;
+}
+
+/** One scan through `POST /api/predict` with a registry version (`NAME`, `NAME@ALIAS`, `NAME@vN`). */
+export async function predictWithModel(image: string, model: string): Promise<RegistryPrediction> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(image);
+  } catch (err) {
+    throw new InvalidInputError(`cannot read image ${image}: ${(err as Error).message}`, 'pass the path of a JPEG or PNG file');
+  }
+  const form = new FormData();
+  form.append('image', new Blob([new Uint8Array(bytes)]), basename(image));
+  form.append('model', model);
+  return callApi('/api/predict', { method: 'POST', body: form });
+}

@@ -1,0 +1,244 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import { sql } from 'drizzle-orm';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+import { ZodError, z } from 'zod';
+import type { ArtifactStore } from '@braintune/artifacts';
+import { RegistryService, requireApiToken, requireApiTokenForMutations, tfjsZipStream, type Db } from '@braintune/coordinator';
+import { BraintuneError, TRIAL_QUEUE, createLogger, type Logger } from '@braintune/protocol';
+import { StudyEventHub } from './events.js';
+import { createMetricsRegistry } from './metrics.js';
+import { RegistryPredictor } from './predictor.js';
+import { listStudies, studySnapshot, trialDetail } from './read-model.js';
+import { HttpError, checkScan, scanUpload } from './uploads.js';
+
+export interface DashboardDeps {
+  db: Db;
+  /** For the LISTEN connection that feeds live updates (default: a connection of `db`'s pool). */
+  databaseUrl?: string;
+  /** Redis of the BullMQ queues (readiness, Bull Board, queue metrics); null disables those. */
+  redis: Redis | null;
+  /** BullMQ key prefix of the trial queue. */
+  prefix: string;
+  /** The artifact store (checkpoints, registry); `store` is accepted as well (what `braintune up` passes). */
+  artifacts?: ArtifactStore;
+  store?: ArtifactStore;
+  /** The trial queue, when the caller has one open already (else one is opened on `redis`). */
+  trialQueue?: Queue;
+  /** When set, mutating endpoints need `Authorization: Bearer <token>`; default: BRAINTUNE_API_TOKEN. */
+  apiToken?: string | undefined;
+  logger?: Logger;
+}
+
+export type DashboardRouter = Router & {
+  registry: RegistryService;
+  /** Stops the live-update listener, closes queue handles and frees loaded models. */
+  close(): Promise<void>;
+};
+
+const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
+const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
+
+const PromoteBody = z.object({
+  studyId: z.string().min(1),
+  trialId: z.string().min(1).optional(),
+  model: z.string().min(1).default('brain-mri'),
+  alias: z.string().min(1).optional(),
+});
+const AliasBody = z.object({ version: z.coerce.number().int().min(1) });
+
+/** Who did it, for the registry history: the caller may name itself, else the channel. */
+function actor(req: Request): string {
+  const named = req.get('x-braintune-user')?.trim();
+  return named && named.length <= 100 ? named : 'dashboard';
+}
+
+export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
+  const logger = deps.logger ?? createLogger('dashboard');
+  const artifacts = deps.artifacts ?? deps.store;
+  if (!artifacts) throw new Error('createDashboardRouter needs the artifact store (deps.artifacts)');
+  const apiToken = 'apiToken' in deps ? deps.apiToken : process.env.BRAINTUNE_API_TOKEN || undefined;
+  const router = express.Router() as DashboardRouter;
+  const registry = new RegistryService(deps.db, artifacts, logger);
+  const predictor = new RegistryPredictor(registry, logger);
+  const hub = new StudyEventHub(deps.databaseUrl ?? poolOf(deps.db), deps.db, logger);
+  let hubStarted: Promise<void> | null = null;
+  const ownQueue = !deps.trialQueue && deps.redis ? new Queue(TRIAL_QUEUE, { connection: deps.redis, prefix: deps.prefix }) : null;
+  const trialQueue = deps.trialQueue ?? ownQueue;
+  const metrics = createMetricsRegistry({ db: deps.db, trialQueue, logger });
+  const guard = requireApiToken(apiToken);
+  const json = express.json({ limit: '1mb' });
+
+  router.registry = registry;
+  router.close = async () => {
+    await hub.stop();
+    predictor.dispose();
+    await ownQueue?.close();
+  };
+
+  // ------------------------------------------------------------ pages and assets
+  router.use('/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1m' }));
+  router.use('/vendor/uplot', express.static(UPLOT_DIR, { index: false, maxAge: '1h' }));
+  const page = (name: string) => (_req: Request, res: Response) => res.sendFile(join(PUBLIC_DIR, `${name}.html`));
+  router.get('/', page('studies'));
+  router.get('/studies', page('studies'));
+  router.get('/studies/:id', page('study'));
+  router.get('/trials/:id', page('trial'));
+  router.get('/registry', page('registry'));
+  router.get('/predict', page('predict'));
+
+  // ------------------------------------------------------------ health and metrics
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const check = async (name: string, fn: () => Promise<unknown>) => {
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2s')), 2000).unref());
+      try {
+        await Promise.race([fn(), timeout]);
+        return [name, 'ok'] as const;
+      } catch (err) {
+        return [name, (err as Error).message || 'unreachable'] as const;
+      }
+    };
+    const results = await Promise.all([
+      check('postgres', () => deps.db.execute(sql`SELECT 1`)),
+      check('redis', async () => {
+        if (!deps.redis) throw new Error('not configured');
+        if ((await deps.redis.ping()) !== 'PONG') throw new Error('no PONG');
+      }),
+    ]);
+    const ready = results.every(([, r]) => r === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+  });
+  router.get('/metrics', async (_req, res, next) => {
+    try {
+      res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  // ------------------------------------------------------------ Bull Board
+  if (trialQueue) {
+    const serverAdapter = new ExpressAdapter();
+    serverAdapter.setBasePath('/queues');
+    createBullBoard({
+      queues: [new BullMQAdapter(trialQueue, { readOnlyMode: Boolean(apiToken) })],
+      // @bull-board/express bundles its own copy of @bull-board/api: same shape, distinct type.
+      serverAdapter: serverAdapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
+      options: { uiConfig: { boardTitle: 'braintune queues' } },
+    });
+    router.use('/queues', requireApiTokenForMutations(apiToken), serverAdapter.getRouter() as express.Router);
+  }
+
+  // ------------------------------------------------------------ page data
+  router.get('/api/ui/studies', async (_req, res) => {
+    res.json({ studies: await listStudies(deps.db) });
+  });
+  router.get('/api/ui/studies/:id', async (req, res) => {
+    res.json(await studySnapshot(deps.db, req.params.id));
+  });
+  router.get('/api/ui/trials/:id', async (req, res) => {
+    res.json(await trialDetail(deps.db, req.params.id));
+  });
+  /** Live leaderboard: a snapshot on every recorded event (Postgres NOTIFY), as server-sent events. */
+  router.get('/api/studies/:id/events', async (req, res) => {
+    const studyId = req.params.id;
+    hubStarted ??= hub.start();
+    await hubStarted;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    const unsubscribe = hub.subscribe(studyId, (snapshot) => res.write(`event: snapshot\ndata: ${snapshot}\n\n`));
+    // A page that loaded its first snapshot before connecting gets a fresh one if it missed an event.
+    const since = Number(req.query.since);
+    if (!Number.isFinite(since) || hub.changedSince(studyId, since)) hub.schedule(studyId, 0);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    req.on('close', () => {
+      clearInterval(keepAlive);
+      unsubscribe();
+    });
+  });
+
+  // ------------------------------------------------------------ registry
+  router.get('/api/models', async (_req, res) => {
+    res.json({ models: await registry.listModels() });
+  });
+  router.get('/api/models/:name', async (req, res) => {
+    res.json(await registry.getModel(req.params.name));
+  });
+  router.post('/api/models/promote', guard, json, async (req, res) => {
+    const body = PromoteBody.parse(req.body ?? {});
+    res.status(201).json(await registry.promote({ ...body, by: actor(req) }));
+  });
+  router.put('/api/models/:name/aliases/:alias', guard, json, async (req, res) => {
+    const { version } = AliasBody.parse(req.body ?? {});
+    res.json(await registry.setAlias(String(req.params.name), String(req.params.alias), version, actor(req)));
+  });
+  router.post('/api/models/:name/aliases/:alias/rollback', guard, async (req, res) => {
+    res.json(await registry.rollbackAlias(String(req.params.name), String(req.params.alias), actor(req)));
+  });
+  router.get('/api/models/:name/versions/:version/download', async (req, res) => {
+    const version = await registry.resolve(`${req.params.name}@v${Number(req.params.version)}`);
+    const stream = await tfjsZipStream(version, await registry.versionDir(version));
+    res.set('Content-Type', 'application/zip');
+    res.set('Content-Disposition', `attachment; filename="${version.model}-v${version.version}-tfjs.zip"`);
+    stream.pipe(res);
+  });
+
+  // ------------------------------------------------------------ predictions
+  router.post('/api/predict', guard, scanUpload(), async (req, res) => {
+    const scan = await checkScan(req.file);
+    const ref = z.string().min(1).optional().parse(req.body?.model) ?? (await defaultModelRef(registry));
+    res.json(await predictor.predict(ref, scan));
+  });
+
+  router.use('/api', (err: unknown, _req: Request, res: Response, next: NextFunction) => sendError(err, res, next, logger));
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => sendError(err, res, next, logger));
+  return router;
+}
+
+/** The pg pool behind a drizzle database (drizzle keeps it as `$client`). */
+function poolOf(db: Db): pg.Pool {
+  const client = (db as Db & { $client?: unknown }).$client;
+  if (client instanceof pg.Pool) return client;
+  throw new Error('the dashboard needs deps.databaseUrl, or a drizzle database built on a pg.Pool');
+}
+
+/** The production version of the only model, when a caller names none. */
+async function defaultModelRef(registry: RegistryService): Promise<string> {
+  const models = await registry.listModels();
+  if (models.length === 1) return `${models[0]!.name}@${'production' in models[0]!.aliases ? 'production' : `v${models[0]!.versions[0]?.version ?? 1}`}`;
+  throw new HttpError(400, models.length === 0 ? 'the registry has no model yet' : 'name the model version in the field "model"', models.length === 0 ? 'promote a trial first' : `e.g. model=${models[0]!.name}@production`);
+}
+
+function sendError(err: unknown, res: Response, next: NextFunction, logger: Logger): void {
+  if (res.headersSent) return next(err);
+  if (err instanceof HttpError) {
+    res.status(err.status).json({ error: err.status === 413 ? 'too_large' : 'bad_request', message: err.message, hint: err.hint });
+  } else if (err instanceof ZodError) {
+    res.status(400).json({ error: 'invalid_input', message: err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '), issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+  } else if (err instanceof BraintuneError) {
+    const status = err.code === 'not_found' ? 404 : err.code === 'invalid_input' ? 400 : err.code === 'unavailable' ? 503 : 500;
+    res.status(status).json({ error: err.code, message: err.message, hint: err.hint });
+  } else if ((err as { type?: string }).type === 'entity.parse.failed') {
+    res.status(400).json({ error: 'invalid_input', message: 'the request body is not valid JSON' });
+  } else if ((err as { type?: string }).type === 'entity.too.large') {
+    res.status(413).json({ error: 'too_large', message: 'the request body is too large' });
+  } else {
+    logger.error({ err }, 'request failed');
+    res.status(500).json({ error: 'internal', message: (err as Error).message ?? 'internal error' });
+  }
+}

@@ -1,0 +1,281 @@
+import { execFileSync } from 'node:child_process';
+import type { Server } from 'node:http';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FilesystemArtifactStore } from '@braintune/artifacts';
+import { createApiRouter, createRedis, defaultStudyFactory, studies } from '@braintune/coordinator';
+import { loadCheckpoint, loadLayersModelFromUrl, predict } from '@braintune/model-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { eq } from 'drizzle-orm';
+import { createDashboardRouter, type DashboardRouter, type RegistryPrediction, type StudySnapshot } from '../src/index.js';
+import { writeTinyCheckpoint } from './checkpoint.js';
+import { clearRedisPrefix, createTestDatabase, notifyStudy, seedStudy } from './fixtures.js';
+
+process.env.LOG_LEVEL ??= 'silent';
+const TOKEN = 's3cret-token';
+const auth = { Authorization: `Bearer ${TOKEN}` };
+
+let tdb: Awaited<ReturnType<typeof createTestDatabase>>;
+let artifactsDir: string;
+let store: FilesystemArtifactStore;
+let server: Server;
+let base: string;
+let dashboard: DashboardRouter;
+let redis: ReturnType<typeof createRedis>;
+let bestTrialId: string;
+let otherTrialId: string;
+let scanPng: Buffer;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase(`bt_dash_api_${process.pid}`);
+  artifactsDir = await mkdtemp(join(tmpdir(), 'braintune-dash-api-'));
+  store = new FilesystemArtifactStore(artifactsDir);
+  const seeded = await seedStudy(tdb.database.db, { studyId: 'st-api', trials: 6, epochs: 3 });
+  bestTrialId = seeded.bestTrialId;
+  otherTrialId = seeded.trialIds.find((id) => id !== bestTrialId && id.endsWith(':0'))!;
+  await writeTinyCheckpoint(store.localDir(`checkpoints/st-api/${bestTrialId.split(':')[1]}`), { seed: 3 });
+  await writeTinyCheckpoint(store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`), { seed: 4 });
+  // A bright disc on a dark background, larger than the model input, not square.
+  scanPng = await sharp({ create: { width: 90, height: 70, channels: 3, background: '#000' } })
+    .composite([{ input: Buffer.from('<svg width="90" height="70"><circle cx="30" cy="30" r="14" fill="#ddd"/></svg>'), top: 0, left: 0 }])
+    .png()
+    .toBuffer();
+
+  redis = createRedis('redis://127.0.0.1:6379/7');
+  const app = express();
+  app.use(createApiRouter({ db: tdb.database.db, studies: defaultStudyFactory, apiToken: TOKEN }));
+  dashboard = createDashboardRouter({
+    db: tdb.database.db,
+    databaseUrl: tdb.url,
+    redis,
+    prefix: `bt-dash-api-${process.pid}`,
+    artifacts: store,
+    apiToken: TOKEN,
+  });
+  app.use(dashboard);
+  server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const address = server.address();
+  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+
+afterAll(async () => {
+  server?.closeAllConnections();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await dashboard?.close();
+  redis?.disconnect();
+  await clearRedisPrefix('redis://127.0.0.1:6379/7', `bt-dash-api-${process.pid}`);
+  await tdb?.drop();
+  await rm(artifactsDir, { recursive: true, force: true });
+});
+
+async function registryFiles(): Promise<string[]> {
+  try {
+    return await readdir(join(artifactsDir, 'registry', 'brain-mri'));
+  } catch {
+    return [];
+  }
+}
+
+function upload(bytes: Buffer, name: string, model?: string): FormData {
+  const form = new FormData();
+  form.append('image', new Blob([new Uint8Array(bytes)]), name);
+  if (model) form.append('model', model);
+  return form;
+}
+
+describe('security: the API token guards every mutating endpoint', () => {
+  const mutations: [string, string, () => RequestInit][] = [
+    ['POST', '/api/studies', () => ({ body: 'name: x', headers: { 'Content-Type': 'application/yaml' } })],
+    ['POST', '/api/studies/st-api/cancel', () => ({})],
+    ['POST', '/api/models/promote', () => ({ body: JSON.stringify({ studyId: 'st-api' }), headers: { 'Content-Type': 'application/json' } })],
+    ['PUT', '/api/models/brain-mri/aliases/production', () => ({ body: JSON.stringify({ version: 1 }), headers: { 'Content-Type': 'application/json' } })],
+    ['POST', '/api/models/brain-mri/aliases/production/rollback', () => ({})],
+    ['POST', '/api/predict', () => ({ body: upload(scanPng, 'scan.png') })],
+  ];
+
+  it.each(mutations)('%s %s answers 401 without the token and with a wrong one, and changes nothing', async (method, path, init) => {
+    const before = await tdb.database.db.select().from(studies);
+    const none = await fetch(base + path, { method, ...init() });
+    expect(none.status).toBe(401);
+    expect(((await none.json()) as { message: string }).message).toMatch(/token/);
+    const wrong = await fetch(base + path, { method, ...init(), headers: { ...(init().headers as Record<string, string>), Authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+    expect(await tdb.database.db.select().from(studies)).toEqual(before);
+    expect(await registryFiles()).toEqual([]);
+  });
+
+  it('reads stay open', async () => {
+    expect((await fetch(`${base}/api/models`)).status).toBe(200);
+    expect((await fetch(`${base}/api/ui/studies/st-api`)).status).toBe(200);
+  });
+});
+
+describe('uploads', () => {
+  it('rejects a non-image with 400 and a clear message, whatever its name', async () => {
+    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(Buffer.from('this is not a scan, just text'), 'scan.png', 'brain-mri') });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/not an image/);
+  });
+
+  it('rejects an upload over 10 MB with 413 and a clear message', async () => {
+    const big = Buffer.alloc(10 * 1024 * 1024 + 1, 0xff);
+    big.set([0xff, 0xd8, 0xff], 0); // a JPEG signature does not help
+    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(big, 'huge.jpg', 'brain-mri') });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { message: string }).message).toMatch(/larger than 10 MB/);
+  });
+
+  it('rejects a GIF (an image, but not a JPEG or PNG scan)', async () => {
+    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#333' } }).gif().toBuffer();
+    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(gif, 'scan.jpg', 'brain-mri') });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/GIF/);
+  });
+});
+
+describe('registry', () => {
+  it('promotes the best trial by default, copying its checkpoint to registry/<model>/v1', async () => {
+    const res = await fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json', 'X-Braintune-User': 'alice' }, body: JSON.stringify({ studyId: 'st-api', model: 'brain-mri', alias: 'production' }) });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { version: number; trialId: string; artifactKey: string };
+    expect(body).toMatchObject({ version: 1, trialId: bestTrialId, artifactKey: 'registry/brain-mri/v1' });
+    expect(await readdir(store.localDir('registry/brain-mri/v1'))).toEqual(expect.arrayContaining(['latest.json', 'epoch-0001']));
+  });
+
+  it('refuses a trial without a completed rung and leaves nothing behind', async () => {
+    const res = await fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ studyId: 'st-api', trialId: 'st-api:999' }) });
+    expect(res.status).toBe(404);
+    expect(await registryFiles()).toEqual(['v1']);
+  });
+
+  it('moves an alias forward and rolls it back, recording who and when', async () => {
+    const promoted = await fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json', 'X-Braintune-User': 'bob' }, body: JSON.stringify({ studyId: 'st-api', trialId: otherTrialId, model: 'brain-mri', alias: 'production' }) });
+    expect(promoted.status).toBe(201);
+    const moved = await fetch(`${base}/api/models/brain-mri/aliases/staging`, { method: 'PUT', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ version: 1 }) });
+    expect(moved.status).toBe(200);
+    const rollback = await fetch(`${base}/api/models/brain-mri/aliases/production/rollback`, { method: 'POST', headers: { ...auth, 'X-Braintune-User': 'carol' } });
+    expect(rollback.status).toBe(200);
+    expect(await rollback.json()).toMatchObject({ alias: 'production', version: 1, previous: 2 });
+
+    const model = (await (await fetch(`${base}/api/models/brain-mri`)).json()) as { aliases: Record<string, number>; history: { alias: string; fromVersion: number | null; toVersion: number; by: string; at: string; rollback: boolean }[]; versions: { version: number; trialId: string }[] };
+    expect(model.aliases).toEqual({ production: 1, staging: 1 });
+    expect(model.versions.map((v) => [v.version, v.trialId])).toEqual([[2, otherTrialId], [1, bestTrialId]]);
+    const production = model.history.filter((h) => h.alias === 'production').map((h) => [h.fromVersion, h.toVersion, h.by, h.rollback]);
+    expect(production).toEqual([[2, 1, 'carol', true], [1, 2, 'bob', false], [null, 1, 'alice', false]]);
+    expect(model.history.every((h) => !Number.isNaN(Date.parse(h.at)))).toBe(true);
+  });
+
+  it('rejects an alias move to a version that does not exist, changing nothing', async () => {
+    const res = await fetch(`${base}/api/models/brain-mri/aliases/production`, { method: 'PUT', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ version: 9 }) });
+    expect(res.status).toBe(404);
+    const model = (await (await fetch(`${base}/api/models/brain-mri`)).json()) as { aliases: Record<string, number> };
+    expect(model.aliases.production).toBe(1);
+  });
+
+  it('numbers concurrent promotions without gaps or duplicates', async () => {
+    const results = await Promise.all(
+      [0, 1, 2].map(() =>
+        fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ studyId: 'st-api', model: 'race' }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { version: number } })),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201]);
+    expect(results.map((r) => r.body.version).sort()).toEqual([1, 2, 3]);
+    expect((await readdir(join(artifactsDir, 'registry', 'race'))).sort()).toEqual(['v1', 'v2', 'v3']);
+  });
+
+  it('downloads a version as a tfjs model (model.json + weights.bin) that loads and predicts like the checkpoint', async () => {
+    const res = await fetch(`${base}/api/models/brain-mri/versions/2/download`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/zip');
+    const dir = await mkdtemp(join(tmpdir(), 'braintune-zip-'));
+    try {
+      await writeFile(join(dir, 'v2.zip'), Buffer.from(await res.arrayBuffer()));
+      execFileSync('unzip', ['-q', join(dir, 'v2.zip'), '-d', dir]);
+      expect((await readdir(join(dir, 'brain-mri-v2'))).sort()).toEqual(['braintune.json', 'model.json', 'weights.bin']);
+      const exported = await loadLayersModelFromUrl(join(dir, 'brain-mri-v2', 'model.json'));
+      const original = await loadCheckpoint(store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`));
+      const x = tf.randomUniform([2, 32, 32, 1], 0, 1, 'float32', 11);
+      const a = (exported.predict(x) as tf.Tensor).arraySync() as number[][];
+      const b = (original.model.predict(x) as tf.Tensor).arraySync() as number[][];
+      expect(a.flat().map((v) => +v.toFixed(6))).toEqual(b.flat().map((v) => +v.toFixed(6)));
+      x.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('predictions from the registry', () => {
+  it("equal model-core's prediction from the same checkpoint, with a Grad-CAM heatmap", async () => {
+    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(scanPng, 'scan.png', 'brain-mri@production') });
+    expect(res.status).toBe(200);
+    const r = (await res.json()) as RegistryPrediction;
+    expect(r).toMatchObject({ model: 'brain-mri', version: 1, alias: 'production' });
+    const direct = await predict(store.localDir(`checkpoints/st-api/${bestTrialId.split(':')[1]}`), scanPng);
+    expect(r.classes).toEqual(direct.classes);
+    expect(r.predicted).toBe(direct.predicted);
+    r.probabilities.forEach((p, i) => expect(p).toBeCloseTo(direct.probabilities[i]!, 6));
+    expect(r.preprocessing).toMatchObject({ imageSize: 32, resize: 'contain', grayscale: true });
+    const overlay = Buffer.from(r.images.gradcam.replace(/^data:image\/png;base64,/, ''), 'base64');
+    const meta = await sharp(overlay).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 384, 384]);
+    expect(r.gradcam.layer).toMatch(/conv/);
+  });
+
+  it('serves a version named by number, and a different checkpoint gives different numbers', async () => {
+    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(scanPng, 'scan.png', 'brain-mri@v2') });
+    const r = (await res.json()) as RegistryPrediction;
+    const direct = await predict(store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`), scanPng);
+    r.probabilities.forEach((p, i) => expect(p).toBeCloseTo(direct.probabilities[i]!, 6));
+  });
+
+  it('answers 404 for an unknown alias', async () => {
+    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(scanPng, 'scan.png', 'brain-mri@nightly') });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('live leaderboard and operations endpoints', () => {
+  it('ranks trials that meet the constraints above those that miss them', async () => {
+    const snap = (await (await fetch(`${base}/api/ui/studies/st-api`)).json()) as StudySnapshot;
+    const scored = snap.rows.filter((r) => r.objective !== null);
+    const firstMiss = scored.findIndex((r) => r.violations.length > 0);
+    if (firstMiss >= 0) expect(scored.slice(firstMiss).every((r) => r.violations.length > 0)).toBe(true);
+    expect(snap.bestTrialId).toBe(bestTrialId);
+    expect(snap.rows.map((r) => r.rank)).toEqual(snap.rows.map((_, i) => i + 1));
+  });
+
+  it('pushes a new snapshot over SSE when the coordinator notifies an event', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${base}/api/studies/st-api/events?since=${Date.now()}`, { signal: controller.signal });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    await tdb.database.db.update(studies).set({ name: 'renamed live' }).where(eq(studies.id, 'st-api'));
+    await notifyStudy(tdb.database.db, 'st-api');
+    let text = '';
+    const decoder = new TextDecoder();
+    while (!text.includes('event: snapshot')) text += decoder.decode((await reader.read()).value);
+    while (!/event: snapshot\ndata: .*\n\n/.test(text)) text += decoder.decode((await reader.read()).value);
+    const data = /event: snapshot\ndata: (.*)\n\n/.exec(text)![1]!;
+    expect((JSON.parse(data) as StudySnapshot).study.name).toBe('renamed live');
+    controller.abort();
+  });
+
+  it('answers /healthz, /readyz, /metrics and /queues', async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    for (const name of ['braintune_trials{status="completed"}', 'braintune_queue_depth', 'braintune_epoch_duration_seconds_bucket', 'braintune_workers_online 2', 'braintune_training_images_per_second{']) {
+      expect(metrics).toContain(name);
+    }
+    const queues = await fetch(`${base}/queues`);
+    expect(queues.status).toBe(200);
+    expect(await queues.text()).toMatch(/<html/i);
+  });
+});

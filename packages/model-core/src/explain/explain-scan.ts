@@ -1,0 +1,45 @@
+import sharp from 'sharp';
+import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
+import { preprocessImage } from '../dataset/preprocess.js';
+import { predict, type Prediction } from '../inference/predict.js';
+import { pixelsToTensor } from '../training/batches.js';
+import { gradCam } from './gradcam.js';
+import { renderHeatmapOverlay } from './overlay.js';
+
+export interface ScanExplanation {
+  prediction: Prediction;
+  gradcam: { layerName: string; classIndex: number; width: number; height: number; heatmap: Float32Array };
+  /** The scan as the model sees it (preprocessed greyscale, imageSize²), PNG. */
+  modelInputPng: Buffer;
+  /** Grad-CAM of the predicted class over the model's view of the scan, PNG. */
+  overlayPng: Buffer;
+}
+
+/**
+ * Classifies one scan with a loaded checkpoint (model-core's `predict`, so the numbers are
+ * exactly the ones `braintune predict` gives) and explains the predicted class with
+ * Grad-CAM, drawn over the preprocessed image: whatever the resize mode (letterbox, crop,
+ * stretch), the map lines up with the pixels the model actually looked at.
+ */
+export async function explainScan(loaded: LoadedCheckpoint, bytes: Buffer, options: { size?: number } = {}): Promise<ScanExplanation> {
+  const prediction = await predict(loaded, bytes);
+  const { state } = loaded;
+  const pixels = await preprocessImage(bytes, state.preprocessing);
+  const input = pixelsToTensor([pixels], state.imageSize);
+  let cam;
+  try {
+    cam = gradCam(loaded.model, input, state.classes.indexOf(prediction.predicted));
+  } finally {
+    input.dispose();
+  }
+  const modelInputPng = await sharp(Buffer.from(pixels), { raw: { width: state.imageSize, height: state.imageSize, channels: 1 } })
+    .png()
+    .toBuffer();
+  const overlayPng = await renderHeatmapOverlay(modelInputPng, cam, { size: options.size ?? 384 });
+  return {
+    prediction,
+    gradcam: { layerName: cam.layerName, classIndex: cam.classIndex, width: cam.width, height: cam.height, heatmap: cam.heatmap },
+    modelInputPng,
+    overlayPng,
+  };
+}
