@@ -27,8 +27,9 @@ export class FilesystemArtifactStore implements ArtifactStore {
   }
 
   async exists(key: string): Promise<boolean> {
+    const dir = this.localDir(key); // outside the try: an invalid key is an error, not "absent"
     try {
-      await access(this.localDir(key));
+      await access(dir);
       return true;
     } catch {
       return false;

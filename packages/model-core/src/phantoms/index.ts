@@ -1,1 +1,6 @@
-export {};
+// TF-free entry point (`@braintune/model-core/phantoms`): synthetic brain-MRI-like slices for
+// demos and tests that must not depend on the real data set. Uses sharp only.
+export { PHANTOM_CLASSES, renderPhantom } from './render.js';
+export type { PhantomClass, RenderPhantomOptions, RenderedPhantom, HeadGeometry } from './render.js';
+export { makePhantoms, phantomFileName, MakePhantomsOptionsSchema } from './make.js';
+export type { MakePhantomsOptions, MakePhantomsResult } from './make.js';

@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+const braintune = (args: string[]) =>
+  run(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, LOG_LEVEL: 'silent' },
+  });
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'braintune-cli-phantoms-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('braintune make-phantoms', () => {
+  it('writes the ImageFolder tree and prints a JSON summary as its last stdout line', async () => {
+    const out = path.join(work, 'p');
+    const { stdout } = await braintune(['make-phantoms', '--out', out, '--per-class', '3', '--size', '32', '--seed', '5']);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { files: number; perClass: number; size: number; seed: number };
+    expect(summary).toMatchObject({ files: 12, perClass: 3, size: 32, seed: 5 });
+    for (const cls of ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor']) {
+      expect(await readdir(path.join(out, cls))).toHaveLength(3);
+    }
+  });
+
+  it('rejects a bad --per-class with an error and a hint', async () => {
+    await expect(braintune(['make-phantoms', '--out', path.join(work, 'bad'), '--per-class', 'many'])).rejects.toMatchObject({
+      stderr: expect.stringMatching(/--per-class must be a positive integer[\s\S]*hint:/),
+    });
+  });
+});
