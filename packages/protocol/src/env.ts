@@ -9,6 +9,8 @@ export const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   BRAINTUNE_URL: z.string().url().optional(),
   BRAINTUNE_API_TOKEN: z.string().min(1).optional(),
+  /** Key prefix of every BullMQ queue and braintune Redis key (tests isolate with their own). */
+  BRAINTUNE_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('bull'),
   BRAINTUNE_BACKEND: z.enum(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;

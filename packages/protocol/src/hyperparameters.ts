@@ -35,6 +35,8 @@ export const HyperparametersSchema = z
     /** Filters of the first block; doubled per block. */
     baseFilters: z.number().int().min(4).max(64).default(16),
     kernelSize: z.union([z.literal(3), z.literal(5)]).default(3),
+    /** Convolutions per cnn block before its pooling (1 = the seed; 2 = VGG-style). */
+    convsPerBlock: z.number().int().min(1).max(3).default(1),
     /** Batch normalisation after every convolution. */
     convBatchNorm: z.boolean().default(false),
     /** Residual blocks per stage (resnet family only). */
@@ -53,6 +55,13 @@ export const HyperparametersSchema = z
     preciseBn: z.boolean().default(false),
     optimizer: OptimizerNameSchema.default('adam'),
     learningRate: z.number().positive().max(1).default(1e-3),
+    /**
+     * Learning-rate schedule: constant, or cosine decay from learningRate to 1% of it over
+     * scheduleEpochs (then held). The horizon is a hyperparameter, not the rung's epoch
+     * budget, so a run resumed from a lower rung follows the same schedule as one run.
+     */
+    lrSchedule: z.enum(['constant', 'cosine']).default('constant'),
+    scheduleEpochs: z.number().int().min(1).max(1000).default(15),
     /** Momentum for sgd (ignored by adam). */
     momentum: z.number().min(0).max(0.999).default(0.9),
     batchSize: z.number().int().min(1).max(512).default(32),

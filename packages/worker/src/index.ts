@@ -1,1 +1,2 @@
-export {};
+export { startWorker, type WorkerOptions, type RunningWorker } from './worker.js';
+export { ModelCoreTrainer, type RungTrainer, type RungInput, type RungOutput } from './trainer.js';

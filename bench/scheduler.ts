@@ -1,0 +1,230 @@
+/**
+ * `npm run bench:scheduler [-- --trials 10000 --workers 50]`
+ *
+ * The coordinator under load: an ASHA study of 10,000 trials served by 50 simulated workers
+ * whose "training" is instant. The workers are the real worker loop (BullMQ consumer,
+ * started/result events on the durable results queue) with a simulated RungTrainer, and the
+ * coordinator is the real one (Postgres transactions, scheduler, enqueueing), so the numbers
+ * measure the whole queue → record → decide → enqueue path.
+ *
+ * Reports coordinator decisions per second and the p50/p99 time from a rung finishing on a
+ * worker to the promotion it caused being in the queue. The last stdout line is JSON.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { eq } from 'drizzle-orm';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import sharp from 'sharp';
+import { Coordinator, defaultStudyFactory, migrateDatabase, studies, submitStudy, type AppliedEvent } from '@braintune/coordinator';
+import { RESULTS_QUEUE, type EpochMetrics, type Evaluation, type TrialJobData } from '@braintune/protocol';
+import { startWorker, type RungInput, type RungOutput, type RungTrainer } from '@braintune/worker';
+
+process.env.LOG_LEVEL ??= 'error';
+
+const { values: args } = parseArgs({
+  options: {
+    trials: { type: 'string', default: '10000' },
+    workers: { type: 'string', default: '50' },
+    'max-epochs': { type: 'string', default: '27' },
+    /** Internal: run the simulated workers of prefix P (the benchmark forks itself). */
+    'workers-for': { type: 'string' },
+  },
+});
+const TRIALS = Number(args.trials);
+const WORKERS = Number(args.workers);
+const MAX_EPOCHS = Number(args['max-epochs']);
+const ADMIN = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const log = (...parts: unknown[]) => console.error('[bench:scheduler]', ...parts);
+
+/** A deterministic "validation score" of a trial: best near lr = 10^-2.5, better with more epochs. */
+function simulatedScore(job: TrialJobData, epoch: number): number {
+  const lr = Math.log10(job.hyperparameters.learningRate);
+  const quality = Math.max(0, 1 - Math.abs(lr + 2.5) / 2.5);
+  const noise = ((job.seed % 1000) / 1000 - 0.5) * 0.05;
+  return Math.min(1, Math.max(0, 0.25 + 0.6 * quality * (1 - 1 / (1 + epoch)) + noise));
+}
+
+function evaluationFor(score: number, classes: string[]): Evaluation {
+  const perClass = Object.fromEntries(classes.map((c) => [c, { precision: score, recall: score, f1: score, support: 10 }]));
+  const avg = { precision: score, recall: score, f1: score, support: 10 * classes.length };
+  const right = Math.round(score * 10);
+  return {
+    classes,
+    confusionMatrix: classes.map((_, i) => classes.map((__, j) => (i === j ? right : j === (i + 1) % classes.length ? 10 - right : 0))),
+    report: { classes, perClass, accuracy: score, macroAvg: avg, weightedAvg: avg },
+    loss: 1 - score,
+  };
+}
+
+/** Instant training: the rung's epochs and evaluation are computed, not trained. */
+class SimulatedTrainer implements RungTrainer {
+  async init() {
+    return { backend: 'simulated', device: 'none' };
+  }
+  async run({ job }: RungInput): Promise<RungOutput> {
+    const history: EpochMetrics[] = [];
+    for (let epoch = job.fromEpoch + 1; epoch <= job.toEpoch; epoch++) {
+      const s = simulatedScore(job, epoch);
+      history.push({
+        epoch,
+        loss: 1 - s,
+        accuracy: s,
+        valLoss: 1 - s,
+        valAccuracy: s,
+        valMacroF1: s,
+        valRecall: Object.fromEntries(job.dataset.classes.map((c) => [c, s])),
+        trainImagesPerSecond: 0,
+        durationMs: 0,
+      });
+    }
+    return { outcome: 'completed', epochsDone: job.toEpoch, history, evaluation: evaluationFor(simulatedScore(job, job.toEpoch), job.dataset.classes) };
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * The simulated workers run in their own process (forked from this file), as real workers
+ * would: in the coordinator's process they would compete for its event loop.
+ */
+async function runSimulatedWorkers(prefix: string): Promise<void> {
+  const workers = await Promise.all(
+    Array.from({ length: WORKERS }, (_, i) =>
+      startWorker({ redisUrl: REDIS, prefix, trainer: new SimulatedTrainer(), concurrency: 1, workerId: `sim-${i}`, heartbeatMs: 2000 }),
+    ),
+  );
+  process.send?.('ready');
+  process.once('message', () => {
+    void Promise.all(workers.map((w) => w.close())).then(() => process.exit(0));
+  });
+}
+
+async function main(): Promise<void> {
+  const id = randomBytes(3).toString('hex');
+  const dbName = `bt_bench_${id}`;
+  const databaseUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`);
+  const prefix = `bt-bench-${id}`;
+  const tmp = await mkdtemp(path.join(tmpdir(), 'braintune-bench-'));
+  const dataDir = path.join(tmp, 'data');
+  for (const cls of ['a', 'b']) {
+    await mkdir(path.join(dataDir, cls), { recursive: true });
+    for (let i = 0; i < 8; i++) {
+      const px = Buffer.alloc(16 * 16, cls === 'a' ? 40 + i : 200 - i);
+      await sharp(px, { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(path.join(dataDir, cls, `${i}.png`));
+    }
+  }
+
+  await migrateDatabase(databaseUrl);
+  const coordinator = await Coordinator.start({
+    databaseUrl,
+    redisUrl: REDIS,
+    prefix,
+    artifactRoot: path.join(tmp, 'artifacts'),
+    studies: defaultStudyFactory,
+    migrate: false,
+    tickMs: 500,
+    workersMs: 1000,
+    reconcileMs: 30_000,
+    resultsConcurrency: 64,
+  });
+  const workerProcess = fork(new URL(import.meta.url).pathname, ['--workers', String(WORKERS), '--workers-for', prefix], {
+    env: process.env,
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    workerProcess.once('message', () => resolve());
+    workerProcess.once('exit', (code) => reject(new Error(`simulated workers exited with ${code}`)));
+  });
+  await coordinator.refreshWorkers();
+
+  const latencies: number[] = [];
+  let appliedEvents = 0;
+  coordinator.on('applied', (e: AppliedEvent) => {
+    appliedEvents++;
+    if (e.promoted > 0 && e.eventAt !== null) latencies.push(e.queuedAt - e.eventAt);
+  });
+
+  const yaml = `name: bench-scheduler
+dataset: {path: ${JSON.stringify(dataDir)}, imageSize: 16}
+searchSpace:
+  learningRate: {type: float, min: 0.00001, max: 1, sampling: log}
+  batchSize: [16, 32, 64]
+scheduler: {type: asha, maxEpochs: ${MAX_EPOCHS}, minEpochs: 1, factor: 3, maxTrials: ${TRIALS}}
+seed: 11
+`;
+  const resultsQueue = new Queue(RESULTS_QUEUE, { connection: coordinator.redis, prefix });
+  const { studyId } = await submitStudy(coordinator.db, defaultStudyFactory, yaml);
+  log(`study ${studyId}: ASHA, ${TRIALS} trials, ${WORKERS} simulated workers`);
+  // Time from the study running (dataset prepared) to completed.
+  let started = 0;
+  const cpuAtStart = process.cpuUsage();
+  let last = 0;
+  for (;;) {
+    const [s] = await coordinator.db.select({ state: studies.state }).from(studies).where(eq(studies.id, studyId));
+    if (s?.state === 'running' && started === 0) started = performance.now();
+    if (s?.state === 'completed' || s?.state === 'failed') break;
+    if (performance.now() - last > 5_000) {
+      last = performance.now();
+      const counts = await coordinator.trialQueue.counts();
+      const results = await resultsQueue.getJobCounts('waiting', 'active', 'delayed');
+      log(`${coordinator.stats.recorded.result} rungs recorded, ${coordinator.stats.decisions} decisions; trial queue ${JSON.stringify(counts)}; results queue ${JSON.stringify(results)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
+  const stats = structuredClone(coordinator.stats);
+
+  await resultsQueue.close();
+  workerProcess.send('stop');
+  await new Promise((r) => workerProcess.once('exit', r));
+  await coordinator.stop();
+  const redis = new Redis(REDIS);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+  await rm(tmp, { recursive: true, force: true });
+
+  latencies.sort((a, b) => a - b);
+  const result = {
+    bench: 'scheduler',
+    scheduler: 'asha',
+    trials: TRIALS,
+    workers: WORKERS,
+    maxEpochs: MAX_EPOCHS,
+    seconds: Number(seconds.toFixed(2)),
+    rungsRecorded: stats.recorded.result,
+    eventsRecorded: stats.recorded.started + stats.recorded.epoch + stats.recorded.result + stats.recorded.failed,
+    duplicateEvents: stats.duplicates,
+    decisions: stats.decisions,
+    decisionsPerSecond: Number((stats.decisions / seconds).toFixed(1)),
+    rungsPerSecond: Number((stats.recorded.result / seconds).toFixed(1)),
+    promotions: latencies.length,
+    promotionLatencyMs: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+    appliedEvents,
+    coordinatorCpuFraction: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
+  };
+  console.log(JSON.stringify(result));
+}
+
+if (args['workers-for']) await runSimulatedWorkers(args['workers-for']);
+else await main();

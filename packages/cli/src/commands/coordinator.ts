@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { Coordinator, defaultStudyFactory } from '@braintune/coordinator';
+import { createLogger } from '@braintune/protocol';
+import { clusterSettings } from '../api-client.js';
+import { startHttp, untilSignal } from '../server.js';
+
+/** `braintune coordinator [--port N]`: migrations, the coordinator loop and the REST API. */
+export function register(program: Command): void {
+  program
+    .command('coordinator')
+    .description('run the coordinator (records results, schedules trials, reconciles Redis) and the REST API')
+    .option('--port <port>', 'HTTP port of the API (default: PORT or 8080)')
+    .option('--no-http', 'do not serve the API')
+    .action(async (opts: { port?: string; http: boolean }) => {
+      const s = clusterSettings();
+      const log = createLogger('coordinator');
+      const coordinator = await Coordinator.start({
+        databaseUrl: s.databaseUrl,
+        redisUrl: s.redisUrl,
+        prefix: s.prefix,
+        artifactRoot: s.artifactRoot,
+        studies: defaultStudyFactory,
+        logger: log,
+      });
+      const http = opts.http
+        ? await startHttp(coordinator, { port: opts.port ? Number(opts.port) : s.port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log)
+        : null;
+      if (http) console.log(`braintune API at ${http.url}`);
+      const signal = await untilSignal();
+      log.info({ signal }, 'stopping');
+      await http?.close();
+      await coordinator.stop();
+      process.exit(0);
+    });
+}

@@ -1,0 +1,16 @@
+import type { Command } from 'commander';
+import { migrateDatabase } from '@braintune/coordinator';
+import { clusterSettings } from '../api-client.js';
+
+/** `braintune migrate`: creates the database if needed and applies pending migrations. */
+export function register(program: Command): void {
+  program
+    .command('migrate')
+    .description('create the Postgres database (DATABASE_URL) if needed and apply pending migrations')
+    .action(async () => {
+      const { databaseUrl } = clusterSettings();
+      await migrateDatabase(databaseUrl);
+      const where = new URL(databaseUrl);
+      console.log(`database ${where.pathname.slice(1)} on ${where.host} is up to date`);
+    });
+}

@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import type { StudySummary } from '@braintune/coordinator';
+import { callApi } from '../api-client.js';
+
+export const TERMINAL_STATES: string[] = ['completed', 'cancelled', 'failed'];
+
+/** The machine-readable status line (the issue's contract). */
+export interface StatusLine {
+  studyId: string;
+  state: StudySummary['state'];
+  trials: StudySummary['trials'];
+  rungs: StudySummary['rungs'];
+  best: { trialId: string; hyperparameters: unknown; valMacroF1: number | null; valAccuracy: number | null } | null;
+}
+
+export async function fetchSummary(studyId: string): Promise<StudySummary> {
+  return (await callApi('GET', `/api/studies/${encodeURIComponent(studyId)}`)) as StudySummary;
+}
+
+export function toStatusLine(s: StudySummary): StatusLine {
+  return {
+    studyId: s.studyId,
+    state: s.state,
+    trials: s.trials,
+    rungs: s.rungs,
+    best: s.best ? { trialId: s.best.trialId, hyperparameters: s.best.hyperparameters, valMacroF1: s.best.valMacroF1, valAccuracy: s.best.valAccuracy } : null,
+  };
+}
+
+export async function fetchStatus(studyId: string): Promise<StatusLine> {
+  return toStatusLine(await fetchSummary(studyId));
+}
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : x.toFixed(3));
+
+/** `braintune status STUDY [--json]`: the last stdout line is the JSON status. */
+export function register(program: Command): void {
+  program
+    .command('status <study>')
+    .description('progress of a study: trials, rungs and the best trial so far')
+    .option('--json', 'print only the JSON line')
+    .action(async (studyId: string, opts: { json?: boolean }) => {
+      const s = await fetchSummary(studyId);
+      if (!opts.json) {
+        console.log(`study ${s.studyId} "${s.name}": ${s.state}${s.error ? ` (${s.error})` : ''}`);
+        console.log(`  trials: ${s.trials.total} total, ${s.trials.completed} completed, ${s.trials.running} running, ${s.trials.queued} queued, ${s.trials.failed} failed`);
+        console.log(`  rungs:  ${s.rungs.completed}/${s.rungs.planned} completed, ${s.epochs} epochs trained`);
+        if (s.best) console.log(`  best:   ${s.best.trialId} val macro-F1 ${pct(s.best.valMacroF1)}, val accuracy ${pct(s.best.valAccuracy)}`);
+      }
+      console.log(JSON.stringify(toStatusLine(s)));
+    });
+}

@@ -1,0 +1,141 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { ZodError, type z } from 'zod';
+import { BraintuneError, InvalidInputError, createLogger, type Logger } from '@braintune/protocol';
+import type { Db } from '../db/client.js';
+import { listStudies, listTrials, listWorkers, studySummary } from '../service/queries.js';
+import { cancelStudy, submitStudy } from '../service/submit.js';
+import type { StudyFactory } from '../service/study-definition.js';
+import { requireApiTokenForMutations } from '../registry/auth.js';
+import { openApiDocument } from './openapi.js';
+import { ListStudiesQuerySchema, StudyIdParamsSchema, TrialsQuerySchema } from './schemas.js';
+
+export interface ApiDeps {
+  db: Db;
+  studies: StudyFactory;
+  /** The study config's zod schema, for the OpenAPI document. */
+  studyConfigSchema?: z.ZodType;
+  logger?: Logger;
+  /** When set, every mutating request needs `Authorization: Bearer <token>` (401 otherwise); default: BRAINTUNE_API_TOKEN. */
+  apiToken?: string | undefined;
+}
+
+const STATUS_BY_CODE: Record<string, number> = { invalid_input: 400, not_found: 404, conflict: 409, unauthorized: 401 };
+
+/** Config errors list one `<path>: <problem>` line per field; the API returns them as issues. */
+function issuesOf(err: BraintuneError): { issues?: { path: string; message: string }[] } {
+  const problems = (err as BraintuneError & { problems?: unknown }).problems;
+  if (!Array.isArray(problems)) return {};
+  return {
+    issues: problems.map((p) => {
+      const line = String(p);
+      const colon = line.indexOf(': ');
+      return colon > 0 ? { path: line.slice(0, colon), message: line.slice(colon + 2) } : { path: '(root)', message: line };
+    }),
+  };
+}
+
+/** `{error, hint, issues}` with the status its type implies; anything unexpected is a 500 without internals. */
+export function sendError(res: Response, err: unknown, log?: Logger): void {
+  if (err instanceof ZodError) {
+    res.status(400).json({
+      error: 'invalid request',
+      hint: 'fix the fields listed in issues',
+      issues: err.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+    });
+    return;
+  }
+  if (err instanceof BraintuneError) {
+    res.status(STATUS_BY_CODE[err.code] ?? 500).json({ error: err.message, hint: err.hint, ...issuesOf(err) });
+    return;
+  }
+  log?.error({ err }, 'unhandled API error');
+  res.status(500).json({ error: 'internal error', hint: 'see the server log' });
+}
+
+/** A study config from the request: YAML or JSON text, or an object already parsed by express.json(). */
+function configFromBody(body: unknown): string | object {
+  if (typeof body === 'string') {
+    if (body.trim() === '') throw new InvalidInputError('empty request body', 'send the study config as YAML or JSON');
+    return body; // YAML is a superset of JSON: the config parser reports syntax errors with their line
+  }
+  if (body && typeof body === 'object' && !Buffer.isBuffer(body) && Object.keys(body).length > 0) return body;
+  throw new InvalidInputError('missing study config', 'POST the config as application/yaml or application/json');
+}
+
+/**
+ * The REST API under `/api` (mount with `app.use(createApiRouter(deps))`). It only needs
+ * Postgres: submissions and cancellations are stored and the coordinator acts on them.
+ */
+export function createApiRouter(deps: ApiDeps): Router {
+  const log = deps.logger ?? createLogger('api');
+  const router = express.Router();
+  // Submit and cancel (every non-GET under /api) need the token when one is configured.
+  router.use('/api', requireApiTokenForMutations('apiToken' in deps ? deps.apiToken : process.env.BRAINTUNE_API_TOKEN || undefined));
+  const wrap =
+    (fn: (req: Request, res: Response) => Promise<void>) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      fn(req, res).catch((err: unknown) => (res.headersSent ? next(err) : sendError(res, err, log)));
+    };
+
+  const text = express.text({ type: () => true, limit: '1mb' });
+
+  router.post(
+    '/api/studies',
+    text,
+    wrap(async (req, res) => {
+      const config = configFromBody(req.body);
+      const { studyId, plannedRungs } = await submitStudy(deps.db, deps.studies, config);
+      log.info({ studyId }, 'study submitted');
+      res.status(201).location(`/api/studies/${studyId}`).json({ studyId, state: 'queued', plannedRungs });
+    }),
+  );
+
+  router.get(
+    '/api/studies',
+    wrap(async (req, res) => {
+      const { limit } = ListStudiesQuerySchema.parse(req.query);
+      res.json(await listStudies(deps.db, limit));
+    }),
+  );
+
+  router.get(
+    '/api/studies/:id',
+    wrap(async (req, res) => {
+      const { id } = StudyIdParamsSchema.parse(req.params);
+      res.json(await studySummary(deps.db, id));
+    }),
+  );
+
+  router.get(
+    '/api/studies/:id/trials',
+    wrap(async (req, res) => {
+      const { id } = StudyIdParamsSchema.parse(req.params);
+      const { sort } = TrialsQuerySchema.parse(req.query);
+      res.json(await listTrials(deps.db, id, sort));
+    }),
+  );
+
+  router.post(
+    '/api/studies/:id/cancel',
+    wrap(async (req, res) => {
+      const { id } = StudyIdParamsSchema.parse(req.params);
+      await cancelStudy(deps.db, id);
+      log.info({ studyId: id }, 'study cancelled');
+      res.json(await studySummary(deps.db, id));
+    }),
+  );
+
+  router.get(
+    '/api/workers',
+    wrap(async (_req, res) => {
+      res.json(await listWorkers(deps.db));
+    }),
+  );
+
+  const openapi = openApiDocument(deps.studyConfigSchema);
+  router.get('/api/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+
+  return router;
+}

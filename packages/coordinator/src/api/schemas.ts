@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { HyperparametersSchema } from '@braintune/protocol';
+
+/** Shapes of the REST API: used to validate requests and to generate /api/openapi.json. */
+
+export const ErrorBodySchema = z.object({
+  error: z.string(),
+  hint: z.string().optional(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+export const StudyIdParamsSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a study id such as st-1a2b3c4d5e') });
+export const TrialsQuerySchema = z.object({ sort: z.enum(['objective', 'index']).default('index') });
+export const ListStudiesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+
+export const SubmitResponseSchema = z.object({ studyId: z.string(), state: z.string(), plannedRungs: z.number().int().nullable() });
+
+export const BestTrialSchema = z.object({
+  trialId: z.string(),
+  hyperparameters: HyperparametersSchema,
+  score: z.number().nullable(),
+  meetsConstraints: z.boolean(),
+  valMacroF1: z.number().nullable(),
+  valAccuracy: z.number().nullable(),
+});
+
+export const StudySummarySchema = z.object({
+  studyId: z.string(),
+  name: z.string(),
+  state: z.enum(['queued', 'running', 'completed', 'cancelled', 'failed']),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  objective: z.unknown(),
+  trials: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int(), running: z.number().int(), queued: z.number().int() }),
+  rungs: z.object({ planned: z.number().int(), completed: z.number().int() }),
+  epochs: z.number().int(),
+  best: BestTrialSchema.nullable(),
+});
+
+export const TrialRowSchema = z.object({
+  rank: z.number().int().nullable(),
+  trialId: z.string(),
+  index: z.number().int(),
+  bracket: z.number().int().nullable(),
+  iteration: z.number().int().nullable(),
+  status: z.string(),
+  rung: z.number().int(),
+  epochs: z.number().int(),
+  score: z.number().nullable(),
+  meetsConstraints: z.boolean().nullable(),
+  valMacroF1: z.number().nullable(),
+  valAccuracy: z.number().nullable(),
+  valLoss: z.number().nullable(),
+  valRecall: z.record(z.string(), z.number()).nullable(),
+  hyperparameters: HyperparametersSchema,
+  workerId: z.string().nullable(),
+  error: z.string().nullable(),
+  rungs: z.array(
+    z.object({ rung: z.number().int(), fromEpoch: z.number().int(), toEpoch: z.number().int(), status: z.string(), score: z.number().nullable(), workerId: z.string().nullable() }),
+  ),
+});
+
+export const WorkerRowSchema = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number().int().nullable(),
+  backend: z.string(),
+  device: z.string(),
+  concurrency: z.number().int(),
+  startedAt: z.string().nullable(),
+  lastHeartbeat: z.string(),
+  currentTrial: z.string().nullable(),
+  imagesPerSecond: z.number().nullable(),
+  online: z.boolean(),
+});

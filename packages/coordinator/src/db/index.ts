@@ -1,0 +1,3 @@
+export * as schema from './schema.js';
+export * from './schema.js';
+export { openDatabase, ensureDatabaseExists, migrateDatabase, MIGRATIONS_FOLDER, type Db, type Tx, type DbOrTx, type Database, type OpenDatabaseOptions } from './client.js';

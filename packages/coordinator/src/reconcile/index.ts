@@ -1,0 +1,1 @@
+export { inspectStudy, type OpenRung, type ReconcileReport } from './reconcile.js';

@@ -1,0 +1,166 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { trialJobId, type DatasetRef, type TrialJobData } from '@braintune/protocol';
+import type { Tx } from '../db/client.js';
+import { studies, trialRungs, trials } from '../db/schema.js';
+import type { Decision, TrialRecord } from '../scheduling/types.js';
+import type { CachedStudy } from './state-cache.js';
+import { trialSeed } from '../study/prng.js';
+
+/** `<studyId>:<index>`: with the rung this gives BullMQ job ids of the form `<studyId>:<index>:<rung>`. */
+export function trialIdOf(studyId: string, index: number): string {
+  return `${studyId}:${index}`;
+}
+
+/** Artifact keys may not contain ':', so the checkpoint directory is named by the index. */
+export function checkpointKeyOf(studyId: string, index: number): string {
+  return `checkpoints/${studyId}/trial-${index}`;
+}
+
+
+export interface StudyContext {
+  id: string;
+  seed: number;
+  /** One bundle per image size; a trial trains on the one matching its imageSize. */
+  datasets: DatasetRef[];
+}
+
+export function datasetFor(datasets: readonly DatasetRef[], imageSize: number): DatasetRef {
+  const match = datasets.find((d) => d.imageSize === imageSize) ?? datasets[0];
+  if (!match) throw new Error('the study has no prepared dataset');
+  return match;
+}
+
+export interface AppliedDecisions {
+  jobs: TrialJobData[];
+  created: number;
+  promoted: number;
+  stopped: number;
+  completed: boolean;
+}
+
+function jobData(study: StudyContext, trial: { id: string; hyperparameters: TrialJobData['hyperparameters'] }, index: number, rung: { rung: number; fromEpoch: number; toEpoch: number }): TrialJobData {
+  return {
+    studyId: study.id,
+    trialId: trial.id,
+    rung: rung.rung,
+    hyperparameters: trial.hyperparameters,
+    dataset: datasetFor(study.datasets, trial.hyperparameters.imageSize),
+    fromEpoch: rung.fromEpoch,
+    toEpoch: rung.toEpoch,
+    checkpointKey: checkpointKeyOf(study.id, index),
+    seed: trialSeed(study.seed, index),
+  };
+}
+
+/**
+ * Writes the scheduler's decisions in the caller's transaction and mirrors them into the
+ * cache. Returns the jobs to enqueue after the commit (their ids make a re-enqueue a no-op).
+ */
+export async function applyDecisions(tx: Tx, study: StudyContext, cached: CachedStudy, decisions: Decision[]): Promise<AppliedDecisions> {
+  const out: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
+  const newTrials: (typeof trials.$inferInsert)[] = [];
+  const newRungs: (typeof trialRungs.$inferInsert)[] = [];
+  const promotedTrials: { id: string; rung: number }[] = [];
+  const stopped: string[] = [];
+  const finished: string[] = [];
+
+  for (const d of decisions) {
+    switch (d.kind) {
+      case 'create-trial': {
+        const { trial: t } = d;
+        const id = trialIdOf(study.id, t.index);
+        if (cached.byId.has(id)) break; // already applied (idempotent re-decision)
+        newTrials.push({
+          id,
+          studyId: study.id,
+          index: t.index,
+          bracket: t.bracket,
+          iteration: t.iteration,
+          hyperparameters: t.hyperparameters,
+          hpHash: t.hpHash,
+          seed: trialSeed(study.seed, t.index),
+          checkpointKey: checkpointKeyOf(study.id, t.index),
+          status: 'running',
+          currentRung: t.firstRung.rung,
+          epochsDone: t.firstRung.fromEpoch,
+        });
+        const jobId = trialJobId(id, t.firstRung.rung);
+        newRungs.push({ trialId: id, studyId: study.id, jobId, ...t.firstRung });
+        const record: TrialRecord = {
+          id,
+          index: t.index,
+          bracket: t.bracket,
+          iteration: t.iteration,
+          hyperparameters: t.hyperparameters,
+          hpHash: t.hpHash,
+          status: 'running',
+          // Explicit literals, not `{ ...x, more }`: in Node 20 each such spread copy gets its own hidden
+          // class, which makes every later read of the cached rungs (schedulers scan them) megamorphic.
+          rungs: [{ rung: t.firstRung.rung, fromEpoch: t.firstRung.fromEpoch, toEpoch: t.firstRung.toEpoch, status: 'queued', score: null, meetsConstraints: false }],
+        };
+        cached.trials.push(record);
+        cached.byId.set(id, record);
+        cached.inflight.add(jobId);
+        cached.nextIndex = Math.max(cached.nextIndex, t.index + 1);
+        out.jobs.push(jobData(study, { id, hyperparameters: t.hyperparameters }, t.index, t.firstRung));
+        out.created++;
+        break;
+      }
+      case 'promote': {
+        const trial = cached.byId.get(d.trialId);
+        if (!trial || trial.rungs.some((r) => r.rung === d.rung)) break;
+        const jobId = trialJobId(d.trialId, d.rung);
+        const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
+        newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
+        promotedTrials.push({ id: d.trialId, rung: d.rung });
+        trial.rungs.push({ rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch, status: 'queued', score: null, meetsConstraints: false });
+        trial.status = 'running';
+        cached.inflight.add(jobId);
+        out.jobs.push(jobData(study, trial, trial.index, rung));
+        out.promoted++;
+        break;
+      }
+      case 'stop-trial': {
+        const trial = cached.byId.get(d.trialId);
+        if (!trial || trial.status !== 'paused') break;
+        // A trial that trained its last planned rung is completed; one that lost or ran out of budget is stopped.
+        trial.status = d.reason === 'finished' ? 'completed' : 'stopped';
+        (d.reason === 'finished' ? finished : stopped).push(d.trialId);
+        out.stopped++;
+        break;
+      }
+      case 'complete-study':
+        out.completed = true;
+        break;
+    }
+  }
+
+  if (newTrials.length > 0) await tx.insert(trials).values(newTrials);
+  if (newRungs.length > 0) await tx.insert(trialRungs).values(newRungs).onConflictDoNothing();
+  if (promotedTrials.length > 0) {
+    // One statement for all promotions of this decision round.
+    const rows = sql.join(
+      promotedTrials.map((p) => sql`(${p.id}, ${p.rung}::int)`),
+      sql`, `,
+    );
+    await tx.execute(
+      sql`UPDATE trials SET status = 'running', current_rung = v.rung, updated_at = now() FROM (VALUES ${rows}) AS v(id, rung) WHERE trials.id = v.id`,
+    );
+  }
+  if (stopped.length > 0) {
+    await tx.update(trials).set({ status: 'stopped', updatedAt: new Date() }).where(inArray(trials.id, stopped));
+  }
+  if (finished.length > 0) {
+    await tx.update(trials).set({ status: 'completed', updatedAt: new Date() }).where(inArray(trials.id, finished));
+  }
+  if (out.completed) {
+    // Trials that ended their last rung without being stopped are the finished ones.
+    await tx
+      .update(trials)
+      .set({ status: 'completed', updatedAt: new Date() })
+      .where(and(eq(trials.studyId, study.id), eq(trials.status, 'paused')));
+    for (const t of cached.trials) if (t.status === 'paused') t.status = 'completed';
+    await tx.update(studies).set({ state: 'completed', finishedAt: new Date(), updatedAt: new Date() }).where(eq(studies.id, study.id));
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+import { asc, eq } from 'drizzle-orm';
+import type { DbOrTx } from '../db/client.js';
+import { trialRungs, trials } from '../db/schema.js';
+import type { RungRecord, StudyState, TrialRecord } from '../scheduling/types.js';
+
+/** In-memory mirror of one study's trials, kept in step with every committed transaction. */
+export interface CachedStudy {
+  studyId: string;
+  trials: TrialRecord[];
+  byId: Map<string, TrialRecord>;
+  /** Job ids of rungs that are queued or running. */
+  inflight: Set<string>;
+  /** Largest trial index so far (new trials continue from here). */
+  nextIndex: number;
+}
+
+/**
+ * Rebuilding StudyState from Postgres after every event costs O(trials) queries; the
+ * coordinator is the only writer, so it loads each study once and then updates the cache
+ * alongside its own transactions. Any failed transaction drops the study's entry, so the
+ * next event reloads the truth from Postgres.
+ */
+export class StudyStateCache {
+  private readonly studies = new Map<string, CachedStudy>();
+
+  async get(db: DbOrTx, studyId: string): Promise<CachedStudy> {
+    const hit = this.studies.get(studyId);
+    if (hit) return hit;
+    const loaded = await loadStudy(db, studyId);
+    this.studies.set(studyId, loaded);
+    return loaded;
+  }
+
+  invalidate(studyId: string): void {
+    this.studies.delete(studyId);
+  }
+
+  clear(): void {
+    this.studies.clear();
+  }
+}
+
+export function toStudyState(cached: CachedStudy, elapsedMinutes: number): StudyState {
+  return { trials: cached.trials, elapsedMinutes };
+}
+
+export async function loadStudy(db: DbOrTx, studyId: string): Promise<CachedStudy> {
+  const trialRows = await db.select().from(trials).where(eq(trials.studyId, studyId)).orderBy(asc(trials.index));
+  const rungRows = await db
+    .select()
+    .from(trialRungs)
+    .where(eq(trialRungs.studyId, studyId))
+    .orderBy(asc(trialRungs.trialId), asc(trialRungs.rung));
+  const rungsByTrial = new Map<string, RungRecord[]>();
+  const inflight = new Set<string>();
+  for (const r of rungRows) {
+    const list = rungsByTrial.get(r.trialId) ?? [];
+    list.push({
+      rung: r.rung,
+      fromEpoch: r.fromEpoch,
+      toEpoch: r.toEpoch,
+      status: r.status,
+      score: r.score,
+      meetsConstraints: r.meetsConstraints,
+    });
+    rungsByTrial.set(r.trialId, list);
+    if (r.status === 'queued' || r.status === 'running') inflight.add(r.jobId);
+  }
+  const records: TrialRecord[] = trialRows.map((t) => ({
+    id: t.id,
+    index: t.index,
+    bracket: t.bracket,
+    iteration: t.iteration,
+    hyperparameters: t.hyperparameters,
+    hpHash: t.hpHash,
+    status: t.status,
+    rungs: rungsByTrial.get(t.id) ?? [],
+  }));
+  return {
+    studyId,
+    trials: records,
+    byId: new Map(records.map((t) => [t.id, t])),
+    inflight,
+    nextIndex: records.reduce((m, t) => Math.max(m, t.index + 1), 0),
+  };
+}

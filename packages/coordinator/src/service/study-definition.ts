@@ -1,0 +1,27 @@
+import type { EpochMetrics, Evaluation } from '@braintune/protocol';
+import type { Scheduler } from '../scheduling/types.js';
+
+/**
+ * What the coordinator needs from a study config. The config module (../study) parses
+ * and validates; this is the narrow view the distributed machinery works with.
+ */
+export interface StudyDefinition {
+  name: string;
+  /** The validated config with defaults applied (stored for display). */
+  config: Record<string, unknown>;
+  dataset: { path: string; valFraction: number; seed: number };
+  /** Every image size trials may use: one dataset bundle is prepared per size. */
+  imageSizes: number[];
+  seed: number;
+  /** Throws InvalidInputError when the objective or a constraint names a class the data set lacks. */
+  checkClasses(classes: readonly string[]): void;
+  /** The objective of a finished rung oriented so that larger is better, and the constraint verdict. */
+  score(evaluation: Evaluation | null, lastEpoch: EpochMetrics | undefined): { score: number | null; meetsConstraints: boolean };
+  /** A fresh scheduler; it must be a deterministic function of (config, state). */
+  createScheduler(): Scheduler;
+}
+
+export interface StudyFactory {
+  /** Parses a user's config (YAML/JSON text or an already parsed object); throws InvalidInputError naming the field. */
+  parse(input: string | object): StudyDefinition;
+}

@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import { eq, inArray, and, sql } from 'drizzle-orm';
+import { BraintuneError, NotFoundError } from '@braintune/protocol';
+import type { DbOrTx } from '../db/client.js';
+import { studies } from '../db/schema.js';
+import { EVENTS_CHANNEL } from './coordinator.js';
+import type { StudyFactory } from './study-definition.js';
+
+/** Study ids: short, URL- and artifact-key-safe, no ':' (trial ids append `:<index>`). */
+export function newStudyId(): string {
+  return `st-${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * Validates and stores a study in state `preparing`. The coordinator notices it (within a
+ * tick), prepares the dataset and starts scheduling, so submission needs only Postgres
+ * and works from any process that mounts the API.
+ */
+export async function submitStudy(db: DbOrTx, factory: StudyFactory, input: string | object): Promise<{ studyId: string; plannedRungs: number | null }> {
+  const def = factory.parse(input);
+  // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.
+  const source = typeof input === 'string' ? { yaml: input } : input;
+  const plannedRungs = def.createScheduler().plannedRungs();
+  const id = newStudyId();
+  await db.insert(studies).values({ id, name: def.name, config: def.config, source, state: 'preparing', plannedRungs });
+  await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${id})`);
+  return { studyId: id, plannedRungs };
+}
+
+export class ConflictError extends BraintuneError {
+  constructor(message: string, hint?: string) {
+    super(message, 'conflict', hint);
+  }
+}
+
+/**
+ * Marks a study cancelled. The coordinator then removes its waiting jobs and flags it in
+ * Redis so running rungs stop after their current epoch.
+ */
+export async function cancelStudy(db: DbOrTx, studyId: string): Promise<void> {
+  const updated = await db
+    .update(studies)
+    .set({ state: 'cancelled', finishedAt: new Date(), updatedAt: new Date() })
+    .where(and(eq(studies.id, studyId), inArray(studies.state, ['preparing', 'running'])))
+    .returning({ id: studies.id });
+  if (updated.length === 0) {
+    const [study] = await db.select({ state: studies.state }).from(studies).where(eq(studies.id, studyId));
+    if (!study) throw new NotFoundError(`no study ${studyId}`, 'list studies with GET /api/studies');
+    throw new ConflictError(`study ${studyId} is already ${study.state}`, 'only queued or running studies can be cancelled');
+  }
+  await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${studyId})`);
+}

@@ -1,0 +1,100 @@
+import type { ArtifactStore } from '@braintune/artifacts';
+import type * as ModelCoreModule from '@braintune/model-core';
+import type * as DatasetModuleNs from '@braintune/model-core/dataset';
+import type { DatasetBundle } from '@braintune/model-core/dataset';
+import type { EpochMetrics, Evaluation, Logger, TrialJobData, TrialOutcome } from '@braintune/protocol';
+
+/** What the worker needs from model-core, as one seam (simulated workers in benchmarks replace it). */
+export interface RungTrainer {
+  /** Chooses and initialises the compute backend; returns names for the worker's heartbeat. */
+  init(): Promise<{ backend: string; device: string }>;
+  run(input: RungInput): Promise<RungOutput>;
+}
+
+export interface RungInput {
+  job: TrialJobData;
+  /** Polled before every epoch; true ends the rung after the epoch in progress. */
+  shouldStop: () => boolean;
+  /** Awaited after every finished, checkpointed epoch. */
+  onEpoch: (metrics: EpochMetrics) => Promise<void>;
+  logger: Logger;
+}
+
+export interface RungOutput {
+  outcome: TrialOutcome;
+  epochsDone: number;
+  /** Every epoch of this rung (fromEpoch, toEpoch], including ones an earlier attempt trained. */
+  history: EpochMetrics[];
+  evaluation: Evaluation | null;
+}
+
+/**
+ * The real trainer: model-core's `train` on a dataset bundle cached per process, resuming
+ * from the trial's checkpoint directory. `train` continues from a checkpoint at any epoch
+ * ≥ fromEpoch, so a retried rung loses at most the epoch that was in progress, and a rung
+ * whose checkpoint is already at toEpoch is only evaluated.
+ */
+type ModelCore = typeof ModelCoreModule;
+type DatasetModule = typeof DatasetModuleNs;
+
+export class ModelCoreTrainer implements RungTrainer {
+  private readonly bundles = new Map<string, Promise<DatasetBundle>>();
+  // Loaded in init(): importing this package must not pull TensorFlow.js into processes
+  // that only use the worker loop (simulated workers in benchmarks).
+  private mc: ModelCore | null = null;
+  private ds: DatasetModule | null = null;
+
+  constructor(private readonly store: ArtifactStore) {}
+
+  async init(): Promise<{ backend: string; device: string }> {
+    this.mc = await import('@braintune/model-core');
+    this.ds = await import('@braintune/model-core/dataset');
+    const info = await this.mc.initBackend();
+    return { backend: info.name, device: info.device };
+  }
+
+  private modules(): { mc: ModelCore; ds: DatasetModule } {
+    if (!this.mc || !this.ds) throw new Error('ModelCoreTrainer.init() must run before run()');
+    return { mc: this.mc, ds: this.ds };
+  }
+
+  private bundle(hash: string): Promise<DatasetBundle> {
+    let p = this.bundles.get(hash);
+    if (!p) {
+      p = this.modules().ds.loadBundle(this.store, hash);
+      // A failed load must not poison the cache.
+      p.catch(() => this.bundles.delete(hash));
+      this.bundles.set(hash, p);
+    }
+    return p;
+  }
+
+  async run({ job, shouldStop, onEpoch, logger }: RungInput): Promise<RungOutput> {
+    const { mc } = this.modules();
+    const bundle = await this.bundle(job.dataset.hash);
+    await this.store.pull(job.checkpointKey);
+    const checkpointDir = this.store.localDir(job.checkpointKey);
+    const result = await mc.train({
+      bundle,
+      hparams: job.hyperparameters,
+      fromEpoch: job.fromEpoch,
+      toEpoch: job.toEpoch,
+      checkpointDir,
+      seed: job.seed,
+      shouldStop,
+      logger,
+      onEpoch: async (m) => {
+        await this.store.push(job.checkpointKey);
+        await onEpoch(m);
+      },
+    });
+    result.model.dispose();
+    // The checkpoint's history spans every attempt; this call's history only what it trained.
+    const state = await mc.readCheckpointState(checkpointDir);
+    const all = state?.history ?? result.history;
+    const byEpoch = new Map<number, EpochMetrics>();
+    for (const m of [...all, ...result.history]) if (m.epoch > job.fromEpoch && m.epoch <= job.toEpoch) byEpoch.set(m.epoch, m);
+    const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+    return { outcome: result.outcome, epochsDone: result.epochsDone, history, evaluation: result.evaluation };
+  }
+}

@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  RESULTS_QUEUE,
+  TRIAL_QUEUE,
+  TrialJobDataSchema,
+  WorkerEventSchema,
+  createLogger,
+  redisKeys,
+  trialJobId,
+  workerEventJobOptions,
+  type Logger,
+  type TrialJobData,
+  type TrialRungResult,
+  type WorkerEvent,
+  type WorkerInfo,
+} from '@braintune/protocol';
+import { Keepalive } from './keepalive.js';
+import type { RungTrainer } from './trainer.js';
+
+export interface WorkerOptions {
+  redisUrl: string;
+  /** Key prefix shared with the coordinator. */
+  prefix: string;
+  trainer: RungTrainer;
+  /** Rungs trained at once by this process (default 1: one process per core is the usual layout). */
+  concurrency?: number;
+  /**
+   * How long a job stays locked without renewal (default 30 s). Locks are renewed from a
+   * separate thread (see keepalive.ts), so epochs may take longer than this. A worker killed
+   * with SIGKILL is noticed after at most lockDuration + stalledInterval.
+   */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  heartbeatMs?: number;
+  logger?: Logger;
+  workerId?: string;
+}
+
+export interface RunningWorker {
+  readonly id: string;
+  /**
+   * Graceful stop (SIGTERM): running rungs stop after the epoch in progress (which is
+   * checkpointed), their jobs go back to the queue for another worker, then it resolves.
+   */
+  close(): Promise<void>;
+}
+
+type StopReason = 'terminating' | 'cancelled' | 'lost-lock';
+
+/**
+ * A worker process: pulls trial-rung jobs, trains them through the RungTrainer, reports
+ * every epoch (job progress and a durable event for the coordinator) and the rung result.
+ * It needs Redis and the artifact store, never Postgres.
+ */
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const log = options.logger ?? createLogger('worker');
+  const id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const concurrency = options.concurrency ?? 1;
+  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined);
+  const results = new Queue<WorkerEvent>(RESULTS_QUEUE, { connection: redis, prefix: options.prefix });
+  const { backend, device } = await options.trainer.init();
+  const startedAt = Date.now();
+  const current = new Map<string, TrialJobData>();
+  /** Per running job: why it must stop after the epoch in progress (set from callbacks and the keepalive thread). */
+  const stopFlags = new Map<string, { stop: StopReason | null }>();
+  let imagesPerSecond: number | null = null;
+  let terminating = false;
+  const lockDurationMs = options.lockDurationMs ?? 30_000;
+  const keepalive = new Keepalive({
+    redisUrl: options.redisUrl,
+    workersKey: redisKeys.workers(options.prefix),
+    // Renew locks well before they expire, even if the heartbeat interval is longer.
+    intervalMs: Math.min(options.heartbeatMs ?? 3000, Math.floor(lockDurationMs / 3)),
+    onLostLock: (jobId) => {
+      const flags = stopFlags.get(jobId);
+      if (flags) flags.stop = 'lost-lock';
+    },
+  });
+
+  const publish = async (event: WorkerEvent): Promise<void> => {
+    const valid = WorkerEventSchema.parse(event);
+    await results.add(valid.kind, valid, workerEventJobOptions(valid));
+  };
+
+  /** Hands the current self-description to the keepalive thread, which heartbeats it. */
+  const heartbeat = async (): Promise<void> => {
+    const info: WorkerInfo = {
+      id,
+      host: hostname(),
+      pid: process.pid,
+      backend,
+      device,
+      concurrency,
+      startedAt,
+      lastHeartbeat: Date.now(),
+      currentTrials: [...current.values()].map((j) => j.trialId),
+      currentJobs: [...current.values()].map((j) => trialJobId(j.trialId, j.rung)),
+      imagesPerSecond,
+    };
+    keepalive.publish(info);
+  };
+
+  const lockKey = (jobId: string) => `${options.prefix}:${TRIAL_QUEUE}:${jobId}:lock`;
+
+  const processor = async (job: Job<TrialJobData, TrialRungResult>, token?: string): Promise<TrialRungResult> => {
+    const parsed = TrialJobDataSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid job data: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+    const data = parsed.data;
+    const jobId = job.id ?? trialJobId(data.trialId, data.rung);
+    const ref = { studyId: data.studyId, trialId: data.trialId, rung: data.rung, jobId, workerId: id };
+    const jobLog = log.child({ jobId, fromEpoch: data.fromEpoch, toEpoch: data.toEpoch });
+    // An object, not a let: it is changed inside callbacks, which flow analysis would not see.
+    const flags: { stop: StopReason | null } = {
+      stop: (await redis.exists(redisKeys.cancelled(options.prefix, data.studyId))) ? 'cancelled' : null,
+    };
+    stopFlags.set(jobId, flags);
+    if (token) keepalive.holdLock(jobId, lockKey(jobId), token, lockDurationMs);
+
+    current.set(jobId, data);
+    void heartbeat().catch(() => undefined);
+    try {
+      await publish({ kind: 'started', ...ref, at: Date.now(), attempt: job.attemptsMade + 1 });
+      jobLog.info({ attempt: job.attemptsMade + 1 }, 'rung started');
+      const out = await options.trainer.run({
+        job: data,
+        logger: jobLog,
+        shouldStop: () => terminating || flags.stop !== null,
+        onEpoch: async (metrics) => {
+          imagesPerSecond = metrics.trainImagesPerSecond;
+          await publish({ kind: 'epoch', ...ref, at: Date.now(), metrics });
+          await job.updateProgress({ workerId: id, epoch: metrics });
+          // Between epochs: has the study been cancelled, or has someone else taken the job
+          // (its lock expired, or Redis lost it and the coordinator queued it again)?
+          if (await redis.exists(redisKeys.cancelled(options.prefix, data.studyId))) flags.stop ??= 'cancelled';
+          if (token && (await redis.get(lockKey(jobId))) !== token) flags.stop = 'lost-lock';
+        },
+      });
+      if (flags.stop === 'lost-lock') {
+        throw new Error(`lost the lock of ${jobId} after epoch ${out.epochsDone}; another worker owns it now`);
+      }
+      if (terminating && flags.stop === null && out.outcome === 'cancelled') {
+        // SIGTERM: the epoch in progress is checkpointed; give the job back so another worker resumes it.
+        jobLog.info({ epochsDone: out.epochsDone }, 'handing the rung back (shutting down)');
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      const result: TrialRungResult = {
+        trialId: data.trialId,
+        rung: data.rung,
+        workerId: id,
+        outcome: out.outcome,
+        epochsDone: out.epochsDone,
+        checkpointKey: data.checkpointKey,
+        history: out.history,
+        evaluation: out.evaluation,
+        error: out.outcome === 'diverged' ? 'training diverged (non-finite loss)' : null,
+      };
+      // The durable event first: the coordinator records it even if this process dies now.
+      await publish({ kind: 'result', ...ref, at: Date.now(), result });
+      jobLog.info({ outcome: out.outcome, epochsDone: out.epochsDone, valMacroF1: out.evaluation?.report.macroAvg.f1 }, 'rung finished');
+      return result;
+    } catch (err) {
+      if (err instanceof WaitingError) throw err;
+      const attempts = job.opts.attempts ?? 1;
+      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= attempts;
+      const message = err instanceof Error ? err.message : String(err);
+      jobLog.error({ err: message, attempt: job.attemptsMade + 1, final }, 'rung failed');
+      if (final && flags.stop !== 'lost-lock') await publish({ kind: 'failed', ...ref, at: Date.now(), error: message });
+      throw err;
+    } finally {
+      keepalive.releaseLock(jobId);
+      stopFlags.delete(jobId);
+      current.delete(jobId);
+      void heartbeat().catch(() => undefined);
+    }
+  };
+
+  await heartbeat();
+  const worker = new Worker<TrialJobData, TrialRungResult>(TRIAL_QUEUE, processor, {
+    connection: redis,
+    prefix: options.prefix,
+    concurrency,
+    lockDuration: lockDurationMs,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
+    // A job whose worker died is put back this many times before it counts as failed.
+    maxStalledCount: 10,
+  });
+  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  log.info({ workerId: id, backend, device, concurrency, prefix: options.prefix }, 'worker ready');
+
+  return {
+    id,
+    async close() {
+      terminating = true;
+      // Waits for running processors: they stop after their epoch and hand their jobs back.
+      await worker.close();
+      await keepalive.stop(id);
+      await results.close();
+      redis.disconnect();
+      log.info({ workerId: id }, 'worker stopped');
+    },
+  };
+}
