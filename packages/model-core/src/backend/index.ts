@@ -13,3 +13,4 @@ export {
   type BraintuneWasmKernelName,
 } from './register-wasm-kernels.js';
 export { setFilterGradMethod, type FilterGradMethod } from './wasm-conv-grads.js';
+export { setMaxPoolGradSimd } from './wasm-pool-grads.js';

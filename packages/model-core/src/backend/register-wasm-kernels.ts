@@ -6,9 +6,13 @@
  * stay callable (wrappers delegate to them; benchmarks compare against them).
  */
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { makeAddWasmConfig } from './wasm-bias-add.js';
 import { conv2dBackpropFilterWasmConfig, conv2dBackpropInputWasmConfig } from './wasm-conv-grads.js';
+import { makeCastWasmConfig, makeIdentityWasmConfig } from './wasm-identity.js';
 import { makeBatchMatMulWasmConfig } from './wasm-matmul.js';
 import { maxPoolGradWasmConfig } from './wasm-pool-grads.js';
+import { makeTransposeWasmConfig } from './wasm-transpose.js';
+import { makeSumWasmConfig } from './wasm-reduce.js';
 
 /** Names of the wasm kernels braintune adds or replaces. */
 export const BRAINTUNE_WASM_KERNEL_NAMES = [
@@ -16,6 +20,11 @@ export const BRAINTUNE_WASM_KERNEL_NAMES = [
   'Conv2DBackpropFilter',
   'MaxPoolGrad',
   'BatchMatMul',
+  'Identity',
+  'Cast',
+  'Sum',
+  'Add',
+  'Transpose',
 ] as const;
 export type BraintuneWasmKernelName = (typeof BRAINTUNE_WASM_KERNEL_NAMES)[number];
 
@@ -29,6 +38,11 @@ function requireKernel(name: string): KernelConfig {
 }
 
 function build(name: BraintuneWasmKernelName, stock: KernelConfig | undefined): KernelConfig {
+  const requireStock = (): KernelConfig => {
+    if (stock === undefined)
+      throw new Error(`braintune wasm kernels: the wasm backend has no ${name} kernel`);
+    return stock;
+  };
   switch (name) {
     case 'Conv2DBackpropInput':
       return conv2dBackpropInputWasmConfig;
@@ -37,9 +51,17 @@ function build(name: BraintuneWasmKernelName, stock: KernelConfig | undefined): 
     case 'MaxPoolGrad':
       return maxPoolGradWasmConfig;
     case 'BatchMatMul':
-      if (stock === undefined)
-        throw new Error('braintune wasm kernels: the wasm backend has no BatchMatMul kernel');
-      return makeBatchMatMulWasmConfig(stock, requireKernel);
+      return makeBatchMatMulWasmConfig(requireStock(), requireKernel);
+    case 'Identity':
+      return makeIdentityWasmConfig(requireStock());
+    case 'Cast':
+      return makeCastWasmConfig(requireStock());
+    case 'Sum':
+      return makeSumWasmConfig(requireStock());
+    case 'Add':
+      return makeAddWasmConfig(requireStock());
+    case 'Transpose':
+      return makeTransposeWasmConfig(requireStock());
   }
 }
 

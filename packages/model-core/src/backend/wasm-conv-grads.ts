@@ -27,6 +27,7 @@ import {
 } from '@tensorflow/tfjs-core';
 
 import { heapWithOffset, type WasmBackendLike } from './wasm-heap.js';
+import { simdKernels } from './wasm-simd.js';
 
 const WASM = 'wasm';
 
@@ -170,6 +171,27 @@ function dilateByStride(s: Scratch, dy: TensorInfo, sh: number, sw: number): Ten
   return s.reshape(padded, [n, oh * sh, ow * sw, c]);
 }
 
+/**
+ * [kh,kw,inC,outC] → rotated 180° and [kh,kw,outC,inC], in one pass over the heap (the filter is
+ * small; the stock Transpose + Reverse pair cost ~1 ms per call in kernel overhead).
+ */
+function rotateAndSwapFilter(s: Scratch, filter: TensorInfo): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
+  const out = s.backend.makeOutput([kh, kw, co, ci], 'float32');
+  s.adopt(out);
+  const { heap, at: src } = heapWithOffset(s.backend, filter);
+  const dst = heapWithOffset(s.backend, out).at;
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const from = src + ((kh - 1 - i) * kw + (kw - 1 - j)) * ci * co;
+      const to = dst + (i * kw + j) * co * ci;
+      for (let o = 0; o < co; o++)
+        for (let c = 0; c < ci; c++) heap[to + o * ci + c] = heap[from + c * co + o]!;
+    }
+  }
+  return out;
+}
+
 /** dx of a conv2d, as a stride-1 conv2d of the stride-dilated dy with the rotated, transposed filter. */
 export function conv2dBackpropInputWasm(args: {
   inputs: NamedTensorInfoMap;
@@ -186,8 +208,7 @@ export function conv2dBackpropInputWasm(args: {
   const s = new Scratch(backend);
   try {
     // [kh,kw,inC,outC] → rotated 180° and [kh,kw,outC,inC]
-    const swapped = s.run('Transpose', { x: filter }, { perm: [0, 1, 3, 2] });
-    const rotated = s.run('Reverse', { x: swapped }, { dims: [0, 1] });
+    const rotated = rotateAndSwapFilter(s, filter);
     const dilated = sh === 1 && sw === 1 ? dy : dilateByStride(s, dy, sh, sw);
     // Rows of `dilated`: (oh-1)*sh+1 real ones + (sh-1) trailing zeros.
     const top = kh - 1 - info.padInfo.top;
@@ -250,6 +271,14 @@ function filterGradByConv(
   return s.run('Transpose', { x: g }, { perm: [1, 2, 0, 3] });
 }
 
+/** Up to this many im2col rows (kh·kw·inC), dW is accumulated by a SIMD loop instead of GEMMs (measured: 9). */
+const DIRECT_MAX_ROWS = 27;
+
+function heapF32Of(backend: WasmBackendLike, info: TensorInfo): Float32Array {
+  const { heap, at } = heapWithOffset(backend, info);
+  return heap.subarray(at, at + info.shape.reduce((a, b) => a * b, 1));
+}
+
 /** Output pixels per im2col chunk: keeps each matrix product's operands cache-sized (measured: 4096). */
 const IM2COL_CHUNK_PIXELS = 4096;
 
@@ -281,32 +310,78 @@ function filterGradByIm2col(
   const backend = s.backend;
   const planes = ci === 1 ? x : s.run('Transpose', { x: s.reshape(x, [n * H * W, ci]) }, { perm: [1, 0] });
   const rows = kh * kw * ci;
+  const simd = simdKernels(backend);
   const rowsPerChunk = Math.max(1, Math.floor(IM2COL_CHUNK_PIXELS / ow));
   const totalRows = n * oh; // output image rows, over the whole batch
+  // Few rows (a first layer: 3×3×1): accumulate the products in a SIMD loop reading dy in place;
+  // XNNPACK's GEMM spends most of its time packing each dy chunk when M is this small.
+  const direct = simd !== undefined && rows <= DIRECT_MAX_ROWS && co % 16 === 0;
   let acc: TensorInfo | undefined;
+  if (direct) {
+    acc = backend.makeOutput([1, rows, co], 'float32');
+    heapF32Of(backend, acc).fill(0);
+  }
   try {
     for (let g0 = 0; g0 < totalRows; g0 += rowsPerChunk) {
       const g1 = Math.min(totalRows, g0 + rowsPerChunk);
       const pixels = (g1 - g0) * ow;
       const cols = backend.makeOutput([1, rows, pixels], 'float32');
-      const dyChunk = backend.makeOutput([1, pixels, co], 'float32');
+      const dyChunk = direct ? undefined : backend.makeOutput([1, pixels, co], 'float32');
       try {
         const { heap, at: colsAt } = heapWithOffset(backend, cols);
         const planesAt = heapWithOffset(backend, planes).at;
         const dyAt = heapWithOffset(backend, dy).at;
-        const dyChunkAt = heapWithOffset(backend, dyChunk).at;
-        heap.copyWithin(dyChunkAt, dyAt + g0 * ow * co, dyAt + g1 * ow * co);
-        heap.fill(0, colsAt, colsAt + rows * pixels);
+        if (dyChunk !== undefined)
+          heap.copyWithin(heapWithOffset(backend, dyChunk).at, dyAt + g0 * ow * co, dyAt + g1 * ow * co);
+        // The wasm row copies write the padding zeros themselves; otherwise zero everything first.
+        const wasmRows = simd !== undefined && sw === 1;
+        if (!wasmRows) heap.fill(0, colsAt, colsAt + rows * pixels);
         for (let i = 0; i < kh; i++) {
           for (let j = 0; j < kw; j++) {
             // Output columns c whose input column c*sw + j - left lies inside x.
             const cFirst = Math.max(0, Math.ceil((left - j) / sw));
             const cLast = Math.min(ow, Math.floor((W - 1 + left - j) / sw) + 1); // exclusive
-            if (cLast <= cFirst) continue;
+            if (cLast <= cFirst) {
+              if (wasmRows) {
+                const tapAt = colsAt + (i * kw + j) * ci * pixels;
+                heap.fill(0, tapAt, tapAt + ci * pixels);
+              }
+              continue;
+            }
             const len = cLast - cFirst;
+            // Output rows whose input row yr*sh + i - top lies inside x.
+            const yrFirst = Math.max(0, Math.ceil((top - i) / sh));
+            const yrLast = Math.min(oh, Math.floor((H - 1 + top - i) / sh) + 1); // exclusive
             for (let c = 0; c < ci; c++) {
               const rowAt = colsAt + ((i * kw + j) * ci + c) * pixels;
               const planeAt = planesAt + c * n * H * W;
+              if (wasmRows) {
+                // One wasm call per image in the chunk instead of one copyWithin per row; rows whose
+                // input row is padding are zero-filled here, padding columns by copyRows.
+                for (let b = Math.floor(g0 / oh); b * oh < g1; b++) {
+                  const imageFirst = Math.max(g0, b * oh);
+                  const imageLast = Math.min(g1, (b + 1) * oh);
+                  const gFirst = Math.max(imageFirst, b * oh + yrFirst);
+                  const gLast = Math.max(gFirst, Math.min(imageLast, b * oh + yrLast));
+                  heap.fill(0, rowAt + (imageFirst - g0) * ow, rowAt + (gFirst - g0) * ow);
+                  heap.fill(0, rowAt + (gLast - g0) * ow, rowAt + (imageLast - g0) * ow);
+                  if (gLast === gFirst) continue;
+                  const xr = (gFirst - b * oh) * sh + i - top;
+                  const from = planeAt + (b * H + xr) * W + (cFirst + j - left);
+                  const to = rowAt + (gFirst - g0) * ow + cFirst;
+                  simd.copyRows(
+                    4 * to,
+                    4 * from,
+                    gLast - gFirst,
+                    4 * len,
+                    4 * ow,
+                    4 * sh * W,
+                    4 * cFirst,
+                    4 * (ow - cLast),
+                  );
+                }
+                continue;
+              }
               for (let g = g0; g < g1; g++) {
                 const b = Math.floor(g / oh);
                 const xr = (g % oh) * sh + i - top;
@@ -318,6 +393,18 @@ function filterGradByIm2col(
               }
             }
           }
+        }
+        if (dyChunk === undefined) {
+          if (simd === undefined || acc === undefined) throw new Error('unreachable: direct dW without SIMD');
+          simd.accumulateProducts(
+            4 * colsAt,
+            4 * (dyAt + g0 * ow * co),
+            backend.getMemoryOffset(acc.dataId),
+            rows,
+            pixels,
+            co,
+          );
+          continue;
         }
         const prod = runWasmKernel(
           'BatchMatMul',
@@ -334,7 +421,7 @@ function filterGradByIm2col(
         }
       } finally {
         backend.disposeData(cols.dataId);
-        backend.disposeData(dyChunk.dataId);
+        if (dyChunk !== undefined) backend.disposeData(dyChunk.dataId);
       }
     }
   } catch (err) {

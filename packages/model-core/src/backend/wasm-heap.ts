@@ -6,6 +6,8 @@ import type { DataType, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core'
 
 export interface WasmBackendLike extends KernelBackend {
   disposeData(dataId: object, force?: boolean): boolean;
+  /** One more reference on a buffer (disposeData releases it only when none is left). */
+  incRef(dataId: object): void;
   makeOutput(shape: number[], dtype: DataType, memoryOffset?: number): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
   /** Byte offset of a tensor's data on the wasm heap. */
