@@ -1,0 +1,133 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseHpArgs } from './hp-args.js';
+
+const run = promisify(execFile);
+const repo = resolve(import.meta.dirname, '../../../..');
+const CLASSES = ['glioma_tumor', 'no_tumor'];
+let dir: string;
+
+async function braintune(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(
+      'node',
+      ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args],
+      {
+        cwd: repo,
+        env: {
+          ...process.env,
+          ARTIFACT_ROOT: join(dir, 'artifacts'),
+          LOG_LEVEL: 'warn',
+          BRAINTUNE_BACKEND: 'wasm',
+        },
+        maxBuffer: 10 * 1024 * 1024,
+      },
+    );
+    return { stdout, stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'braintune-cli-train-'));
+  // A tiny ImageFolder: bright disc (glioma) vs. empty slice, names with spaces and parentheses.
+  for (const [c, name] of CLASSES.entries()) {
+    await mkdir(join(dir, 'data', name), { recursive: true });
+    for (let i = 0; i < 10; i++) {
+      const pixels = Buffer.alloc(24 * 24, 10 + i);
+      if (c === 0)
+        for (let y = 8; y < 16; y++)
+          for (let x = 6 + (i % 4); x < 14 + (i % 4); x++) pixels[y * 24 + x] = 220;
+      await sharp(pixels, { raw: { width: 24, height: 24, channels: 1 } })
+        .png()
+        .toFile(join(dir, 'data', name, `scan (${i}).png`));
+    }
+  }
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('braintune train / predict', () => {
+  it('trains, prints the report and a JSON summary, and the checkpoint serves predict', async () => {
+    const out = join(dir, 'ckpt');
+    const trained = await braintune([
+      'train',
+      '--data',
+      join(dir, 'data'),
+      '--image-size',
+      '16',
+      '--epochs',
+      '2',
+      '--json',
+      '--hp',
+      'convBlocks=2',
+      '--hp',
+      'baseFilters=4',
+      '--hp',
+      'augmentation.rotation=5',
+      '--out',
+      out,
+    ]);
+    expect(trained.code, trained.stderr).toBe(0);
+    const lines = trained.stdout.trim().split('\n');
+    expect(trained.stdout).toMatch(/precision\s+recall\s+f1-score\s+support/);
+    expect(trained.stdout).toMatch(/macro avg/);
+    const summary = JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
+    expect(summary).toMatchObject({
+      backend: 'wasm',
+      imageSize: 16,
+      epochs: 2,
+      classes: CLASSES,
+      checkpoint: out,
+    });
+    for (const key of ['trainImagesPerSecond', 'valAccuracy', 'valMacroF1'])
+      expect(typeof summary[key]).toBe('number');
+    expect(Object.keys(summary.perClass as object)).toEqual(CLASSES);
+    expect((summary.confusionMatrix as number[][]).flat().reduce((a, b) => a + b, 0)).toBe(4);
+    expect((summary.hparams as { augmentation: { rotation: number } }).augmentation.rotation).toBe(5);
+
+    const predicted = await braintune([
+      'predict',
+      join(dir, 'data', 'no_tumor', 'scan (1).png'),
+      '--checkpoint',
+      out,
+      '--json',
+    ]);
+    expect(predicted.code, predicted.stderr).toBe(0);
+    const result = JSON.parse(predicted.stdout.trim().split('\n').pop() as string) as {
+      predictions: { predicted: string; probabilities: Record<string, number> }[];
+    };
+    expect(result.predictions).toHaveLength(1);
+    expect(Object.keys(result.predictions[0]?.probabilities ?? {})).toEqual(CLASSES);
+  }, 120_000);
+
+  it('rejects a bad --hp value naming the key and the allowed values', async () => {
+    const bad = await braintune(['train', '--data', join(dir, 'data'), '--hp', 'optimizer=adamw']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/optimizer/);
+    expect(bad.stderr).toMatch(/adam, sgd, rmsprop/);
+  }, 60_000);
+
+  it('parses --hp values as JSON when they are JSON and validates each key', () => {
+    expect(
+      parseHpArgs(['learningRate=0.01', 'convBatchNorm=true', 'pooling=gap', 'augmentation.flip=true']),
+    ).toEqual({
+      learningRate: 0.01,
+      convBatchNorm: true,
+      pooling: 'gap',
+      augmentation: { flip: true },
+    });
+    expect(() => parseHpArgs(['learningrate=0.1'])).toThrow(/unknown hyperparameter "learningrate"/);
+    expect(() => parseHpArgs(['augmentation.blur=1'])).toThrow(/unknown hyperparameter "augmentation.blur"/);
+    expect(() => parseHpArgs(['convBlocks'])).toThrow(/not key=value/);
+    expect(() => parseHpArgs(['convBlocks=9'])).toThrow(/convBlocks=9/);
+  });
+});
