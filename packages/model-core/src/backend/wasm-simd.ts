@@ -76,8 +76,10 @@ const simd = {
   i32x4ShrU: op.simd(0xad),
   i32x4Add: op.simd(0xae),
   i32x4Mul: op.simd(0xb5),
+  f32x4Sqrt: op.simd(0xe3),
   f32x4Add: op.simd(0xe4),
   f32x4Mul: op.simd(0xe6),
+  f32x4Div: op.simd(0xe7),
   /** i8x16.shuffle picking float lanes (0-3 from the first operand, 4-7 from the second). */
   shuffleLanes: (lanes: [number, number, number, number]) => [
     ...op.simd(0x0d),
@@ -481,7 +483,82 @@ function accumulateProducts(): FunctionDef {
   };
 }
 
+/**
+ * adamUpdate(out, value, m, v, g, groups, beta1, 1-beta1, beta2, 1-beta2, 1-accBeta1, 1-accBeta2,
+ * epsilon, -learningRate): one Adam step over 4·groups floats (m and v in place, the new value to
+ * `out`), in exactly the float32 operations and order of tf.AdamOptimizer (each rounded like its
+ * separate tfjs op):
+ *   m = m·β1 + g·(1-β1);  v = v·β2 + (g·g)·(1-β2)
+ *   out = ((m/(1-accβ1)) / (sqrt(v/(1-accβ2)) + ε))·(-lr) + value
+ * The float parameters are passed as their float32 bit patterns (i32x4.splat of the bits is
+ * the f32x4 splat of the float).
+ */
+function adamUpdate(): FunctionDef {
+  const [OUT, VALUE, M, V, G, GROUPS] = [0, 1, 2, 3, 4, 5];
+  const [B1, C1, B2, C2, BC1, BC2, EPS, NLR] = [6, 7, 8, 9, 10, 11, 12, 13];
+  const [I] = [14];
+  const [VB1, VC1, VB2, VC2, VBC1, VBC2, VEPS, VNLR, GV, MV, VV] = [
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+  ];
+  const splat = (from: number, to: number) => [...op.get(from), ...simd.i32x4Splat, ...op.set(to)];
+  const bump = (p: number) => [...op.get(p), ...op.i32(16), ...op.add, ...op.set(p)];
+  // prettier-ignore
+  const body = [
+    ...splat(B1, VB1), ...splat(C1, VC1), ...splat(B2, VB2), ...splat(C2, VC2),
+    ...splat(BC1, VBC1), ...splat(BC2, VBC2), ...splat(EPS, VEPS), ...splat(NLR, VNLR),
+    ...op.i32(0), ...op.set(I),
+    ...op.block, ...op.get(GROUPS), 0x45 /* i32.eqz */, ...op.brIf(0),
+    ...op.loop,
+    ...op.get(G), ...simd.load, ...op.set(GV),
+    // m = m·β1 + g·(1-β1)
+    ...op.get(M), ...simd.load, ...op.get(VB1), ...simd.f32x4Mul,
+    ...op.get(GV), ...op.get(VC1), ...simd.f32x4Mul, ...simd.f32x4Add, ...op.set(MV),
+    ...op.get(M), ...op.get(MV), ...simd.store,
+    // v = v·β2 + (g·g)·(1-β2)
+    ...op.get(V), ...simd.load, ...op.get(VB2), ...simd.f32x4Mul,
+    ...op.get(GV), ...op.get(GV), ...simd.f32x4Mul, ...op.get(VC2), ...simd.f32x4Mul, ...simd.f32x4Add, ...op.set(VV),
+    ...op.get(V), ...op.get(VV), ...simd.store,
+    // out = ((m/bc1) / (sqrt(v/bc2) + ε))·(-lr) + value
+    ...op.get(OUT),
+    ...op.get(MV), ...op.get(VBC1), ...simd.f32x4Div,
+    ...op.get(VV), ...op.get(VBC2), ...simd.f32x4Div, ...simd.f32x4Sqrt, ...op.get(VEPS), ...simd.f32x4Add,
+    ...simd.f32x4Div, ...op.get(VNLR), ...simd.f32x4Mul,
+    ...op.get(VALUE), ...simd.load, ...simd.f32x4Add,
+    ...simd.store,
+    ...bump(OUT), ...bump(VALUE), ...bump(M), ...bump(V), ...bump(G),
+    ...op.get(I), ...op.i32(1), ...op.add, ...op.set(I),
+    ...op.get(I), ...op.get(GROUPS), ...op.ltU, ...op.brIf(0),
+    ...op.end,
+    ...op.end,
+  ];
+  return {
+    name: 'adamUpdate',
+    params: 14,
+    locals: [
+      [1, I32],
+      [11, V128],
+    ],
+    body,
+  };
+}
+
 export interface SimdKernels {
+  adamUpdate(
+    out: number,
+    value: number,
+    m: number,
+    v: number,
+    g: number,
+    groups: number,
+    beta1Bits: number,
+    oneMinusBeta1Bits: number,
+    beta2Bits: number,
+    oneMinusBeta2Bits: number,
+    oneMinusAccBeta1Bits: number,
+    oneMinusAccBeta2Bits: number,
+    epsilonBits: number,
+    negLearningRateBits: number,
+  ): void;
   accumulateProducts(cols: number, dy: number, out: number, rows: number, pixels: number, co: number): void;
   transpose4(src: number, dst: number, rows: number, cols: number): void;
   addRowVector(out: number, a: number, v: number, rows: number, groups: number): void;
@@ -540,6 +617,7 @@ export function simdKernels(backend: WasmBackendLike): SimdKernels | undefined {
           addRowVector(),
           transpose4(),
           accumulateProducts(),
+          adamUpdate(),
         ]),
       );
       const instance = new WebAssembly.Instance(module, { env: { memory } });
