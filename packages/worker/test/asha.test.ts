@@ -1,7 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { trialRungs } from '@braintune/coordinator';
-import { auditStudy, createCluster, destroyCluster, spawnWorker, startCoordinator, studyYaml, submit, waitFor, waitForState, type TestCluster } from './harness.js';
+import { auditStudy, spawnWorker, startCoordinator, studyYaml, submit, useCluster, waitFor, waitForState } from './harness.js';
 
 /** Length of the union of [start, end] intervals. */
 function covered(intervals: [number, number][]): number {
@@ -18,20 +18,16 @@ function covered(intervals: [number, number][]): number {
 }
 
 describe('ASHA with two worker processes', () => {
-  let c: TestCluster;
-  beforeAll(async () => {
-    c = await createCluster('asha', { perClass: 100 });
+  const setup = useCluster('asha', { perClass: 100 }, async (c) => {
     await startCoordinator(c);
     spawnWorker(c);
     spawnWorker(c);
     // Both workers registered, so the coordinator knows its capacity from the start.
     await waitFor('two workers online', async () => ((await c.coordinator?.refreshWorkers(), c.coordinator?.onlineCapacity() ?? 0) >= 2));
   });
-  afterAll(async () => {
-    if (c) await destroyCluster(c);
-  });
 
   it('promotes without barriers and keeps both workers busy (prints the idle fraction)', async () => {
+    const c = setup.cluster;
     const maxTrials = 20;
     const studyId = await submit(c, studyYaml(c, `{type: asha, maxEpochs: 9, minEpochs: 1, factor: 3, maxTrials: ${maxTrials}}`));
     await waitForState(c, studyId, 'completed');

@@ -1,21 +1,17 @@
 import { and, eq, inArray } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cancelStudy, trialRungs, trials } from '@braintune/coordinator';
-import { createCluster, destroyCluster, spawnWorker, startCoordinator, studyYaml, submit, waitFor, waitForEpochs, type TestCluster } from './harness.js';
+import { spawnWorker, startCoordinator, studyYaml, submit, useCluster, waitFor, waitForEpochs } from './harness.js';
 
 describe('cancelling a running study', () => {
-  let c: TestCluster;
-  beforeAll(async () => {
-    // More images → longer epochs, so the 9-epoch rung is surely still running when cancelled.
-    c = await createCluster('cancel', { perClass: 150 });
+  // More images → longer epochs, so the 9-epoch rung is surely still running when cancelled.
+  const setup = useCluster('cancel', { perClass: 150 }, async (c) => {
     await startCoordinator(c);
     spawnWorker(c);
   });
-  afterAll(async () => {
-    if (c) await destroyCluster(c);
-  });
 
   it('removes waiting rungs and stops the running one after its epoch', async () => {
+    const c = setup.cluster;
     // One worker: one rung runs, the prefetch waits in the queue.
     const studyId = await submit(c, studyYaml(c, '{type: random, epochs: 9, maxTrials: 6}'));
     await waitForEpochs(c, studyId, 1);

@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +7,7 @@ import {
   createCluster,
   destroyCluster,
   exited,
+  expectExactAudit,
   runCli,
   spawnCoordinator,
   spawnWorker,
@@ -17,6 +17,7 @@ import {
   waitFor,
   waitForEpochs,
   waitForState,
+  type LogListener,
   type StudyAudit,
   type TestCluster,
 } from './harness.js';
@@ -29,14 +30,30 @@ import {
 const HB331 = '{type: hyperband, maxEpochs: 3, factor: 3, iterations: 1}';
 
 function expectExactHb331(audit: StudyAudit): void {
-  expect(audit.trials).toBe(5);
-  expect(audit.rungs).toBe(6);
-  expect(audit.completedRungs).toBe(6);
-  expect(audit.evaluations).toBe(6);
-  expect(audit.epochsTrained).toBe(11);
-  expect(audit.epochRows).toBe(11);
-  expect(audit.gappyTrials).toEqual([]);
-  expect(audit.finalEpochs).toEqual([1, 1, 3, 3, 3]);
+  expectExactAudit(audit, { trials: 5, rungs: 6, epochs: 11, finalEpochs: [1, 1, 3, 3, 3] });
+}
+
+interface Victim {
+  pid: number;
+  jobId: string;
+  epoch: number;
+}
+
+/**
+ * A worker log listener that sends `signal` to the first worker that finishes the first epoch of
+ * a multi-epoch rung, so the rung's next epoch is in progress; `victim()` tells which, once it has.
+ */
+function signalWorkerMidRung(signal: NodeJS.Signals): { onLog: LogListener; victim: () => Victim | null } {
+  let victim: Victim | null = null;
+  const onLog: LogListener = (line, child) => {
+    if (victim || line.msg !== 'epoch done') return;
+    const epoch = Number(line.epoch);
+    if (Number(line.toEpoch) - epoch >= 1 && epoch === Number(line.fromEpoch) + 1) {
+      victim = { pid: child.pid ?? -1, jobId: String(line.jobId), epoch };
+      child.kill(signal);
+    }
+  };
+  return { onLog, victim: () => victim };
 }
 
 let cluster: TestCluster | null = null;
@@ -49,22 +66,12 @@ describe('crashes mid-study', () => {
   it('SIGKILL of a worker mid-rung: the rung is retried elsewhere and resumes from its checkpoint', async () => {
     const c = (cluster = await createCluster('sigkill', { perClass: 60 }));
     await startCoordinator(c);
-    let killed: { pid: number; jobId: string; epoch: number } | null = null;
-    const onLog = (line: Record<string, unknown>, child: ChildProcess) => {
-      // Kill a worker right after the first epoch of a multi-epoch rung: the next epoch is in progress.
-      if (killed || line.msg !== 'epoch done') return;
-      const epoch = Number(line.epoch);
-      if (Number(line.toEpoch) - epoch >= 1 && epoch === Number(line.fromEpoch) + 1) {
-        killed = { pid: child.pid ?? -1, jobId: String(line.jobId), epoch };
-        child.kill('SIGKILL');
-      }
-    };
+    const killer = signalWorkerMidRung('SIGKILL');
     const info = { LOG_LEVEL: 'info' };
-    const a = spawnWorker(c, onLog, info);
-    const b = spawnWorker(c, onLog, info);
+    const a = spawnWorker(c, killer.onLog, info);
+    const b = spawnWorker(c, killer.onLog, info);
     const studyId = await submit(c, studyYaml(c, HB331));
-    await waitFor('a worker to be killed mid-rung', async () => killed);
-    const victim = killed as unknown as { pid: number; jobId: string; epoch: number };
+    const victim = await waitFor('a worker to be killed mid-rung', async () => killer.victim());
     const survivor = victim.pid === a.pid ? b : a;
 
     await waitForState(c, studyId, 'completed');
@@ -83,21 +90,12 @@ describe('crashes mid-study', () => {
   it('SIGTERM of a worker mid-rung: it checkpoints, hands the rung back and exits 0', async () => {
     const c = (cluster = await createCluster('sigterm', { perClass: 60 }));
     await startCoordinator(c);
-    let stopped: { pid: number; jobId: string; epoch: number } | null = null;
-    const onLog = (line: Record<string, unknown>, child: ChildProcess) => {
-      if (stopped || line.msg !== 'epoch done') return;
-      const epoch = Number(line.epoch);
-      if (Number(line.toEpoch) - epoch >= 1 && epoch === Number(line.fromEpoch) + 1) {
-        stopped = { pid: child.pid ?? -1, jobId: String(line.jobId), epoch };
-        child.kill('SIGTERM');
-      }
-    };
+    const stopper = signalWorkerMidRung('SIGTERM');
     const info = { LOG_LEVEL: 'info' };
-    const a = spawnWorker(c, onLog, info);
-    const b = spawnWorker(c, onLog, info);
+    const a = spawnWorker(c, stopper.onLog, info);
+    const b = spawnWorker(c, stopper.onLog, info);
     const studyId = await submit(c, studyYaml(c, HB331));
-    await waitFor('a worker to be stopped mid-rung', async () => stopped);
-    const victim = stopped as unknown as { pid: number; jobId: string; epoch: number };
+    const victim = await waitFor('a worker to be stopped mid-rung', async () => stopper.victim());
     const [leaving, survivor] = victim.pid === a.pid ? [a, b] : [b, a];
     expect(await exited(leaving)).toBe(0);
     const leavingLogs = c.logs.get(leaving.pid ?? -1) ?? [];

@@ -1,20 +1,16 @@
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { studySummary, trialRungs, trials } from '@braintune/coordinator';
-import { createCluster, destroyCluster, spawnWorker, startCoordinator, submit, waitForState, type TestCluster } from './harness.js';
+import { spawnWorker, startCoordinator, submit, useCluster, waitForState } from './harness.js';
 
 describe('a trial whose training fails', () => {
-  let c: TestCluster;
-  beforeAll(async () => {
-    c = await createCluster('failure', { perClass: 12 });
+  const setup = useCluster('failure', { perClass: 12 }, async (c) => {
     await startCoordinator(c);
     spawnWorker(c);
   });
-  afterAll(async () => {
-    if (c) await destroyCluster(c);
-  });
 
   it('is retried, then recorded as failed with its error, and the study still ends', async () => {
+    const c = setup.cluster;
     // Five 2×2 poolings cannot fit a 16 px input: building the model throws on every attempt.
     const studyId = await submit(
       c,

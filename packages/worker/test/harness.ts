@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { asc, eq, sql } from 'drizzle-orm';
 import pg from 'pg';
 import sharp from 'sharp';
+import { afterAll, beforeAll, expect } from 'vitest';
 import {
   Coordinator,
   defaultStudyFactory,
@@ -114,6 +115,31 @@ export async function createCluster(name: string, options: ClusterOptions = {}):
     coordinatorProcess: null,
     workers: [],
     logs: new Map(),
+  };
+}
+
+/**
+ * One cluster for a whole test file: created before its tests (then `start` runs, e.g. to start
+ * the coordinator and workers) and destroyed after them. Read `.cluster` inside the tests.
+ */
+export function useCluster(
+  name: string,
+  options: ClusterOptions,
+  start: (c: TestCluster) => Promise<void> | void = () => undefined,
+): { readonly cluster: TestCluster } {
+  let cluster: TestCluster | undefined;
+  beforeAll(async () => {
+    cluster = await createCluster(name, options);
+    await start(cluster);
+  });
+  afterAll(async () => {
+    if (cluster) await destroyCluster(cluster);
+  });
+  return {
+    get cluster(): TestCluster {
+      if (cluster === undefined) throw new Error(`test cluster ${name} is not set up (used outside a test?)`);
+      return cluster;
+    },
   };
 }
 
@@ -297,6 +323,24 @@ export async function auditStudy(c: TestCluster, studyId: string): Promise<Study
     rungsPerTrial: ts.map((t) => rs.filter((r) => r.trialId === t.id).length).sort((a, b) => a - b),
     statuses,
   };
+}
+
+/**
+ * Asserts a study ended with exactly these counts: every rung completed and evaluated once,
+ * every trained epoch recorded once, no trial with gaps in its epochs.
+ */
+export function expectExactAudit(
+  audit: StudyAudit,
+  expected: { trials: number; rungs: number; epochs: number; finalEpochs: number[] },
+): void {
+  expect(audit.trials).toBe(expected.trials);
+  expect(audit.rungs).toBe(expected.rungs);
+  expect(audit.completedRungs).toBe(expected.rungs);
+  expect(audit.evaluations).toBe(expected.rungs);
+  expect(audit.epochsTrained).toBe(expected.epochs);
+  expect(audit.epochRows).toBe(expected.epochs);
+  expect(audit.gappyTrials).toEqual([]);
+  expect(audit.finalEpochs).toEqual(expected.finalEpochs);
 }
 
 export async function killAll(c: TestCluster, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { studySummary } from '@braintune/coordinator';
-import { auditStudy, createCluster, destroyCluster, spawnWorker, startCoordinator, studyYaml, submit, waitForState, type TestCluster } from './harness.js';
+import { auditStudy, expectExactAudit, spawnWorker, startCoordinator, studyYaml, submit, useCluster, waitForState } from './harness.js';
 
 /**
  * KerasTuner's Hyperband(max_epochs=9, factor=3, iterations=1): brackets of 9/3/1, 5/2 and 3
@@ -8,31 +8,24 @@ import { auditStudy, createCluster, destroyCluster, spawnWorker, startCoordinato
  * 2·6 + 3·9 = 75 epochs are trained.
  */
 describe('Hyperband (9, 3, 1) with two worker processes', () => {
-  let c: TestCluster;
-  beforeAll(async () => {
-    c = await createCluster('hb931');
+  const setup = useCluster('hb931', {}, async (c) => {
     await startCoordinator(c);
     // Info logs: every 'epoch done' line is one epoch actually trained by a worker.
     spawnWorker(c, undefined, { LOG_LEVEL: 'info' });
     spawnWorker(c, undefined, { LOG_LEVEL: 'info' });
   });
-  afterAll(async () => {
-    if (c) await destroyCluster(c);
-  });
 
   it("completes with KerasTuner's trial, rung and epoch counts, each rung recorded once", async () => {
+    const c = setup.cluster;
     const studyId = await submit(c, studyYaml(c, '{type: hyperband, maxEpochs: 9, factor: 3, iterations: 1}'));
     await waitForState(c, studyId, 'completed');
-    const audit = await auditStudy(c, studyId);
-    expect(audit.trials).toBe(17);
-    expect(audit.rungs).toBe(23);
-    expect(audit.completedRungs).toBe(23);
-    expect(audit.evaluations).toBe(23);
-    expect(audit.epochsTrained).toBe(75);
-    expect(audit.epochRows).toBe(75);
-    expect(audit.gappyTrials).toEqual([]);
-    // 9+5+3 trials: bracket 2 ends at 1, 3 or 9 epochs; bracket 1 at 3 or 9; bracket 0 at 9.
-    expect(audit.finalEpochs).toEqual([...Array(6).fill(1), ...Array(2).fill(3), ...Array(3).fill(3), 9, ...Array(2).fill(9), ...Array(3).fill(9)].sort((a, b) => a - b));
+    expectExactAudit(await auditStudy(c, studyId), {
+      trials: 17,
+      rungs: 23,
+      epochs: 75,
+      // 9+5+3 trials: bracket 2 ends at 1, 3 or 9 epochs; bracket 1 at 3 or 9; bracket 0 at 9.
+      finalEpochs: [...Array(6).fill(1), ...Array(2).fill(3), ...Array(3).fill(3), 9, ...Array(2).fill(9), ...Array(3).fill(9)].sort((a, b) => a - b),
+    });
     // Promoted trials warm-started: the workers trained exactly 75 epochs, none twice.
     const trained = [...c.logs.values()].flat().filter((l) => l.msg === 'epoch done');
     expect(trained).toHaveLength(75);

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, createCluster, destroyCluster, exited, runCli, studyYaml, waitFor, waitForState, type TestCluster } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { cli, exited, runCli, studyYaml, useCluster, waitFor, waitForState } from './harness.js';
 
 /** Command lines of the direct children of a process. */
 function childCommandLines(pid: number): string[] {
@@ -11,15 +11,10 @@ function childCommandLines(pid: number): string[] {
 }
 
 describe('braintune up', () => {
-  let c: TestCluster;
-  beforeAll(async () => {
-    c = await createCluster('up', { perClass: 16 });
-  });
-  afterAll(async () => {
-    if (c) await destroyCluster(c);
-  });
+  const setup = useCluster('up', { perClass: 16 });
 
   it('runs coordinator, API and N worker processes, serves the CLI, and stops cleanly on SIGTERM', async () => {
+    const c = setup.cluster;
     const port = 20_000 + Math.floor(Math.random() * 2000);
     const env = { BRAINTUNE_URL: `http://127.0.0.1:${port}` };
     const up = cli(c, ['up', '--workers', '2', '--port', String(port)]);

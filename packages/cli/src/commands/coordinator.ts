@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { Coordinator, defaultStudyFactory } from '@braintune/coordinator';
 import { createLogger } from '@braintune/protocol';
 import { clusterSettings } from '../api-client.js';
+import { startCoordinatorService } from '../coordinator-service.js';
+import { integerOption } from '../options.js';
 import { startHttp, untilSignal } from '../server.js';
 
 /** `braintune coordinator [--port N]`: migrations, the coordinator loop and the REST API. */
@@ -14,17 +15,9 @@ export function register(program: Command): void {
     .action(async (opts: { port?: string; http: boolean }) => {
       const s = clusterSettings();
       const log = createLogger('coordinator');
-      const coordinator = await Coordinator.start({
-        databaseUrl: s.databaseUrl,
-        redisUrl: s.redisUrl,
-        prefix: s.prefix,
-        artifactRoot: s.artifactRoot,
-        studies: defaultStudyFactory,
-        logger: log,
-      });
-      const http = opts.http
-        ? await startHttp(coordinator, { port: opts.port ? Number(opts.port) : s.port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log)
-        : null;
+      const port = opts.port === undefined ? s.port : integerOption('--port', opts.port, 0, 8080);
+      const coordinator = await startCoordinatorService(s, log);
+      const http = opts.http ? await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log) : null;
       if (http) console.log(`braintune API at ${http.url}`);
       const signal = await untilSignal();
       log.info({ signal }, 'stopping');

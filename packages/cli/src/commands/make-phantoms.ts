@@ -1,16 +1,8 @@
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { InvalidInputError } from '@braintune/protocol';
 import { makePhantoms } from '@braintune/model-core/phantoms';
-
-function positiveInt(name: string, raw: string): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidInputError(`${name} must be a positive integer, got "${raw}"`, `e.g. ${name} 200`);
-  }
-  return value;
-}
+import { integerOption } from '../options.js';
+import { stderrProgressBar } from '../progress-bar.js';
 
 /**
  * `braintune make-phantoms --out DIR --per-class N [--size 256] [--seed 1]`: writes a synthetic
@@ -27,14 +19,11 @@ export function register(program: Command): void {
     .option('--seed <seed>', 'seed: the same seed gives byte-identical files', '1')
     .option('--quality <q>', 'JPEG quality', '90')
     .action(async (opts: { out: string; perClass: string; size: string; seed: string; quality: string }) => {
-      const perClass = positiveInt('--per-class', opts.perClass);
-      const size = positiveInt('--size', opts.size);
-      const quality = positiveInt('--quality', opts.quality);
+      const perClass = integerOption('--per-class', opts.perClass, 1, 200);
+      const size = integerOption('--size', opts.size, 1, 256);
+      const quality = integerOption('--quality', opts.quality, 1, 90);
       const seed = /^-?\d+$/.test(opts.seed) ? Number(opts.seed) : opts.seed;
-      const bar = new cliProgress.SingleBar(
-        { stream: process.stderr, format: 'phantoms [{bar}] {value}/{total} images | {eta_formatted} left', hideCursor: false },
-        cliProgress.Presets.shades_classic,
-      );
+      const bar = stderrProgressBar('phantoms [{bar}] {value}/{total} images | {eta_formatted} left');
       bar.start(perClass * 4, 0);
       try {
         const result = await makePhantoms({

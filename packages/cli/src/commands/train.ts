@@ -1,5 +1,4 @@
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { openArtifactStore } from '@braintune/artifacts';
 import { createLogger, InvalidInputError, readEnv } from '@braintune/protocol';
@@ -13,6 +12,8 @@ import {
 } from '@braintune/model-core';
 import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
+import { integerOption } from '../options.js';
+import { stderrProgressBar } from '../progress-bar.js';
 import { parseHpArgs } from './hp-args.js';
 
 interface TrainCliOptions {
@@ -24,13 +25,6 @@ interface TrainCliOptions {
   hp: string[];
   out?: string;
   json?: boolean;
-}
-
-function integer(name: string, raw: string, min: number): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min)
-    throw new InvalidInputError(`${name} must be an integer ≥ ${min}, got "${raw}"`, `e.g. ${name} 10`);
-  return value;
 }
 
 const round = (v: number, digits = 4): number => Math.round(v * 10 ** digits) / 10 ** digits;
@@ -59,9 +53,9 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON summary as the last stdout line')
     .action(async (opts: TrainCliOptions) => {
       const started = performance.now();
-      const imageSize = integer('--image-size', opts.imageSize, 16);
-      const epochs = integer('--epochs', opts.epochs, 1);
-      const seed = integer('--seed', opts.seed, 0);
+      const imageSize = integerOption('--image-size', opts.imageSize, 16, 64);
+      const epochs = integerOption('--epochs', opts.epochs, 1, 10);
+      const seed = integerOption('--seed', opts.seed, 0, 1);
       if (!isPresetName(opts.preset))
         throw new InvalidInputError(
           `unknown preset "${opts.preset}"`,
@@ -78,14 +72,7 @@ export function register(program: Command): void {
       const backend = await initBackend({ logger: createLogger('backend') });
       const env = readEnv();
       const store = openArtifactStore(env.ARTIFACT_ROOT);
-      const bar = new cliProgress.SingleBar(
-        {
-          stream: process.stderr,
-          hideCursor: false,
-          format: '{phase} [{bar}] {value}/{total} | {status} | {eta_formatted} left',
-        },
-        cliProgress.Presets.shades_classic,
-      );
+      const bar = stderrProgressBar('{phase} [{bar}] {value}/{total} | {status} | {eta_formatted} left');
       try {
         bar.start(1, 0, { phase: 'decode', status: path.resolve(opts.data) });
         const prepared = await prepareDataset({

@@ -1,17 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { Coordinator, defaultStudyFactory } from '@braintune/coordinator';
-import { InvalidInputError, createLogger } from '@braintune/protocol';
+import { createLogger } from '@braintune/protocol';
 import { clusterSettings } from '../api-client.js';
+import { startCoordinatorService } from '../coordinator-service.js';
 import { addDemoOptions, prepareDemo, type DemoCliOptions } from '../demo/index.js';
+import { integerOption } from '../options.js';
 import { startHttp, untilSignal } from '../server.js';
-
-function nonNegativeInt(flag: string, raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidInputError(`${flag} must be a whole number ≥ 0, got "${raw}"`);
-  return n;
-}
 
 /**
  * `braintune up [--workers N] [--port 8080]`: the local cluster in one process tree —
@@ -29,18 +24,11 @@ export function register(program: Command): void {
   ).action(async (opts: { workers?: string; port?: string } & DemoCliOptions) => {
       const s = clusterSettings();
       const log = createLogger('up');
-      const workers = opts.workers === undefined ? availableParallelism() : nonNegativeInt('--workers', opts.workers);
-      const port = opts.port === undefined ? s.port : nonNegativeInt('--port', opts.port);
+      const workers = opts.workers === undefined ? availableParallelism() : integerOption('--workers', opts.workers, 0, 2);
+      const port = opts.port === undefined ? s.port : integerOption('--port', opts.port, 0, 8080);
       const demo = await prepareDemo(opts, s.artifactRoot, log);
 
-      const coordinator = await Coordinator.start({
-        databaseUrl: s.databaseUrl,
-        redisUrl: s.redisUrl,
-        prefix: s.prefix,
-        artifactRoot: s.artifactRoot,
-        studies: defaultStudyFactory,
-        logger: createLogger('coordinator'),
-      });
+      const coordinator = await startCoordinatorService(s, createLogger('coordinator'));
       const http = await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log);
 
       let stopping = false;

@@ -1,15 +1,10 @@
 import type { Command } from 'commander';
 import { openArtifactStore } from '@braintune/artifacts';
-import { InvalidInputError, createLogger } from '@braintune/protocol';
+import { createLogger } from '@braintune/protocol';
 import { ModelCoreTrainer, startWorker } from '@braintune/worker';
 import { clusterSettings } from '../api-client.js';
+import { integerOption } from '../options.js';
 import { untilSignal } from '../server.js';
-
-function positiveInt(flag: string, raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidInputError(`${flag} must be a positive integer, got "${raw}"`);
-  return n;
-}
 
 /**
  * `braintune worker [--concurrency 1]`: trains trial rungs from the queue. Needs REDIS_URL and
@@ -32,9 +27,9 @@ export function register(program: Command): void {
         redisUrl: s.redisUrl,
         prefix: s.prefix,
         trainer: new ModelCoreTrainer(openArtifactStore(s.artifactRoot)),
-        concurrency: positiveInt('--concurrency', opts.concurrency),
-        lockDurationMs: positiveInt('--lock-ms', opts.lockMs),
-        stalledIntervalMs: positiveInt('--stalled-interval-ms', opts.stalledIntervalMs),
+        concurrency: integerOption('--concurrency', opts.concurrency, 1, 1),
+        lockDurationMs: integerOption('--lock-ms', opts.lockMs, 1, 30000),
+        stalledIntervalMs: integerOption('--stalled-interval-ms', opts.stalledIntervalMs, 1, 30000),
         logger: log,
       });
       const signal = await untilSignal();

@@ -9,33 +9,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import { initBackend } from './init-backend.js';
+import { randomArray, relativeError } from '../../test/numeric.js';
 import { fusedAdam } from './fused-adam.js';
-
-/** Seeded uniform(-scale, scale) values. */
-function randomArray(n: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 31 - 1) * scale;
-  }
-  return out;
-}
 
 /** Sizes with and without a remainder after groups of 4 (the scalar tail). */
 const SHAPES: number[][] = [[3, 3, 1, 16], [7], [5, 3], [64], [1]];
 
 /** max |a-b| / max(1e-3, max |b|) (m and v are small numbers). */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 1e-3;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
+const adamError = (a: ArrayLike<number>, b: ArrayLike<number>): number => relativeError(a, b, 1e-3);
 
 let counter = 0;
 function makeVariables(prefix: string): tf.Variable[] {
@@ -89,11 +70,11 @@ async function expectSameState(a: tf.Optimizer, b: tf.Optimizer, tolerance: numb
   const sa = await stateOf(a);
   const sb = await stateOf(b);
   expect(sa.map((w) => w.name)).toEqual(sb.map((w) => w.name));
-  sa.forEach((w, i) => expect(relativeError(w.values, sb[i]!.values)).toBeLessThanOrEqual(tolerance));
+  sa.forEach((w, i) => expect(adamError(w.values, sb[i]!.values)).toBeLessThanOrEqual(tolerance));
 }
 
 function expectSameValues(a: tf.Variable[], b: tf.Variable[], tolerance: number): void {
-  a.forEach((v, i) => expect(relativeError(v.dataSync(), b[i]!.dataSync())).toBeLessThanOrEqual(tolerance));
+  a.forEach((v, i) => expect(adamError(v.dataSync(), b[i]!.dataSync())).toBeLessThanOrEqual(tolerance));
 }
 
 /** A checkpoint's view of the optimizer: copies of its weights, as tensor-file reading gives them. */
@@ -161,8 +142,8 @@ describe('fused Adam on wasm', () => {
       return result;
     });
     const [stock, fused] = runs as [(typeof runs)[0], (typeof runs)[0]];
-    expect(relativeError(fused.losses, stock.losses)).toBeLessThanOrEqual(1e-5);
-    fused.values.forEach((v, i) => expect(relativeError(v, stock.values[i]!)).toBeLessThanOrEqual(1e-5));
+    expect(adamError(fused.losses, stock.losses)).toBeLessThanOrEqual(1e-5);
+    fused.values.forEach((v, i) => expect(adamError(v, stock.values[i]!)).toBeLessThanOrEqual(1e-5));
     x.dispose();
   });
 
@@ -194,7 +175,7 @@ describe('fused Adam on wasm', () => {
     step(fused, vars, 0, 0.01);
     step(fused, vars, 1, 0.01);
     clones.forEach((c, i) => expect(Array.from(c.dataSync())).toEqual(Array.from(before[i]!)));
-    expect(relativeError(vars[0]!.dataSync(), before[0]!)).toBeGreaterThan(0);
+    expect(adamError(vars[0]!.dataSync(), before[0]!)).toBeGreaterThan(0);
     tf.dispose([...vars, ...clones]);
     fused.dispose();
   });

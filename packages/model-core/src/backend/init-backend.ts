@@ -172,6 +172,12 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     if (current.info.name === 'wasm') registerWasmTrainingKernels();
     return current.info;
   }
+  // tfjs prints its own notices (e.g. the cpu backend's "install our node backend" banner)
+  // with console.warn, which would interleave with our pino logs on stderr and CLI output.
+  // PROD is the flag that silences them: in tfjs-core 4.22 it gates only its log/warn helpers
+  // (the correctness checks hang on DEBUG, off by default). IS_TEST would also silence them but
+  // turns on a per-kernel memory-leak check on every op.
+  tf.env().set('PROD', true);
   const log = options.logger ?? createLogger('backend');
   pending = choose(forced, log);
   try {

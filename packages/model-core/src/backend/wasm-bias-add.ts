@@ -6,15 +6,8 @@
  * activation; the stock kernel's generic broadcast took 6 ms for [32,128,128,16] + [16], 3× a
  * same-shape Add. A SIMD row loop does it at memory speed. Everything else goes to the stock kernel.
  */
-import {
-  util,
-  type KernelConfig,
-  type KernelFunc,
-  type NamedAttrMap,
-  type NamedTensorInfoMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
-import type { WasmBackendLike } from './wasm-heap.js';
+import { util, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import { wrapStockWasmKernel } from './wasm-heap.js';
 import { simdKernels } from './wasm-simd.js';
 
 /** Below this many elements the stock kernel's call overhead is no worse. */
@@ -29,12 +22,8 @@ function isRowVectorOf(v: TensorInfo, x: TensorInfo): boolean {
 }
 
 export function makeAddWasmConfig(stock: KernelConfig): KernelConfig {
-  const kernelFunc = (args: {
-    inputs: NamedTensorInfoMap;
-    backend: unknown;
-    attrs?: NamedAttrMap;
-  }): TensorInfo => {
-    const backend = args.backend as WasmBackendLike;
+  return wrapStockWasmKernel('Add', stock, (args, callStock) => {
+    const { backend } = args;
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const [x, v] = isRowVectorOf(b, a) ? [a, b] : isRowVectorOf(a, b) ? [b, a] : [undefined, undefined];
     const size = x === undefined ? 0 : util.sizeFromShape(x.shape);
@@ -59,13 +48,6 @@ export function makeAddWasmConfig(stock: KernelConfig): KernelConfig {
         return out;
       }
     }
-    return stock.kernelFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
-  };
-  const config: KernelConfig = {
-    kernelName: 'Add',
-    backendName: 'wasm',
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
-  if (stock.setupFunc !== undefined) config.setupFunc = stock.setupFunc;
-  return config;
+    return callStock(args);
+  });
 }

@@ -26,7 +26,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 
-import { heapWithOffset, type WasmBackendLike } from './wasm-heap.js';
+import { heapWithOffset, type WasmBackendLike, type WasmKernelArgs } from './wasm-heap.js';
 import { simdKernels } from './wasm-simd.js';
 
 const WASM = 'wasm';
@@ -193,12 +193,8 @@ function rotateAndSwapFilter(s: Scratch, filter: TensorInfo): TensorInfo {
 }
 
 /** dx of a conv2d, as a stride-1 conv2d of the stride-dilated dy with the rotated, transposed filter. */
-export function conv2dBackpropInputWasm(args: {
-  inputs: NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: NamedAttrMap;
-}): TensorInfo {
-  const backend = args.backend as WasmBackendLike;
+export function conv2dBackpropInputWasm(args: WasmKernelArgs): TensorInfo {
+  const { backend } = args;
   const attrs = args.attrs as unknown as ConvGradAttrs & { inputShape: number[] };
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   assertSupported('Conv2DBackpropInput', attrs);
@@ -231,7 +227,7 @@ export function conv2dBackpropInputWasm(args: {
   }
 }
 
-/** How dW is computed; `auto` picks by shape (see {@link chooseFilterGradMethod}). */
+/** How dW is computed; `auto` uses the formulation measured fastest (see {@link chooseFilterGradMethod}). */
 export type FilterGradMethod = 'auto' | 'conv' | 'im2col';
 let filterGradMethod: FilterGradMethod = 'auto';
 
@@ -433,30 +429,25 @@ function filterGradByIm2col(
   return s.reshape(acc, [kh, kw, ci, co]);
 }
 
-/** Picks the faster dW formulation for a shape. */
-export function chooseFilterGradMethod(info: backend_util.Conv2DInfo): Exclude<FilterGradMethod, 'auto'> {
+/** The dW formulation to use: the one set with setFilterGradMethod, else the one measured fastest. */
+export function chooseFilterGradMethod(): Exclude<FilterGradMethod, 'auto'> {
   if (filterGradMethod !== 'auto') return filterGradMethod;
   // Measured (CPU time, batch 32, seed CNN shapes at 64/128 px, 1×1/3×3/5×5, stride 1 and 2):
   // the chunked im2col beat the conv formulation in every case, by 1.1-1.5× for 3×3 and up to
   // 2.5× for a strided 1×1 projection; `conv` stays selectable for comparison.
-  void info;
   return 'im2col';
 }
 
 /** dW of a conv2d. */
-export function conv2dBackpropFilterWasm(args: {
-  inputs: NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: NamedAttrMap;
-}): TensorInfo {
-  const backend = args.backend as WasmBackendLike;
+export function conv2dBackpropFilterWasm(args: WasmKernelArgs): TensorInfo {
+  const { backend } = args;
   const attrs = args.attrs as unknown as ConvGradAttrs & { filterShape: number[] };
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   assertSupported('Conv2DBackpropFilter', attrs);
   const info = convInfoFor(x.shape, attrs.filterShape, attrs);
   const s = new Scratch(backend);
   try {
-    const method = chooseFilterGradMethod(info);
+    const method = chooseFilterGradMethod();
     const dW = method === 'conv' ? filterGradByConv(s, x, dy, info) : filterGradByIm2col(s, x, dy, info);
     return s.finish(dW);
   } catch (err) {

@@ -10,19 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { initBackend } from './init-backend.js';
 import { setMaxPoolGradSimd } from './wasm-pool-grads.js';
 import { dropoutDraw, dropoutMask, fillDropoutMask, seededDropout } from './fast-random.js';
-
-/** Seeded uniform(-1, 1) values. */
-function randomArray(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+import { randomArray, relativeError, size } from '../../test/numeric.js';
 
 function on<T>(backend: 'cpu' | 'wasm', f: () => T): T {
   tf.setBackend(backend);
@@ -31,18 +19,6 @@ function on<T>(backend: 'cpu' | 'wasm', f: () => T): T {
   } finally {
     tf.setBackend('wasm');
   }
-}
-
-/** max |a-b| / max(1, max |b|). */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
 }
 
 function expectNoLeaks(run: () => void): void {

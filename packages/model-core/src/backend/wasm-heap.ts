@@ -2,7 +2,15 @@
  * The parts of tfjs-backend-wasm's BackendWasm our kernels use. The class is exported by the
  * package, but importing it as a value would load the wasm module; a structural type is enough.
  */
-import type { DataType, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import type {
+  DataType,
+  KernelBackend,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
 
 export interface WasmBackendLike extends KernelBackend {
   disposeData(dataId: object, force?: boolean): boolean;
@@ -33,4 +41,33 @@ export function heapF32(backend: WasmBackendLike, info: TensorInfo): Float32Arra
   if (info.dtype !== 'float32')
     throw new Error(`braintune wasm kernels: expected float32, got ${info.dtype}`);
   return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+/** What tfjs passes a kernel function, with the backend typed as wasm. */
+export interface WasmKernelArgs {
+  inputs: NamedTensorInfoMap;
+  backend: WasmBackendLike;
+  attrs?: NamedAttrMap;
+}
+
+/**
+ * A wasm kernel config whose `kernelFunc` takes the place of `stock` and may hand a call back to it
+ * with `callStock`. The stock setup function is kept: it binds the C++ entry points the stock
+ * kernel calls.
+ */
+export function wrapStockWasmKernel(
+  kernelName: string,
+  stock: KernelConfig,
+  kernelFunc: (args: WasmKernelArgs, callStock: (args: WasmKernelArgs) => TensorInfo) => TensorInfo,
+): KernelConfig {
+  const callStock = (args: WasmKernelArgs): TensorInfo =>
+    stock.kernelFunc(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
+  const config: KernelConfig = {
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ((args: Parameters<KernelFunc>[0]) =>
+      kernelFunc(args as unknown as WasmKernelArgs, callStock)) as KernelFunc,
+  };
+  if (stock.setupFunc !== undefined) config.setupFunc = stock.setupFunc;
+  return config;
 }

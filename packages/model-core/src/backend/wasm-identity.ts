@@ -7,20 +7,8 @@
  * immutable (a variable's assign swaps its dataId), so sharing the buffer and counting
  * references is what the cpu backend does, and what wasm's own Reshape already does.
  */
-import type {
-  KernelConfig,
-  KernelFunc,
-  NamedAttrMap,
-  NamedTensorInfoMap,
-  TensorInfo,
-} from '@tensorflow/tfjs-core';
-import type { WasmBackendLike } from './wasm-heap.js';
-
-interface KernelArgs {
-  inputs: NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: NamedAttrMap;
-}
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import { wrapStockWasmKernel, type WasmBackendLike } from './wasm-heap.js';
 
 /** A new TensorInfo sharing x's buffer (one more reference on it). */
 function share(backend: WasmBackendLike, x: TensorInfo): TensorInfo {
@@ -29,28 +17,20 @@ function share(backend: WasmBackendLike, x: TensorInfo): TensorInfo {
 }
 
 export function makeIdentityWasmConfig(stock: KernelConfig): KernelConfig {
-  const kernelFunc = (args: KernelArgs): TensorInfo => {
+  return wrapStockWasmKernel('Identity', stock, (args, callStock) => {
     const { x } = args.inputs as { x: TensorInfo };
     // Strings live outside the heap: the stock kernel handles them.
-    if (x.dtype === 'string') return stock.kernelFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
-    return share(args.backend as WasmBackendLike, x);
-  };
-  return { kernelName: 'Identity', backendName: 'wasm', kernelFunc: kernelFunc as unknown as KernelFunc };
+    if (x.dtype === 'string') return callStock(args);
+    return share(args.backend, x);
+  });
 }
 
 /** Cast to the tensor's own dtype shares the buffer; real conversions go to the stock kernel. */
 export function makeCastWasmConfig(stock: KernelConfig): KernelConfig {
-  const kernelFunc = (args: KernelArgs): TensorInfo => {
+  return wrapStockWasmKernel('Cast', stock, (args, callStock) => {
     const { x } = args.inputs as { x: TensorInfo };
     const dtype = (args.attrs as { dtype?: string } | undefined)?.dtype;
-    if (dtype === x.dtype && dtype !== 'string') return share(args.backend as WasmBackendLike, x);
-    return stock.kernelFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
-  };
-  const config: KernelConfig = {
-    kernelName: 'Cast',
-    backendName: 'wasm',
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
-  if (stock.setupFunc !== undefined) config.setupFunc = stock.setupFunc;
-  return config;
+    if (dtype === x.dtype && dtype !== 'string') return share(args.backend, x);
+    return callStock(args);
+  });
 }

@@ -8,35 +8,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from './init-backend.js';
 import { setFilterGradMethod, type FilterGradMethod } from './wasm-conv-grads.js';
+import { randomArray, relativeError, size } from '../../test/numeric.js';
 
 type Shape4 = [number, number, number, number];
 type Pad =
   'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-
-/** Seeded uniform(-1, 1) values so every run tests the same numbers. */
-function randomArray(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/** max |a-b| normalised by max(1, max |b|): relative for large values, absolute near zero. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 /** Runs one kernel on a backend with inputs given as arrays; returns the output values. */
 function runKernelOn(

@@ -11,12 +11,11 @@ import {
   backend_util,
   util,
   type KernelConfig,
-  type KernelFunc,
   type NamedAttrMap,
   type NamedTensorInfoMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import type { WasmBackendLike } from './wasm-heap.js';
+import { wrapStockWasmKernel } from './wasm-heap.js';
 
 type Run = (name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap) => TensorInfo;
 
@@ -34,12 +33,8 @@ export function makeBatchMatMulWasmConfig(
   stock: KernelConfig,
   kernel: (name: string) => KernelConfig,
 ): KernelConfig {
-  const kernelFunc = (args: {
-    inputs: NamedTensorInfoMap;
-    backend: unknown;
-    attrs?: NamedAttrMap;
-  }): TensorInfo => {
-    const backend = args.backend as WasmBackendLike;
+  return wrapStockWasmKernel('BatchMatMul', stock, (args, callStock) => {
+    const { backend } = args;
     const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const transposeA = attrs.transposeA === true;
@@ -81,17 +76,10 @@ export function makeBatchMatMulWasmConfig(
         const outer = backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
         return release(run('Reshape', { x: out }, { shape: [...outer, m, n] }));
       }
-      return stock.kernelFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
+      return callStock(args);
     } catch (err) {
       for (const t of owned) backend.disposeData(t.dataId);
       throw err;
     }
-  };
-  const config: KernelConfig = {
-    kernelName: 'BatchMatMul',
-    backendName: 'wasm',
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
-  if (stock.setupFunc !== undefined) config.setupFunc = stock.setupFunc;
-  return config;
+  });
 }

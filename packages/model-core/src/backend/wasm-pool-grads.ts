@@ -5,15 +5,8 @@
  * [32,64,64,16] 2×2 pool); this scatter loop finds each window's first maximum (the same
  * tie-breaking as the cpu backend: scan order, strict `>`) and adds dy there.
  */
-import {
-  backend_util,
-  type KernelConfig,
-  type KernelFunc,
-  type NamedAttrMap,
-  type NamedTensorInfoMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
-import { heapF32, type WasmBackendLike } from './wasm-heap.js';
+import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { heapF32, type WasmKernelArgs } from './wasm-heap.js';
 import { simdKernels } from './wasm-simd.js';
 
 let simdEnabled = true;
@@ -94,12 +87,8 @@ function maxPoolGradTiling2x2(
   }
 }
 
-export function maxPoolGradWasm(args: {
-  inputs: NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: NamedAttrMap;
-}): TensorInfo {
-  const backend = args.backend as WasmBackendLike;
+export function maxPoolGradWasm(args: WasmKernelArgs): TensorInfo {
+  const { backend } = args;
   const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
   const attrs = args.attrs as unknown as PoolGradAttrs;
   const info = backend_util.computePool2DInfo(

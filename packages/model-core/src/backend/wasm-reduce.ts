@@ -7,16 +7,8 @@
  * pass accumulating per channel needs no transpose. Accumulation is in float64 in row order,
  * as on the cpu backend. Other reductions go to the stock kernel.
  */
-import {
-  backend_util,
-  util,
-  type KernelConfig,
-  type KernelFunc,
-  type NamedAttrMap,
-  type NamedTensorInfoMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
-import { heapWithOffset, type WasmBackendLike } from './wasm-heap.js';
+import { backend_util, util, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import { heapWithOffset, wrapStockWasmKernel } from './wasm-heap.js';
 import { simdKernels } from './wasm-simd.js';
 
 /** Rows per float32 block sum in the SIMD path (then float64 across blocks). */
@@ -80,18 +72,14 @@ export function sumRows(
 }
 
 export function makeSumWasmConfig(stock: KernelConfig): KernelConfig {
-  const kernelFunc = (args: {
-    inputs: NamedTensorInfoMap;
-    backend: unknown;
-    attrs?: NamedAttrMap;
-  }): TensorInfo => {
-    const backend = args.backend as WasmBackendLike;
+  return wrapStockWasmKernel('Sum', stock, (args, callStock) => {
+    const { backend } = args;
     const { x } = args.inputs as { x: TensorInfo };
     const { axis, keepDims } = args.attrs as unknown as SumAttrs;
     const rank = x.shape.length;
     const axes = util.parseAxisParam(axis, x.shape);
     if (x.dtype !== 'float32' || !reducesLeadingAxes(axes, rank)) {
-      return stock.kernelFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
+      return callStock(args);
     }
     const cols = x.shape[rank - 1]!;
     const rows = util.sizeFromShape(x.shape) / Math.max(1, cols);
@@ -126,12 +114,5 @@ export function makeSumWasmConfig(stock: KernelConfig): KernelConfig {
     const { heap, at } = heapWithOffset(backend, x);
     sumRows(heap, at, rows, cols, heap, heapWithOffset(backend, out).at);
     return out;
-  };
-  const config: KernelConfig = {
-    kernelName: 'Sum',
-    backendName: 'wasm',
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
-  if (stock.setupFunc !== undefined) config.setupFunc = stock.setupFunc;
-  return config;
+  });
 }

@@ -4,15 +4,8 @@
  * The stock kernel took ~4-6 ns per element on [131072,16] and [32768,32] (14 ms of a
  * 300 ms seed-CNN step at 128 px). Other permutations go to the stock kernel.
  */
-import {
-  util,
-  type KernelConfig,
-  type KernelFunc,
-  type NamedAttrMap,
-  type NamedTensorInfoMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
-import type { WasmBackendLike } from './wasm-heap.js';
+import { util, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import { wrapStockWasmKernel } from './wasm-heap.js';
 import { simdKernels } from './wasm-simd.js';
 
 /** Below this many elements the stock kernel's call overhead is no worse. */
@@ -28,12 +21,8 @@ function matrixShape(shape: number[], perm: number[]): [number, number] | undefi
 }
 
 export function makeTransposeWasmConfig(stock: KernelConfig): KernelConfig {
-  const kernelFunc = (args: {
-    inputs: NamedTensorInfoMap;
-    backend: unknown;
-    attrs?: NamedAttrMap;
-  }): TensorInfo => {
-    const backend = args.backend as WasmBackendLike;
+  return wrapStockWasmKernel('Transpose', stock, (args, callStock) => {
+    const { backend } = args;
     const { x } = args.inputs as { x: TensorInfo };
     const { perm } = args.attrs as unknown as { perm: number[] };
     const matrix = x.dtype === 'float32' ? matrixShape(x.shape, perm) : undefined;
@@ -58,13 +47,6 @@ export function makeTransposeWasmConfig(stock: KernelConfig): KernelConfig {
         return out;
       }
     }
-    return stock.kernelFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
-  };
-  const config: KernelConfig = {
-    kernelName: 'Transpose',
-    backendName: 'wasm',
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
-  if (stock.setupFunc !== undefined) config.setupFunc = stock.setupFunc;
-  return config;
+    return callStock(args);
+  });
 }

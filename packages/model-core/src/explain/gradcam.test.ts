@@ -1,14 +1,14 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveHyperparameters } from '@braintune/protocol';
+import { initBackend } from '../backend/init-backend.js';
 import { buildModel } from '../models/build.js';
 import { colormap, gradCam, renderHeatmapOverlay } from './index.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend({ backend: 'cpu' });
 });
 
 /**

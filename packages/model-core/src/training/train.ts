@@ -106,7 +106,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       'add images or change valFraction',
     );
   }
-  if (fromEpoch > toEpoch) throw new InvalidInputError(`fromEpoch ${fromEpoch} is after toEpoch ${toEpoch}`);
+  if (fromEpoch > toEpoch)
+    throw new InvalidInputError(
+      `fromEpoch ${fromEpoch} is after toEpoch ${toEpoch}`,
+      'train to an epoch at or after the checkpoint the run resumes from',
+    );
 
   const model = await buildModel(hp, { imageSize: bundle.imageSize, numClasses: k, seed });
   const optimizer = model.optimizer;
