@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * `braintune up --demo --exit-when-done` end to end as a process: phantoms are generated, the
+ * cluster starts, a (tiny) Hyperband study runs on 2 worker processes, and the process exits 0
+ * with the result as its last stdout line. Scaled down with --demo-per-class / --demo-config.
+ */
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const CLI = path.join(REPO, 'packages/cli/src/main.ts');
+const ADMIN_URL = process.env.BRAINTUNE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const suffix = `${process.pid}_${Date.now().toString(36)}`;
+const databaseName = `braintune_test_demo_${suffix}`;
+const prefix = `test-demo-${suffix}`;
+
+// Hyperband (maxEpochs 3, factor 3): bracket 1 = 3 trials × 1 epoch, then 1 of them 1 → 3;
+// bracket 0 = 2 trials × 3 epochs. 5 trials, 6 rungs, 3 + 2 + 6 = 11 epochs.
+const TINY_STUDY = `
+name: demo-test
+dataset: {path: set-by-the-demo, imageSize: 24, valFraction: 0.25, seed: 1}
+searchSpace:
+  convBlocks: 2
+  baseFilters: {type: choice, values: [4, 8]}
+  pooling: gap
+  denseUnits: 8
+  dense2Units: 0
+  learningRate: {type: float, min: 1.0e-3, max: 1.0e-2, sampling: log}
+scheduler: {type: hyperband, maxEpochs: 3, factor: 3}
+seed: 3
+`;
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'braintune-demo-'));
+});
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "${databaseName}" WITH (FORCE)`);
+  await admin.end();
+  const { Redis } = await import('ioredis');
+  const redis = new Redis('redis://127.0.0.1:6379');
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('braintune up --demo', () => {
+  it(
+    'generates phantoms, runs a Hyperband study on 2 workers and exits with the result',
+    { timeout: 180_000 },
+    async () => {
+      const config = path.join(work, 'tiny-demo.yaml');
+      await writeFile(config, TINY_STUDY);
+      const port = 21_000 + Math.floor(Math.random() * 2000);
+      const args = [
+        '--conditions=source',
+        '--import',
+        'tsx',
+        CLI,
+        'up',
+        '--demo',
+        '--exit-when-done',
+        '--workers',
+        '2',
+        '--port',
+        String(port),
+      ];
+      args.push('--demo-config', config, '--demo-per-class', '12', '--demo-size', '64');
+      const child = spawn(process.execPath, args, {
+        cwd: REPO,
+        env: {
+          ...process.env,
+          DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${databaseName}`,
+          REDIS_URL: 'redis://127.0.0.1:6379',
+          BRAINTUNE_QUEUE_PREFIX: prefix,
+          ARTIFACT_ROOT: path.join(work, 'artifacts'),
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+
+      expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
+      const lines = stdout.trim().split('\n');
+      const result = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+      expect(result).toMatchObject({
+        state: 'completed',
+        trials: { total: 5, completed: 5, failed: 0, running: 0, queued: 0 },
+        rungs: { planned: 6, completed: 6 },
+        epochs: 11,
+      });
+      expect(result.studyId).toMatch(/^st-/);
+      expect(result.seconds).toBeGreaterThan(0);
+      const best = result.best as {
+        trialId: string;
+        valAccuracy: number;
+        valMacroF1: number;
+        hyperparameters: { imageSize: number };
+      };
+      expect(best.trialId.startsWith(`${result.studyId as string}:`)).toBe(true);
+      expect(best.valAccuracy).toBeGreaterThanOrEqual(0);
+      expect(best.hyperparameters.imageSize).toBe(24);
+
+      // What the user sees: both URLs, progress, the best trial, and a clean stop.
+      expect(stdout).toContain(`dashboard http://localhost:${port}/`);
+      expect(stdout).toContain(`/studies/${result.studyId as string}`);
+      expect(stdout).toMatch(/running \| rungs \d+\/6/);
+      expect(stdout).toContain(`best trial ${best.trialId}`);
+      expect(stdout).toContain('braintune stopped');
+      // Phantoms went next to the artifact root, one directory per spec.
+      const phantoms = path.join(work, 'demo', 'phantoms', '12x64px-seed1');
+      expect((await readdir(phantoms)).sort()).toEqual([
+        'glioma_tumor',
+        'meningioma_tumor',
+        'no_tumor',
+        'pituitary_tumor',
+      ]);
+      expect(await readdir(path.join(phantoms, 'glioma_tumor'))).toHaveLength(12);
+    },
+  );
+});

@@ -1,0 +1,194 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { InvalidInputError, type Logger } from '@braintune/protocol';
+import { DemoApi, type StudySummaryBody } from './api.js';
+import { ensureDemoPhantoms, type DemoPhantomSpec } from './phantom-data.js';
+import { describeSearched, formatDuration, isTerminal, ProgressPrinter } from './progress.js';
+import { DEFAULT_DEMO_CONFIG, loadDemoStudy } from './study-config.js';
+
+export { DEFAULT_DEMO_CONFIG } from './study-config.js';
+export { demoPhantomDir } from './phantom-data.js';
+
+/**
+ * `braintune up --demo`: synthetic data, a small Hyperband study and the dashboard, on a fresh
+ * clone without any download. `up` owns the cluster; this module only generates the phantoms,
+ * submits the study through the REST API and follows it.
+ */
+
+/** Demo defaults, sized so the whole demo finishes well within 10 minutes on 2 cores. */
+export const DEMO_DEFAULTS = { perClass: 150, size: 128, seed: 1 } as const;
+
+export interface DemoCliOptions {
+  demo?: boolean;
+  exitWhenDone?: boolean;
+  demoConfig?: string;
+  demoPerClass?: string;
+  demoSize?: string;
+}
+
+/** The final line of `up --demo --exit-when-done` (the status line plus the demo's wall time). */
+export interface DemoResult {
+  studyId: string;
+  state: StudySummaryBody['state'];
+  trials: StudySummaryBody['trials'];
+  rungs: StudySummaryBody['rungs'];
+  epochs: number;
+  best: {
+    trialId: string;
+    valMacroF1: number | null;
+    valAccuracy: number | null;
+    hyperparameters: NonNullable<StudySummaryBody['best']>['hyperparameters'];
+  } | null;
+  seconds: number;
+}
+
+export function addDemoOptions(command: Command): Command {
+  return command
+    .option(
+      '--demo',
+      'generate synthetic MRI phantoms and run a small Hyperband study on them (examples/demo-phantoms.yaml)',
+    )
+    .option(
+      '--exit-when-done',
+      'with --demo: stop the cluster and exit once the study ends (last stdout line: JSON result)',
+    )
+    .option(
+      '--demo-config <file>',
+      'with --demo: the study config to run on the phantoms',
+      DEFAULT_DEMO_CONFIG,
+    )
+    .option('--demo-per-class <n>', 'with --demo: phantoms per class', String(DEMO_DEFAULTS.perClass))
+    .option('--demo-size <px>', 'with --demo: phantom side length in pixels', String(DEMO_DEFAULTS.size));
+}
+
+function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidInputError(
+      `${flag} must be a whole number ≥ 1, got "${raw}"`,
+      `e.g. ${flag} ${fallback}`,
+    );
+  return n;
+}
+
+export interface RunningDemo {
+  /** Resolves when the study ended and `--exit-when-done` asks `up` to stop; never otherwise. */
+  stopRequested: Promise<'demo-finished'>;
+  /** Prints the final JSON line (with --exit-when-done) and returns the process exit code. */
+  finish(): number;
+}
+
+export interface PreparedDemo {
+  start(cluster: { url: string; dashboard: boolean }): RunningDemo;
+}
+
+/**
+ * Validates the demo flags, generates (or reuses) the phantoms under `<ARTIFACT_ROOT>/../demo`
+ * and loads the study, all before the cluster starts so a mistake fails fast. Null without --demo.
+ */
+export async function prepareDemo(
+  opts: DemoCliOptions,
+  artifactRoot: string,
+  log: Logger,
+): Promise<PreparedDemo | null> {
+  if (!opts.demo) {
+    if (opts.exitWhenDone)
+      throw new InvalidInputError(
+        '--exit-when-done only applies to --demo',
+        'add --demo, or leave --exit-when-done out',
+      );
+    return null;
+  }
+  const spec: DemoPhantomSpec = {
+    perClass: positiveInt('--demo-per-class', opts.demoPerClass, DEMO_DEFAULTS.perClass),
+    size: positiveInt('--demo-size', opts.demoSize, DEMO_DEFAULTS.size),
+    seed: DEMO_DEFAULTS.seed,
+  };
+  const demoRoot = path.resolve(artifactRoot, '..', 'demo');
+  const relative = path.relative(process.cwd(), demoRoot);
+  const shown = relative && !relative.startsWith('..') ? relative : demoRoot;
+  console.log(`demo: preparing ${spec.perClass * 4} phantom MRI slices (${spec.size} px) in ${shown}`);
+  const phantoms = await ensureDemoPhantoms(demoRoot, spec, log);
+  const study = await loadDemoStudy(path.resolve(opts.demoConfig ?? DEFAULT_DEMO_CONFIG), phantoms.dir);
+  const searched = Object.keys((study.searchSpace ?? {}) as object);
+  return { start: (cluster) => startDemo(cluster, study, searched, opts.exitWhenDone === true, log) };
+}
+
+function startDemo(
+  cluster: { url: string; dashboard: boolean },
+  study: Record<string, unknown>,
+  searched: string[],
+  exitWhenDone: boolean,
+  log: Logger,
+): RunningDemo {
+  const api = new DemoApi(cluster.url);
+  let result: DemoResult | null = null;
+  let failure: unknown = null;
+
+  const followed = (async (): Promise<void> => {
+    const submitted = await api.submit(study);
+    const studyId = submitted.studyId;
+    const studyUrl = cluster.dashboard
+      ? `${cluster.url}/studies/${studyId}`
+      : `${cluster.url}/api/studies/${studyId}`;
+    console.log(
+      `demo: dashboard ${cluster.url}/  study ${studyUrl}  (${submitted.plannedRungs ?? '?'} trial rungs planned)`,
+    );
+    const printer = new ProgressPrinter();
+    let summary: StudySummaryBody | null = null;
+    for (;;) {
+      try {
+        summary = await api.summary(studyId);
+        printer.update(summary, process.uptime());
+        if (isTerminal(summary)) break;
+      } catch (err) {
+        log.warn({ err, studyId }, 'demo: could not read the study status; retrying');
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    printer.done();
+    const seconds = Math.round(process.uptime() * 10) / 10;
+    const best = summary.best;
+    console.log(
+      `demo: study ${studyId} ${summary.state}${summary.error ? ` (${summary.error})` : ''} after ${formatDuration(seconds)}: ` +
+        `${summary.trials.total} trials, ${summary.rungs.completed}/${summary.rungs.planned} rungs, ${summary.epochs} epochs`,
+    );
+    if (best) {
+      const f1 = best.valMacroF1?.toFixed(3) ?? '—';
+      const acc = best.valAccuracy?.toFixed(3) ?? '—';
+      console.log(`demo: best trial ${best.trialId}: val macro-F1 ${f1}, val accuracy ${acc}`);
+      console.log(`      ${describeSearched(best.hyperparameters, searched)}`);
+    }
+    if (!exitWhenDone)
+      console.log(`demo: explore it at ${studyUrl}; the cluster keeps running, Ctrl-C stops it`);
+    result = {
+      studyId,
+      state: summary.state,
+      trials: summary.trials,
+      rungs: summary.rungs,
+      epochs: summary.epochs,
+      best: best
+        ? {
+            trialId: best.trialId,
+            valMacroF1: best.valMacroF1,
+            valAccuracy: best.valAccuracy,
+            hyperparameters: best.hyperparameters,
+          }
+        : null,
+      seconds,
+    };
+  })().catch((err: unknown) => {
+    failure = err;
+    log.error({ err }, 'demo failed');
+    console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+  });
+
+  return {
+    stopRequested: exitWhenDone ? followed.then(() => 'demo-finished' as const) : new Promise(() => {}),
+    finish(): number {
+      if (exitWhenDone && result) console.log(JSON.stringify(result));
+      return failure === null && result !== null && result.state === 'completed' ? 0 : exitWhenDone ? 1 : 0;
+    },
+  };
+}
