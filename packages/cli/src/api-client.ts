@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { BraintuneError, apiUrl, readEnv } from '@braintune/protocol';
 
 /** Settings of a braintune cluster from the environment (DATABASE_URL, REDIS_URL, ARTIFACT_ROOT, PORT, …). */
@@ -15,10 +16,33 @@ export function clusterSettings() {
 }
 
 /**
- * Calls the braintune REST API at BRAINTUNE_URL (default http://localhost:$PORT) and returns
- * the parsed JSON body; API errors (`{error, hint}`) become BraintuneErrors.
+ * Validates a successful response body against the schema the server promises for it: a
+ * mismatch means a different server (or version), not a bug to surface as a TypeError later.
  */
-export async function callApi(method: 'GET' | 'POST', path: string, body?: { text: string; contentType: string }): Promise<unknown> {
+export function parseResponse<S extends z.ZodType>(schema: S, json: unknown, base: string, what: string): z.infer<S> {
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const details = parsed.error.issues
+    .slice(0, 5)
+    .map((i) => `\n  ${i.path.join('.') || '(body)'}: ${i.message}`)
+    .join('');
+  throw new BraintuneError(
+    `unexpected response from ${what}${details}`,
+    'api_error',
+    `the server at ${base} answered something this CLI does not understand: is it the same braintune version?`,
+  );
+}
+
+/**
+ * Calls the braintune REST API at BRAINTUNE_URL (default http://localhost:$PORT) and returns
+ * the JSON body parsed with `schema`; API errors (`{error, hint}`) become BraintuneErrors.
+ */
+export async function callApi<S extends z.ZodType>(
+  method: 'GET' | 'POST',
+  path: string,
+  schema: S,
+  body?: { text: string; contentType: string },
+): Promise<z.infer<S>> {
   const base = clusterSettings().apiUrl;
   const url = new URL(path, base);
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -45,5 +69,5 @@ export async function callApi(method: 'GET' | 'POST', path: string, body?: { tex
     const details = e.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? '';
     throw new BraintuneError(`${e.error ?? `HTTP ${res.status}`}${details}`, res.status === 404 ? 'not_found' : 'api_error', e.hint);
   }
-  return json;
+  return parseResponse(schema, json, base, `${method} ${url.pathname}`);
 }

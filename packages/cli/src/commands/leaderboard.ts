@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import type { TrialRow } from '@braintune/coordinator';
+import { z } from 'zod';
+import { TrialRowSchema, type TrialRow } from '@braintune/coordinator';
 import { callApi } from '../api-client.js';
 import { fetchSummary, TERMINAL_STATES } from './status.js';
 
@@ -40,7 +41,7 @@ export function register(program: Command): void {
     .option('--json', 'print the rows as JSON')
     .action(async (studyId: string, opts: { watch?: boolean; json?: boolean }) => {
       for (;;) {
-        const rows = (await callApi('GET', `/api/studies/${encodeURIComponent(studyId)}/trials?sort=objective`)) as TrialRow[];
+        const rows = await callApi('GET', `/api/studies/${encodeURIComponent(studyId)}/trials?sort=objective`, z.array(TrialRowSchema));
         const summary = await fetchSummary(studyId);
         if (opts.json) {
           console.log(JSON.stringify(rows));

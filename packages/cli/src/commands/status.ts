@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { StudySummary } from '@braintune/coordinator';
+import { StudySummarySchema, type StudySummary } from '@braintune/coordinator';
 import { callApi } from '../api-client.js';
 
 export const TERMINAL_STATES: string[] = ['completed', 'cancelled', 'failed'];
@@ -14,7 +14,7 @@ export interface StatusLine {
 }
 
 export async function fetchSummary(studyId: string): Promise<StudySummary> {
-  return (await callApi('GET', `/api/studies/${encodeURIComponent(studyId)}`)) as StudySummary;
+  return callApi('GET', `/api/studies/${encodeURIComponent(studyId)}`, StudySummarySchema);
 }
 
 export function toStatusLine(s: StudySummary): StatusLine {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { InvalidInputError } from '@braintune/protocol';
+import { SubmitResponseSchema } from '@braintune/coordinator';
 import { callApi } from '../api-client.js';
 import { fetchStatus, TERMINAL_STATES, type StatusLine } from './status.js';
 
@@ -19,7 +20,7 @@ export function register(program: Command): void {
         throw new InvalidInputError(`cannot read ${file}: ${(err as Error).message}`, 'pass the path of a study YAML or JSON file');
       }
       const contentType = file.endsWith('.json') ? 'application/json' : 'application/yaml';
-      const res = (await callApi('POST', '/api/studies', { text, contentType })) as { studyId: string; plannedRungs: number | null };
+      const res = await callApi('POST', '/api/studies', SubmitResponseSchema, { text, contentType });
       if (!opts.json) console.log(`submitted study ${res.studyId}${res.plannedRungs ? ` (${res.plannedRungs} trial rungs planned)` : ''}`);
       if (!opts.wait) {
         console.log(JSON.stringify({ studyId: res.studyId }));

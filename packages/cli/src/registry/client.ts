@@ -2,15 +2,21 @@ import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename } from 'node:path';
 import { BraintuneError, InvalidInputError, NotFoundError, apiUrl, readEnv } from '@braintune/protocol';
-import type { ModelInfo, PromoteResult } from '@braintune/coordinator';
+import type { z } from 'zod';
+import { ListModelsResponseSchema, PromoteResultSchema, RegistryPredictionSchema, type ModelInfo, type PromoteResult, type SameShape } from '@braintune/coordinator';
 import type { RegistryPrediction } from '@braintune/dashboard';
+import { parseResponse } from '../api-client.js';
+
+// RegistryPrediction is the dashboard's own interface; this fails `tsc` if the schema drifts from it.
+const predictionSchemaMatches: SameShape<z.infer<typeof RegistryPredictionSchema>, RegistryPrediction> = true;
+void predictionSchemaMatches;
 
 /**
  * The registry commands talk to the running dashboard API (BRAINTUNE_URL, default
  * http://localhost:$PORT) with BRAINTUNE_API_TOKEN, like `submit` and `status` do, so a
  * laptop needs neither database credentials nor the artifact store.
  */
-export async function callApi<T>(path: string, init: RequestInit = {}): Promise<T> {
+export async function callApi<S extends z.ZodType>(path: string, schema: S, init: RequestInit = {}): Promise<z.infer<S>> {
   const env = readEnv();
   const base = apiUrl(env);
   const headers = new Headers(init.headers);
@@ -30,15 +36,15 @@ export async function callApi<T>(path: string, init: RequestInit = {}): Promise<
     if (res.status === 400 || res.status === 413) throw new InvalidInputError(message, body.hint);
     throw new BraintuneError(message, 'api_error', body.hint);
   }
-  return body as T;
+  return parseResponse(schema, body, base, `${init.method ?? 'GET'} ${path}`);
 }
 
 export function promote(input: { studyId: string; trialId?: string; model: string; alias?: string }): Promise<PromoteResult> {
-  return callApi('/api/models/promote', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(input) });
+  return callApi('/api/models/promote', PromoteResultSchema, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(input) });
 }
 
 export async function listModels(): Promise<ModelInfo[]> {
-  return (await callApi<{ models: ModelInfo[] }>('/api/models')).models;
+  return (await callApi('/api/models', ListModelsResponseSchema)).models;
 }
 
 /** One scan through `POST /api/predict` with a registry version (`NAME`, `NAME@ALIAS`, `NAME@vN`). */
@@ -52,5 +58,5 @@ export async function predictWithModel(image: string, model: string): Promise<Re
   const form = new FormData();
   form.append('image', new Blob([new Uint8Array(bytes)]), basename(image));
   form.append('model', model);
-  return callApi('/api/predict', { method: 'POST', body: form });
+  return callApi('/api/predict', RegistryPredictionSchema, { method: 'POST', body: form });
 }

@@ -75,3 +75,80 @@ export const WorkerRowSchema = z.object({
   imagesPerSecond: z.number().nullable(),
   online: z.boolean(),
 });
+
+/* Model registry responses (served by the dashboard, parsed by the CLI). */
+
+export const VersionMetricsSchema = z.object({
+  objective: z.object({ metric: z.string(), direction: z.string(), value: z.number().nullable() }).nullable(),
+  meetsConstraints: z.boolean().nullable(),
+  valAccuracy: z.number().nullable(),
+  valMacroF1: z.number().nullable(),
+  valLoss: z.number().nullable(),
+  recall: z.record(z.string(), z.number()),
+  epochs: z.number().int(),
+});
+
+export const VersionInfoSchema = z.object({
+  model: z.string(),
+  version: z.number().int(),
+  studyId: z.string().nullable(),
+  studyName: z.string().nullable(),
+  trialId: z.string().nullable(),
+  artifactKey: z.string(),
+  metrics: VersionMetricsSchema,
+  hyperparameters: z.record(z.string(), z.unknown()),
+  classes: z.array(z.string()),
+  imageSize: z.number().int(),
+  preprocessing: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  aliases: z.array(z.string()),
+});
+
+export const AliasEventInfoSchema = z.object({
+  alias: z.string(),
+  fromVersion: z.number().int().nullable(),
+  toVersion: z.number().int(),
+  at: z.string(),
+  by: z.string(),
+  rollback: z.boolean(),
+});
+
+export const ModelInfoSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  createdAt: z.string(),
+  versions: z.array(VersionInfoSchema),
+  aliases: z.record(z.string(), z.number().int()),
+  history: z.array(AliasEventInfoSchema),
+});
+
+export const ListModelsResponseSchema = z.object({ models: z.array(ModelInfoSchema) });
+
+export const PromoteResultSchema = z.object({
+  model: z.string(),
+  version: z.number().int(),
+  trialId: z.string(),
+  studyId: z.string(),
+  artifactKey: z.string(),
+  alias: z.string().nullable(),
+});
+
+export const RegistryPredictionSchema = z.object({
+  model: z.string(),
+  version: z.number().int(),
+  alias: z.string().nullable(),
+  classes: z.array(z.string()),
+  probabilities: z.array(z.number()),
+  predicted: z.string(),
+  preprocessing: z.object({ imageSize: z.number(), grayscale: z.boolean(), resize: z.string(), kernel: z.string(), pixelScale: z.number(), scale: z.string() }),
+  input: z.object({ format: z.string(), width: z.number(), height: z.number() }),
+  gradcam: z.object({ layer: z.string(), classIndex: z.number().int(), width: z.number(), height: z.number() }),
+  images: z.object({ scan: z.string(), modelInput: z.string(), gradcam: z.string() }),
+});
+
+/**
+ * Compile-time proof that a schema and a hand-written interface describe the same shape
+ * (used where the interface lives in a module this file must not own).
+ */
+export type SameShape<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

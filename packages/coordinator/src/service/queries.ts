@@ -1,37 +1,19 @@
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { NotFoundError, type Hyperparameters } from '@braintune/protocol';
+import type { z } from 'zod';
+import { NotFoundError } from '@braintune/protocol';
+import type { BestTrialSchema, StudySummarySchema, TrialRowSchema } from '../api/schemas.js';
 import type { DbOrTx } from '../db/client.js';
 import { epochMetrics, evaluations, studies, trialRungs, trials, workers, type StudyStateName } from '../db/schema.js';
 
 /** The state names users see (`preparing` is shown as `queued`). */
-export type PublicStudyState = 'queued' | 'running' | 'completed' | 'cancelled' | 'failed';
+export type PublicStudyState = z.infer<typeof StudySummarySchema>['state'];
 export function publicState(state: StudyStateName): PublicStudyState {
   return state === 'preparing' ? 'queued' : state;
 }
 
-export interface BestTrial {
-  trialId: string;
-  hyperparameters: Hyperparameters;
-  score: number | null;
-  meetsConstraints: boolean;
-  valMacroF1: number | null;
-  valAccuracy: number | null;
-}
-
-export interface StudySummary {
-  studyId: string;
-  name: string;
-  state: PublicStudyState;
-  error: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  objective: unknown;
-  trials: { total: number; completed: number; failed: number; running: number; queued: number };
-  rungs: { planned: number; completed: number };
-  epochs: number;
-  best: BestTrial | null;
-}
+// The REST response schemas are the single source of these shapes (the CLI parses with them).
+export type BestTrial = z.infer<typeof BestTrialSchema>;
+export type StudySummary = z.infer<typeof StudySummarySchema>;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -125,26 +107,7 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
   });
 }
 
-export interface TrialRow {
-  rank: number | null;
-  trialId: string;
-  index: number;
-  bracket: number | null;
-  iteration: number | null;
-  status: string;
-  rung: number;
-  epochs: number;
-  score: number | null;
-  meetsConstraints: boolean | null;
-  valMacroF1: number | null;
-  valAccuracy: number | null;
-  valLoss: number | null;
-  valRecall: Record<string, number> | null;
-  hyperparameters: Hyperparameters;
-  workerId: string | null;
-  error: string | null;
-  rungs: { rung: number; fromEpoch: number; toEpoch: number; status: string; score: number | null; workerId: string | null }[];
-}
+export type TrialRow = z.infer<typeof TrialRowSchema>;
 
 /** Trials of a study; `sort=objective` ranks constraint-meeting trials first, then by score. */
 export async function listTrials(db: DbOrTx, studyId: string, sort: 'objective' | 'index' = 'index'): Promise<TrialRow[]> {
