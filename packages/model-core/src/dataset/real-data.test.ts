@@ -2,13 +2,20 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
 import { loadBundle, prepareDataset } from './index.js';
 
 process.env.LOG_LEVEL ??= 'silent';
 
-const DATA_DIR = process.env.BRAINTUNE_DATASET ?? '/work/shared/datasets/brain-tumor-mri';
+// The shared data set lives next to the repository (`../shared/datasets/…`), never inside it.
+const DATA_DIR =
+  process.env.BRAINTUNE_DATASET ??
+  path.resolve(
+    path.dirname(fileURLToPath(import.meta.url)),
+    '../../../../../shared/datasets/brain-tumor-mri',
+  );
 const present = existsSync(DATA_DIR);
 if (!present)
   console.warn(`real-data dataset test skipped: ${DATA_DIR} not found (set BRAINTUNE_DATASET to its path)`);
