@@ -15,10 +15,13 @@ const concurrencyFlag = args.indexOf('--concurrency');
 const concurrency = concurrencyFlag >= 0 ? Number(args[concurrencyFlag + 1]) : undefined;
 const dataDir =
   args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--concurrency') ??
-  '/work/shared/datasets/brain-tumor-mri';
+  '../shared/datasets/brain-tumor-mri';
 if (!existsSync(dataDir)) {
-  console.error(`data set not found at ${dataDir}; pass its path as the first argument`);
-  process.exit(2);
+  console.error(
+    `bench:dataset skipped: data set not found at ${dataDir}; pass its path as the first argument`,
+  );
+  console.log(JSON.stringify({ bench: 'dataset', skipped: true, reason: `not found: ${dataDir}` }));
+  process.exit(0);
 }
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'braintune-bench-dataset-'));
