@@ -13,7 +13,12 @@ import { chromium } from 'playwright-core';
 import { trials } from '@braintune/coordinator';
 import { readEnv } from '@braintune/protocol';
 import { startDashboardServer } from '@braintune/dashboard';
-import { clearRedisPrefix, createTestDatabase, notifyStudy, seedStudy } from '../packages/dashboard/test/fixtures.js';
+import {
+  clearRedisPrefix,
+  createTestDatabase,
+  notifyStudy,
+  seedStudy,
+} from '../packages/dashboard/test/fixtures.js';
 
 process.env.LOG_LEVEL ??= 'warn';
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 500);
@@ -21,17 +26,31 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const studyId = 'st-bench500';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.95) - 1)] ?? NaN;
+const p95 = (xs: number[]) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.95) - 1)] ?? NaN;
 const round = (x: number) => Math.round(x * 10) / 10;
 
 const tdb = await createTestDatabase(`bt_dash_bench_${process.pid}`);
 const artifacts = await mkdtemp(join(tmpdir(), 'braintune-bench-dash-'));
-const server = await startDashboardServer(readEnv({ ...process.env, DATABASE_URL: tdb.url, ARTIFACT_ROOT: artifacts, REDIS_URL: 'redis://127.0.0.1:6379/10', BRAINTUNE_QUEUE_PREFIX: `bench-dash-${process.pid}` }), { port: 0, migrate: false });
+const server = await startDashboardServer(
+  readEnv({
+    ...process.env,
+    DATABASE_URL: tdb.url,
+    ARTIFACT_ROOT: artifacts,
+    REDIS_URL: 'redis://127.0.0.1:6379/10',
+    BRAINTUNE_QUEUE_PREFIX: `bench-dash-${process.pid}`,
+  }),
+  { port: 0, migrate: false },
+);
 const result: Record<string, unknown> = { trials: TRIALS };
 try {
   const seedStart = performance.now();
   await seedStudy(tdb.database.db, { studyId, trials: TRIALS, epochs: 9, running: 20, seed: 42 });
-  const [{ n } = { n: 0 }] = (await tdb.database.db.execute<{ n: number }>(`SELECT count(*)::int AS n FROM epoch_metrics WHERE study_id = '${studyId}'`)).rows;
+  const [{ n } = { n: 0 }] = (
+    await tdb.database.db.execute<{ n: number }>(
+      `SELECT count(*)::int AS n FROM epoch_metrics WHERE study_id = '${studyId}'`,
+    )
+  ).rows;
   result.epochRows = n;
   result.seedMs = round(performance.now() - seedStart);
 
@@ -50,7 +69,9 @@ try {
   const sseMs: number[] = [];
   {
     const controller = new AbortController();
-    const res = await fetch(`${server.url}/api/studies/${studyId}/events?since=${Date.now()}`, { signal: controller.signal });
+    const res = await fetch(`${server.url}/api/studies/${studyId}/events?since=${Date.now()}`, {
+      signal: controller.signal,
+    });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
@@ -59,7 +80,8 @@ try {
       const t0 = performance.now();
       await notifyStudy(tdb.database.db, studyId);
       buffer = '';
-      while (!/event: snapshot\ndata: [^\n]*\n\n/.test(buffer)) buffer += decoder.decode((await reader.read()).value, { stream: true });
+      while (!/event: snapshot\ndata: [^\n]*\n\n/.test(buffer))
+        buffer += decoder.decode((await reader.read()).value, { stream: true });
       sseMs.push(performance.now() - t0);
     }
     controller.abort();
@@ -69,27 +91,40 @@ try {
   if (!existsSync(CHROMIUM)) {
     result.browser = `skipped: no Chromium at ${CHROMIUM}`;
   } else {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const firstPaint: number[] = [];
       for (let i = 0; i < 3; i++) {
         await page.goto(`${server.url}/studies/${studyId}`);
-        await page.waitForFunction(() => document.body.dataset.firstPaint !== undefined, undefined, { timeout: 60_000 });
+        await page.waitForFunction(() => document.body.dataset.firstPaint !== undefined, undefined, {
+          timeout: 60_000,
+        });
         // performance.now() at the first render counts from the navigation start.
         firstPaint.push(Number(await page.evaluate(() => document.body.dataset.firstPaint)));
       }
       const rows = await page.$$eval('#leaderboard-body tr[data-trial]', (r) => r.length);
       await mkdir(join('test-output', 'dashboard'), { recursive: true });
-      await page.screenshot({ path: join('test-output', 'dashboard', 'study-500-trials.png'), fullPage: true });
+      await page.screenshot({
+        path: join('test-output', 'dashboard', 'study-500-trials.png'),
+        fullPage: true,
+      });
       await page.waitForFunction(() => document.querySelector('#live')?.classList.contains('on'));
       const update: number[] = [];
       for (let i = 0; i < 7; i++) {
         const before = Number(await page.evaluate(() => document.body.dataset.updates));
-        await tdb.database.db.update(trials).set({ epochsDone: 9 + i, updatedAt: new Date() }).where(eq(trials.id, `${studyId}:${TRIALS - 1}`));
+        await tdb.database.db
+          .update(trials)
+          .set({ epochsDone: 9 + i, updatedAt: new Date() })
+          .where(eq(trials.id, `${studyId}:${TRIALS - 1}`));
         const t0 = Date.now();
         await notifyStudy(tdb.database.db, studyId);
-        await page.waitForFunction((n) => Number(document.body.dataset.updates) > n, before, { timeout: 30_000 });
+        await page.waitForFunction((n) => Number(document.body.dataset.updates) > n, before, {
+          timeout: 30_000,
+        });
         update.push(Number(await page.evaluate(() => document.body.dataset.renderedAt)) - t0);
       }
       result.browser = {

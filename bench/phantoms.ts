@@ -11,7 +11,11 @@ import { parseArgs } from 'node:util';
 import { makePhantoms, renderPhantom } from '@braintune/model-core/phantoms';
 
 const { values: args } = parseArgs({
-  options: { 'per-class': { type: 'string', default: '100' }, size: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' } },
+  options: {
+    'per-class': { type: 'string', default: '100' },
+    size: { type: 'string', default: '256' },
+    runs: { type: 'string', default: '3' },
+  },
 });
 const perClass = Number(args['per-class']);
 const size = Number(args.size);

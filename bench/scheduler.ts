@@ -21,7 +21,14 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import sharp from 'sharp';
-import { Coordinator, defaultStudyFactory, migrateDatabase, studies, submitStudy, type AppliedEvent } from '@braintune/coordinator';
+import {
+  Coordinator,
+  defaultStudyFactory,
+  migrateDatabase,
+  studies,
+  submitStudy,
+  type AppliedEvent,
+} from '@braintune/coordinator';
 import { RESULTS_QUEUE, type EpochMetrics, type Evaluation, type TrialJobData } from '@braintune/protocol';
 import { startWorker, type RungInput, type RungOutput, type RungTrainer } from '@braintune/worker';
 
@@ -53,12 +60,16 @@ function simulatedScore(job: TrialJobData, epoch: number): number {
 }
 
 function evaluationFor(score: number, classes: string[]): Evaluation {
-  const perClass = Object.fromEntries(classes.map((c) => [c, { precision: score, recall: score, f1: score, support: 10 }]));
+  const perClass = Object.fromEntries(
+    classes.map((c) => [c, { precision: score, recall: score, f1: score, support: 10 }]),
+  );
   const avg = { precision: score, recall: score, f1: score, support: 10 * classes.length };
   const right = Math.round(score * 10);
   return {
     classes,
-    confusionMatrix: classes.map((_, i) => classes.map((__, j) => (i === j ? right : j === (i + 1) % classes.length ? 10 - right : 0))),
+    confusionMatrix: classes.map((_, i) =>
+      classes.map((__, j) => (i === j ? right : j === (i + 1) % classes.length ? 10 - right : 0)),
+    ),
     report: { classes, perClass, accuracy: score, macroAvg: avg, weightedAvg: avg },
     loss: 1 - score,
   };
@@ -85,7 +96,12 @@ class SimulatedTrainer implements RungTrainer {
         durationMs: 0,
       });
     }
-    return { outcome: 'completed', epochsDone: job.toEpoch, history, evaluation: evaluationFor(simulatedScore(job, job.toEpoch), job.dataset.classes) };
+    return {
+      outcome: 'completed',
+      epochsDone: job.toEpoch,
+      history,
+      evaluation: evaluationFor(simulatedScore(job, job.toEpoch), job.dataset.classes),
+    };
   }
 }
 
@@ -101,7 +117,14 @@ function percentile(sorted: number[], p: number): number {
 async function runSimulatedWorkers(prefix: string): Promise<void> {
   const workers = await Promise.all(
     Array.from({ length: WORKERS }, (_, i) =>
-      startWorker({ redisUrl: REDIS, prefix, trainer: new SimulatedTrainer(), concurrency: 1, workerId: `sim-${i}`, heartbeatMs: 2000 }),
+      startWorker({
+        redisUrl: REDIS,
+        prefix,
+        trainer: new SimulatedTrainer(),
+        concurrency: 1,
+        workerId: `sim-${i}`,
+        heartbeatMs: 2000,
+      }),
     ),
   );
   process.send?.('ready');
@@ -121,7 +144,9 @@ async function main(): Promise<void> {
     await mkdir(path.join(dataDir, cls), { recursive: true });
     for (let i = 0; i < 8; i++) {
       const px = Buffer.alloc(16 * 16, cls === 'a' ? 40 + i : 200 - i);
-      await sharp(px, { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(path.join(dataDir, cls, `${i}.png`));
+      await sharp(px, { raw: { width: 16, height: 16, channels: 1 } })
+        .png()
+        .toFile(path.join(dataDir, cls, `${i}.png`));
     }
   }
 
@@ -138,10 +163,14 @@ async function main(): Promise<void> {
     reconcileMs: 30_000,
     resultsConcurrency: 64,
   });
-  const workerProcess = fork(new URL(import.meta.url).pathname, ['--workers', String(WORKERS), '--workers-for', prefix], {
-    env: process.env,
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const workerProcess = fork(
+    new URL(import.meta.url).pathname,
+    ['--workers', String(WORKERS), '--workers-for', prefix],
+    {
+      env: process.env,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     workerProcess.once('message', () => resolve());
     workerProcess.once('exit', (code) => reject(new Error(`simulated workers exited with ${code}`)));
@@ -171,14 +200,19 @@ seed: 11
   const cpuAtStart = process.cpuUsage();
   let last = 0;
   for (;;) {
-    const [s] = await coordinator.db.select({ state: studies.state }).from(studies).where(eq(studies.id, studyId));
+    const [s] = await coordinator.db
+      .select({ state: studies.state })
+      .from(studies)
+      .where(eq(studies.id, studyId));
     if (s?.state === 'running' && started === 0) started = performance.now();
     if (s?.state === 'completed' || s?.state === 'failed') break;
     if (performance.now() - last > 5_000) {
       last = performance.now();
       const counts = await coordinator.trialQueue.counts();
       const results = await resultsQueue.getJobCounts('waiting', 'active', 'delayed');
-      log(`${coordinator.stats.recorded.result} rungs recorded, ${coordinator.stats.decisions} decisions; trial queue ${JSON.stringify(counts)}; results queue ${JSON.stringify(results)}`);
+      log(
+        `${coordinator.stats.recorded.result} rungs recorded, ${coordinator.stats.decisions} decisions; trial queue ${JSON.stringify(counts)}; results queue ${JSON.stringify(results)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -213,13 +247,19 @@ seed: 11
     maxEpochs: MAX_EPOCHS,
     seconds: Number(seconds.toFixed(2)),
     rungsRecorded: stats.recorded.result,
-    eventsRecorded: stats.recorded.started + stats.recorded.epoch + stats.recorded.result + stats.recorded.failed,
+    eventsRecorded:
+      stats.recorded.started + stats.recorded.epoch + stats.recorded.result + stats.recorded.failed,
     duplicateEvents: stats.duplicates,
     decisions: stats.decisions,
     decisionsPerSecond: Number((stats.decisions / seconds).toFixed(1)),
     rungsPerSecond: Number((stats.recorded.result / seconds).toFixed(1)),
     promotions: latencies.length,
-    promotionLatencyMs: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+    promotionLatencyMs: {
+      p50: percentile(latencies, 50),
+      p90: percentile(latencies, 90),
+      p99: percentile(latencies, 99),
+      max: latencies.at(-1) ?? NaN,
+    },
     appliedEvents,
     coordinatorCpuFraction: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
   };

@@ -8,11 +8,15 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 /** Runs the braintune CLI from its TypeScript sources, as `npm run braintune -- …` does. */
 async function braintune(args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'silent', COLUMNS: '200', NO_COLOR: '1' },
-    timeout: 60_000,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, LOG_LEVEL: 'silent', COLUMNS: '200', NO_COLOR: '1' },
+      timeout: 60_000,
+    },
+  );
   return stdout;
 }
 
@@ -65,7 +69,8 @@ export async function checkInvocation(argv: readonly string[], where: string): P
   const [command, ...rest] = argv;
   if (!command) return [`${where}: no command`];
   const known = await cliCommands();
-  if (!known.includes(command)) return [`${where}: "braintune ${command}" is not a CLI command (known: ${known.join(', ')})`];
+  if (!known.includes(command))
+    return [`${where}: "braintune ${command}" is not a CLI command (known: ${known.join(', ')})`];
   const declared = await cliOptions(command);
   const problems = rest
     .filter((arg) => arg.startsWith('--'))
@@ -76,7 +81,10 @@ export async function checkInvocation(argv: readonly string[], where: string): P
   if (declared.includes('--host')) {
     const i = rest.indexOf('--host');
     const host = i >= 0 ? rest[i + 1] : rest.find((a) => a.startsWith('--host='))?.slice('--host='.length);
-    if (host !== '0.0.0.0') problems.push(`${where}: "braintune ${command}" must listen on all interfaces in a container (--host 0.0.0.0)`);
+    if (host !== '0.0.0.0')
+      problems.push(
+        `${where}: "braintune ${command}" must listen on all interfaces in a container (--host 0.0.0.0)`,
+      );
   }
   return problems;
 }

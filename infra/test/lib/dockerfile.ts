@@ -28,8 +28,24 @@ export interface Dockerfile {
 }
 
 const KEYWORDS = new Set([
-  'FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD',
-  'STOPSIGNAL', 'HEALTHCHECK', 'SHELL', 'MAINTAINER',
+  'FROM',
+  'RUN',
+  'CMD',
+  'LABEL',
+  'EXPOSE',
+  'ENV',
+  'ADD',
+  'COPY',
+  'ENTRYPOINT',
+  'VOLUME',
+  'USER',
+  'WORKDIR',
+  'ARG',
+  'ONBUILD',
+  'STOPSIGNAL',
+  'HEALTHCHECK',
+  'SHELL',
+  'MAINTAINER',
 ]);
 
 /** A small parser of Dockerfile instructions: comments, line continuations, flags, exec form. */
@@ -54,7 +70,11 @@ export function parseDockerfile(text: string): Dockerfile {
     let rest = match[2]!.trim();
     const flags: Record<string, string> = {};
     // HEALTHCHECK's and COPY/ADD/RUN/FROM's --flags come before the arguments.
-    for (let flag = /^--([a-z-]+)(?:=(\S*))?\s+/.exec(rest); flag; flag = /^--([a-z-]+)(?:=(\S*))?\s+/.exec(rest)) {
+    for (
+      let flag = /^--([a-z-]+)(?:=(\S*))?\s+/.exec(rest);
+      flag;
+      flag = /^--([a-z-]+)(?:=(\S*))?\s+/.exec(rest)
+    ) {
       flags[flag[1]!] = flag[2] ?? 'true';
       rest = rest.slice(flag[0].length);
     }
@@ -95,5 +115,8 @@ export function readDockerfile(file: string): Dockerfile {
 
 /** Substitutes ${NAME} / $NAME with the given values (for FROM lines and paths). */
 export function substituteArgs(text: string, args: ReadonlyMap<string, string | undefined>): string {
-  return text.replace(/\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)/g, (whole, a: string | undefined, b: string | undefined) => args.get((a ?? b)!) ?? whole);
+  return text.replace(
+    /\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)/g,
+    (whole, a: string | undefined, b: string | undefined) => args.get((a ?? b)!) ?? whole,
+  );
 }

@@ -27,26 +27,35 @@ export function referencedVariables(text: string): string[] {
 
 /** Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$. */
 export function interpolate(text: string, env: ReadonlyMap<string, string>): string {
-  return text.replace(PATTERN, (whole, braced: string | undefined, op: string | undefined, arg: string | undefined, bare: string | undefined) => {
-    if (whole === '$$') return '$';
-    const name = (braced ?? bare)!;
-    const value = env.get(name);
-    const unsetOrEmpty = value === undefined || value === '';
-    switch (op) {
-      case ':-':
-        return unsetOrEmpty ? interpolate(arg ?? '', env) : value;
-      case '-':
-        return value === undefined ? interpolate(arg ?? '', env) : value;
-      case ':?':
-        if (unsetOrEmpty) throw new Error(`required variable ${name} is unset: ${arg}`);
-        return value;
-      case '?':
-        if (value === undefined) throw new Error(`required variable ${name} is unset: ${arg}`);
-        return value;
-      default:
-        return value ?? '';
-    }
-  });
+  return text.replace(
+    PATTERN,
+    (
+      whole,
+      braced: string | undefined,
+      op: string | undefined,
+      arg: string | undefined,
+      bare: string | undefined,
+    ) => {
+      if (whole === '$$') return '$';
+      const name = (braced ?? bare)!;
+      const value = env.get(name);
+      const unsetOrEmpty = value === undefined || value === '';
+      switch (op) {
+        case ':-':
+          return unsetOrEmpty ? interpolate(arg ?? '', env) : value;
+        case '-':
+          return value === undefined ? interpolate(arg ?? '', env) : value;
+        case ':?':
+          if (unsetOrEmpty) throw new Error(`required variable ${name} is unset: ${arg}`);
+          return value;
+        case '?':
+          if (value === undefined) throw new Error(`required variable ${name} is unset: ${arg}`);
+          return value;
+        default:
+          return value ?? '';
+      }
+    },
+  );
 }
 
 /** Applies interpolate() to every string in a parsed YAML tree. */

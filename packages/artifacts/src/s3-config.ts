@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { InvalidInputError } from '@braintune/protocol';
 
 /** docker compose passes `${VAR:-}` as an empty string: treat it as unset. */
-const unsetIfEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema);
+const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema);
 
 /**
  * Connection settings of the S3-compatible store, from the environment (the names the AWS
@@ -44,7 +45,10 @@ export function parseS3Url(url: string): S3Location {
   }
   const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
   if (prefix.split('/').some((part) => part === '.' || part === '..')) {
-    throw new InvalidInputError(`invalid S3 prefix in "${url}"`, 'the prefix must not contain "." or ".." segments');
+    throw new InvalidInputError(
+      `invalid S3 prefix in "${url}"`,
+      'the prefix must not contain "." or ".." segments',
+    );
   }
   return { bucket: match[1]!, prefix };
 }
@@ -53,7 +57,10 @@ export function readS3Env(source: NodeJS.ProcessEnv = process.env): S3Env {
   const parsed = S3EnvSchema.safeParse(source);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new InvalidInputError(`invalid S3 settings: ${issues}`, 'fix the S3_* / AWS_* variables named above');
+    throw new InvalidInputError(
+      `invalid S3 settings: ${issues}`,
+      'fix the S3_* / AWS_* variables named above',
+    );
   }
   return parsed.data;
 }
@@ -67,11 +74,20 @@ export function createS3Client(env: S3Env): Client {
     ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
   };
   if (!env.S3_ENDPOINT) {
-    return new Client({ endPoint: 's3.amazonaws.com', useSSL: true, region, ...credentials, pathStyle: env.S3_FORCE_PATH_STYLE === 'true' || env.S3_FORCE_PATH_STYLE === '1' });
+    return new Client({
+      endPoint: 's3.amazonaws.com',
+      useSSL: true,
+      region,
+      ...credentials,
+      pathStyle: env.S3_FORCE_PATH_STYLE === 'true' || env.S3_FORCE_PATH_STYLE === '1',
+    });
   }
   const endpoint = new URL(env.S3_ENDPOINT);
   const useSSL = endpoint.protocol === 'https:';
-  const pathStyle = env.S3_FORCE_PATH_STYLE === undefined ? true : env.S3_FORCE_PATH_STYLE === 'true' || env.S3_FORCE_PATH_STYLE === '1';
+  const pathStyle =
+    env.S3_FORCE_PATH_STYLE === undefined
+      ? true
+      : env.S3_FORCE_PATH_STYLE === 'true' || env.S3_FORCE_PATH_STYLE === '1';
   return new Client({
     endPoint: endpoint.hostname,
     port: endpoint.port ? Number(endpoint.port) : useSSL ? 443 : 80,
@@ -84,6 +100,8 @@ export function createS3Client(env: S3Env): Client {
 
 /** Where a store caches what it downloads: one directory per bucket and prefix. */
 export function defaultCacheDir(location: S3Location, env: S3Env): string {
-  const root = env.ARTIFACT_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'braintune', 's3');
+  const root =
+    env.ARTIFACT_CACHE_DIR ??
+    path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'braintune', 's3');
   return path.resolve(root, location.bucket, ...(location.prefix ? location.prefix.split('/') : []));
 }

@@ -65,14 +65,26 @@ function wrapS3Error(err: unknown, action: string, location: string): BraintuneE
   if (err instanceof BraintuneError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'NoSuchBucket') {
-    return new NotFoundError(`${action} failed: bucket of ${location} does not exist`, 'create the bucket first (e.g. `mc mb`), or fix ARTIFACT_ROOT');
+    return new NotFoundError(
+      `${action} failed: bucket of ${location} does not exist`,
+      'create the bucket first (e.g. `mc mb`), or fix ARTIFACT_ROOT',
+    );
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new BraintuneError(`${action} failed on ${location}: ${message}`, 's3_error', 'check S3_ENDPOINT, AWS_REGION and the AWS_* credentials', { cause: err });
+  return new BraintuneError(
+    `${action} failed on ${location}: ${message}`,
+    's3_error',
+    'check S3_ENDPOINT, AWS_REGION and the AWS_* credentials',
+    { cause: err },
+  );
 }
 
 /** Runs fn over items with at most `limit` in flight. */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const run = async (): Promise<void> => {
     while (next < items.length) {
@@ -179,10 +191,17 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       files = await listFiles(dir);
     } catch {
-      throw new NotFoundError(`push(${key}): nothing to publish at ${dir}`, 'write the artifact into localDir(key) before pushing it');
+      throw new NotFoundError(
+        `push(${key}): nothing to publish at ${dir}`,
+        'write the artifact into localDir(key) before pushing it',
+      );
     }
     if (files.includes(MARKER_NAME)) {
-      throw new BraintuneError(`push(${key}): a file may not be named ${MARKER_NAME}`, 'reserved_name', 'rename the file');
+      throw new BraintuneError(
+        `push(${key}): a file may not be named ${MARKER_NAME}`,
+        'reserved_name',
+        'rename the file',
+      );
     }
     try {
       const previous = await this.readManifest(key);
@@ -196,20 +215,35 @@ export class S3ArtifactStore implements ArtifactStore {
         const md5 = await md5OfFile(file);
         const before = previousByPath.get(rel);
         const objectName = this.objectName(key, rel);
-        const unchanged = before && before.md5 === md5 && before.size === info.size && remote.get(objectName)?.etag === before.etag;
+        const unchanged =
+          before &&
+          before.md5 === md5 &&
+          before.size === info.size &&
+          remote.get(objectName)?.etag === before.etag;
         const etag = unchanged
           ? before.etag
-          : (await this.client.putObject(this.bucket, objectName, createReadStream(file), info.size)).etag.replace(/"/g, '');
+          : (
+              await this.client.putObject(this.bucket, objectName, createReadStream(file), info.size)
+            ).etag.replace(/"/g, '');
         entries.push({ path: rel, size: info.size, md5, etag });
         state.files[rel] = { size: info.size, mtimeMs: info.mtimeMs, md5 };
       });
       entries.sort((a, b) => a.path.localeCompare(b.path));
-      const manifest: Manifest = { format: 'braintune-artifact/1', key, pushedAt: new Date().toISOString(), files: entries };
+      const manifest: Manifest = {
+        format: 'braintune-artifact/1',
+        key,
+        pushedAt: new Date().toISOString(),
+        files: entries,
+      };
       // The marker goes last: until it exists (or while it still names the old files) no reader
       // can assemble a mix of old and new files.
       const body = Buffer.from(JSON.stringify(manifest));
-      await this.client.putObject(this.bucket, this.markerName(key), body, body.length, { 'Content-Type': 'application/json' });
-      const stale = [...previousByPath.keys()].filter((p) => !files.includes(p)).map((p) => this.objectName(key, p));
+      await this.client.putObject(this.bucket, this.markerName(key), body, body.length, {
+        'Content-Type': 'application/json',
+      });
+      const stale = [...previousByPath.keys()]
+        .filter((p) => !files.includes(p))
+        .map((p) => this.objectName(key, p));
       if (stale.length > 0) await this.client.removeObjects(this.bucket, stale);
       await this.writeState(key, state);
     } catch (err) {
@@ -223,7 +257,8 @@ export class S3ArtifactStore implements ArtifactStore {
       // Marker first: from now on readers see no artifact, never a partial one.
       await this.client.removeObject(this.bucket, this.markerName(key));
       const names = [...(await this.listRemote(key)).keys()];
-      for (let i = 0; i < names.length; i += 1000) await this.client.removeObjects(this.bucket, names.slice(i, i + 1000));
+      for (let i = 0; i < names.length; i += 1000)
+        await this.client.removeObjects(this.bucket, names.slice(i, i + 1000));
     } catch (err) {
       throw wrapS3Error(err, `remove(${key})`, this.location);
     }
@@ -257,7 +292,11 @@ export class S3ArtifactStore implements ArtifactStore {
     }
     const parsed = ManifestSchema.safeParse(JSON.parse(text));
     if (!parsed.success) {
-      throw new BraintuneError(`artifact ${key} in ${this.location} has an unreadable manifest`, 'bad_manifest', 'push the artifact again');
+      throw new BraintuneError(
+        `artifact ${key} in ${this.location} has an unreadable manifest`,
+        'bad_manifest',
+        'push the artifact again',
+      );
     }
     return parsed.data;
   }
@@ -294,7 +333,10 @@ export class S3ArtifactStore implements ArtifactStore {
       const local = await stat(file).catch(() => undefined);
       if (local?.isFile() && local.size === entry.size) {
         const known = previous.files[entry.path];
-        const md5 = known && known.size === local.size && known.mtimeMs === local.mtimeMs ? known.md5 : await md5OfFile(file);
+        const md5 =
+          known && known.size === local.size && known.mtimeMs === local.mtimeMs
+            ? known.md5
+            : await md5OfFile(file);
         if (md5 === entry.md5) {
           state.files[entry.path] = { size: local.size, mtimeMs: local.mtimeMs, md5 };
           return;

@@ -26,7 +26,12 @@ export interface ArtifactStore {
 
 /** Rejects keys that could escape the store root. */
 export function assertValidKey(key: string): void {
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) || key.split('/').some((p) => p === '..' || p === '.')) {
-    throw new Error(`invalid artifact key "${key}": use slash-separated names of letters, digits, '.', '_' and '-'`);
+  if (
+    !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) ||
+    key.split('/').some((p) => p === '..' || p === '.')
+  ) {
+    throw new Error(
+      `invalid artifact key "${key}": use slash-separated names of letters, digits, '.', '_' and '-'`,
+    );
   }
 }

@@ -35,13 +35,20 @@ async function readTree(dir: string): Promise<Record<string, string>> {
  * Behaviour every ArtifactStore must show. `makePair` is called once per test with a unique
  * name, so tests do not share keys.
  */
-export function describeArtifactStoreContract(name: string, makePair: (testName: string) => Promise<StorePair>): void {
+export function describeArtifactStoreContract(
+  name: string,
+  makePair: (testName: string) => Promise<StorePair>,
+): void {
   describe(`ArtifactStore contract: ${name}`, () => {
     it('publishes a directory tree that another process can pull, byte for byte', async () => {
       const { writer, reader } = await makePair('roundtrip');
       const key = 'checkpoints/study-1/trial-1';
       const blob = Buffer.alloc(300_000, 7);
-      await writeTree(writer.localDir(key), { 'model.json': '{"a":1}', 'weights/w.bin': blob, 'state.json': '{"epoch":3}' });
+      await writeTree(writer.localDir(key), {
+        'model.json': '{"a":1}',
+        'weights/w.bin': blob,
+        'state.json': '{"epoch":3}',
+      });
       await writer.push(key);
       expect(await reader.exists(key)).toBe(true);
       expect(await reader.pull(key)).toBe(true);
@@ -67,7 +74,11 @@ export function describeArtifactStoreContract(name: string, makePair: (testName:
       await writeTree(writer.localDir(key), { 'a.txt': 'ONE!', 'd.txt': 'four' });
       await writer.push(key);
       expect(await reader.pull(key)).toBe(true);
-      expect(await readTree(reader.localDir(key))).toEqual({ 'a.txt': 'ONE!', 'sub/c.txt': 'three', 'd.txt': 'four' });
+      expect(await readTree(reader.localDir(key))).toEqual({
+        'a.txt': 'ONE!',
+        'sub/c.txt': 'three',
+        'd.txt': 'four',
+      });
     });
 
     it('keeps keys that share a name prefix apart', async () => {

@@ -19,16 +19,35 @@ let work: string;
 const events: Array<{ name: string; key: string }> = [];
 
 function client(): Client {
-  return new Client({ endPoint: '127.0.0.1', port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', pathStyle: true, region: 'us-east-1' });
+  return new Client({
+    endPoint: '127.0.0.1',
+    port,
+    useSSL: false,
+    accessKey: 'S3RVER',
+    secretKey: 'S3RVER',
+    pathStyle: true,
+    region: 'us-east-1',
+  });
 }
 
 function store(prefix: string, cacheName: string): S3ArtifactStore {
-  return new S3ArtifactStore({ client: client(), bucket: BUCKET, prefix, cacheDir: path.join(work, 'cache', cacheName) });
+  return new S3ArtifactStore({
+    client: client(),
+    bucket: BUCKET,
+    prefix,
+    cacheDir: path.join(work, 'cache', cacheName),
+  });
 }
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'braintune-s3-store-'));
-  server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: path.join(work, 'server'), configureBuckets: [{ name: BUCKET }] });
+  server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory: path.join(work, 'server'),
+    configureBuckets: [{ name: BUCKET }],
+  });
   server.on('event', (e) => {
     for (const r of e.Records) events.push({ name: r.eventName, key: decodeURIComponent(r.s3.object.key) });
   });
@@ -55,7 +74,11 @@ describe('S3ArtifactStore', () => {
   it('writes the marker object after every file of the artifact, and only uploads changed files', async () => {
     const writer = store('order', 'order-writer');
     const key = 'checkpoints/s1/t1';
-    await writeFiles(writer.localDir(key), { 'a.bin': 'A'.repeat(1000), 'b.bin': 'B'.repeat(1000), 'c/d.json': '{}' });
+    await writeFiles(writer.localDir(key), {
+      'a.bin': 'A'.repeat(1000),
+      'b.bin': 'B'.repeat(1000),
+      'c/d.json': '{}',
+    });
     events.length = 0;
     await writer.push(key);
     const created = events.filter((e) => e.name.startsWith('ObjectCreated')).map((e) => e.key);
@@ -77,8 +100,15 @@ describe('S3ArtifactStore', () => {
     await writer.push(key);
     expect(events.map((e) => e.key)).toEqual([`order/${key}/${MARKER_NAME}`]);
     const remaining: string[] = [];
-    for await (const o of client().listObjectsV2(BUCKET, `order/${key}/`, true) as AsyncIterable<{ name: string }>) remaining.push(o.name);
-    expect(remaining.sort()).toEqual([`order/${key}/${MARKER_NAME}`, `order/${key}/b.bin`, `order/${key}/c/d.json`]);
+    for await (const o of client().listObjectsV2(BUCKET, `order/${key}/`, true) as AsyncIterable<{
+      name: string;
+    }>)
+      remaining.push(o.name);
+    expect(remaining.sort()).toEqual([
+      `order/${key}/${MARKER_NAME}`,
+      `order/${key}/b.bin`,
+      `order/${key}/c/d.json`,
+    ]);
   });
 
   it('is invisible to readers until the marker exists (an interrupted push publishes nothing)', async () => {
@@ -145,7 +175,12 @@ describe('S3ArtifactStore', () => {
   });
 
   it('names a missing bucket in the error', async () => {
-    const s = new S3ArtifactStore({ client: client(), bucket: 'no-such-bucket', prefix: '', cacheDir: path.join(work, 'cache', 'nobucket') });
+    const s = new S3ArtifactStore({
+      client: client(),
+      bucket: 'no-such-bucket',
+      prefix: '',
+      cacheDir: path.join(work, 'cache', 'nobucket'),
+    });
     await writeFiles(s.localDir('datasets/x'), { 'a.txt': 'a' });
     await expect(s.push('datasets/x')).rejects.toThrow(/bucket/);
   });
@@ -162,11 +197,16 @@ describe('openArtifactStore (s3://)', () => {
     };
     const a = openArtifactStore(`s3://${BUCKET}/env/prefix/`, env);
     expect(a.location).toBe(`s3://${BUCKET}/env/prefix`);
-    expect(a.localDir('datasets/z')).toBe(path.join(work, 'env-cache', BUCKET, 'env', 'prefix', 'datasets', 'z'));
+    expect(a.localDir('datasets/z')).toBe(
+      path.join(work, 'env-cache', BUCKET, 'env', 'prefix', 'datasets', 'z'),
+    );
     await writeFiles(a.localDir('datasets/z'), { 'f.txt': 'via env' });
     await a.push('datasets/z');
     const objects: string[] = [];
-    for await (const o of client().listObjectsV2(BUCKET, 'env/prefix/', true) as AsyncIterable<{ name: string }>) objects.push(o.name);
+    for await (const o of client().listObjectsV2(BUCKET, 'env/prefix/', true) as AsyncIterable<{
+      name: string;
+    }>)
+      objects.push(o.name);
     expect(objects.sort()).toEqual([`env/prefix/datasets/z/${MARKER_NAME}`, 'env/prefix/datasets/z/f.txt']);
   });
 

@@ -19,7 +19,12 @@ export function clusterSettings() {
  * Validates a successful response body against the schema the server promises for it: a
  * mismatch means a different server (or version), not a bug to surface as a TypeError later.
  */
-export function parseResponse<S extends z.ZodType>(schema: S, json: unknown, base: string, what: string): z.infer<S> {
+export function parseResponse<S extends z.ZodType>(
+  schema: S,
+  json: unknown,
+  base: string,
+  what: string,
+): z.infer<S> {
   const parsed = schema.safeParse(json);
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues
@@ -53,9 +58,14 @@ export async function callApi<S extends z.ZodType>(
   try {
     res = await fetch(url, { method, headers, ...(body ? { body: body.text } : {}) });
   } catch (err) {
-    throw new BraintuneError(`cannot reach the braintune API at ${base}`, 'unavailable', 'start it with `braintune up` (or `braintune coordinator`), or set BRAINTUNE_URL', {
-      cause: err,
-    });
+    throw new BraintuneError(
+      `cannot reach the braintune API at ${base}`,
+      'unavailable',
+      'start it with `braintune up` (or `braintune coordinator`), or set BRAINTUNE_URL',
+      {
+        cause: err,
+      },
+    );
   }
   const text = await res.text();
   let json: unknown = null;
@@ -67,7 +77,11 @@ export async function callApi<S extends z.ZodType>(
   if (!res.ok) {
     const e = (json ?? {}) as { error?: string; hint?: string; issues?: { path: string; message: string }[] };
     const details = e.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? '';
-    throw new BraintuneError(`${e.error ?? `HTTP ${res.status}`}${details}`, res.status === 404 ? 'not_found' : 'api_error', e.hint);
+    throw new BraintuneError(
+      `${e.error ?? `HTTP ${res.status}`}${details}`,
+      res.status === 404 ? 'not_found' : 'api_error',
+      e.hint,
+    );
   }
   return parseResponse(schema, json, base, `${method} ${url.pathname}`);
 }

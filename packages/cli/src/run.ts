@@ -7,7 +7,8 @@ export function reportError(err: unknown): void {
     console.error(`error: ${err.message}`);
     if (err.hint) console.error(`hint: ${err.hint}`);
   } else if (err instanceof ZodError) {
-    for (const issue of err.issues) console.error(`error: ${issue.path.join('.') || '(input)'}: ${issue.message}`);
+    for (const issue of err.issues)
+      console.error(`error: ${issue.path.join('.') || '(input)'}: ${issue.message}`);
   } else if (err instanceof Error) {
     console.error(`error: ${err.message}`);
     if (process.env.BRAINTUNE_DEBUG) console.error(err.stack);

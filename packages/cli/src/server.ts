@@ -38,7 +38,11 @@ export interface HttpHandle {
   close(): Promise<void>;
 }
 
-export async function startHttp(coordinator: Coordinator, settings: { port: number; prefix: string; databaseUrl: string }, logger: Logger): Promise<HttpHandle> {
+export async function startHttp(
+  coordinator: Coordinator,
+  settings: { port: number; prefix: string; databaseUrl: string },
+  logger: Logger,
+): Promise<HttpHandle> {
   const { port, prefix, databaseUrl } = settings;
   const app = express();
   app.disable('x-powered-by');
@@ -54,7 +58,12 @@ export async function startHttp(coordinator: Coordinator, settings: { port: numb
     logger,
   });
   if (dashboard) app.use(dashboard);
-  app.use('/api', (req, res) => sendError(res, new NotFoundError(`no API route ${req.method} ${req.originalUrl}`, 'see GET /api/openapi.json')));
+  app.use('/api', (req, res) =>
+    sendError(
+      res,
+      new NotFoundError(`no API route ${req.method} ${req.originalUrl}`, 'see GET /api/openapi.json'),
+    ),
+  );
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, () => resolve(s));
     s.on('error', reject);

@@ -130,7 +130,11 @@ export class StudyEventHub {
 
   subscribe(studyId: string, listener: Listener): () => void {
     let feed = this.feeds.get(studyId);
-    if (!feed) this.feeds.set(studyId, (feed = { listeners: new Set(), busy: false, dirty: false, timer: null, refresh: null }));
+    if (!feed)
+      this.feeds.set(
+        studyId,
+        (feed = { listeners: new Set(), busy: false, dirty: false, timer: null, refresh: null }),
+      );
     feed.listeners.add(listener);
     return () => {
       feed.listeners.delete(listener);

@@ -21,7 +21,10 @@ export function createMetricsRegistry(deps: { db: Db; trialQueue: Queue | null; 
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db.select({ status: trials.status, n: sql<number>`count(*)::int` }).from(trials).groupBy(trials.status);
+      const rows = await db
+        .select({ status: trials.status, n: sql<number>`count(*)::int` })
+        .from(trials)
+        .groupBy(trials.status);
       for (const status of ['running', 'paused', 'completed', 'stopped', 'failed', 'cancelled']) {
         this.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
       }
@@ -36,7 +39,14 @@ export function createMetricsRegistry(deps: { db: Db; trialQueue: Queue | null; 
     async collect() {
       if (!trialQueue) return;
       this.reset();
-      const counts = await trialQueue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+      const counts = await trialQueue.getJobCounts(
+        'waiting',
+        'prioritized',
+        'active',
+        'delayed',
+        'failed',
+        'completed',
+      );
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
     },
   });
@@ -72,7 +82,8 @@ export function createMetricsRegistry(deps: { db: Db; trialQueue: Queue | null; 
       this.reset();
       const now = Date.now();
       for (const w of await workerRows()) {
-        if (now - w.lastHeartbeat.getTime() <= WORKER_TTL_MS && w.imagesPerSecond !== null) this.set({ worker: w.id, backend: w.backend }, w.imagesPerSecond);
+        if (now - w.lastHeartbeat.getTime() <= WORKER_TTL_MS && w.imagesPerSecond !== null)
+          this.set({ worker: w.id, backend: w.backend }, w.imagesPerSecond);
       }
     },
   });

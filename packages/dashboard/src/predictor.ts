@@ -16,7 +16,14 @@ export interface RegistryPrediction {
   classes: string[];
   probabilities: number[];
   predicted: string;
-  preprocessing: { imageSize: number; grayscale: boolean; resize: string; kernel: string; pixelScale: number; scale: string };
+  preprocessing: {
+    imageSize: number;
+    grayscale: boolean;
+    resize: string;
+    kernel: string;
+    pixelScale: number;
+    scale: string;
+  };
   input: { format: string; width: number; height: number };
   gradcam: { layer: string; classIndex: number; width: number; height: number };
   /** data: URLs (PNG), ready for <img src>. */
@@ -77,7 +84,11 @@ export class RegistryPredictor {
       const core = await this.modelCore();
       const loaded = await this.load(version);
       const explained = await core.explainScan(loaded, scan.bytes);
-      const scanPng = await sharp(scan.bytes).rotate().resize(384, 384, { fit: 'inside', withoutEnlargement: true }).png().toBuffer();
+      const scanPng = await sharp(scan.bytes)
+        .rotate()
+        .resize(384, 384, { fit: 'inside', withoutEnlargement: true })
+        .png()
+        .toBuffer();
       const p = loaded.state.preprocessing;
       return {
         model: version.model,
@@ -95,8 +106,17 @@ export class RegistryPredictor {
           scale: `greyscale 0–255 × ${+loaded.state.pixelScale.toPrecision(6)} (→ 0–1)`,
         },
         input: { format: scan.format, width: scan.width, height: scan.height },
-        gradcam: { layer: explained.gradcam.layerName, classIndex: explained.gradcam.classIndex, width: explained.gradcam.width, height: explained.gradcam.height },
-        images: { scan: dataUrl(scanPng), modelInput: dataUrl(explained.modelInputPng), gradcam: dataUrl(explained.overlayPng) },
+        gradcam: {
+          layer: explained.gradcam.layerName,
+          classIndex: explained.gradcam.classIndex,
+          width: explained.gradcam.width,
+          height: explained.gradcam.height,
+        },
+        images: {
+          scan: dataUrl(scanPng),
+          modelInput: dataUrl(explained.modelInputPng),
+          gradcam: dataUrl(explained.overlayPng),
+        },
       } satisfies RegistryPrediction;
     });
     this.queue = run.catch(() => undefined);
@@ -104,7 +124,8 @@ export class RegistryPredictor {
   }
 
   dispose(): void {
-    for (const entry of this.loaded.values()) void entry.then((l) => l.model.dispose()).catch(() => undefined);
+    for (const entry of this.loaded.values())
+      void entry.then((l) => l.model.dispose()).catch(() => undefined);
     this.loaded.clear();
   }
 }

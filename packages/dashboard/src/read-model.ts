@@ -1,7 +1,20 @@
 import { asc, desc, eq, sql } from 'drizzle-orm';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
-import { NotFoundError, WORKER_TTL_MS, type ClassificationReport, type Evaluation } from '@braintune/protocol';
-import { epochMetrics, evaluations, studies, trialRungs, trials, workers, type Db } from '@braintune/coordinator';
+import {
+  NotFoundError,
+  WORKER_TTL_MS,
+  type ClassificationReport,
+  type Evaluation,
+} from '@braintune/protocol';
+import {
+  epochMetrics,
+  evaluations,
+  studies,
+  trialRungs,
+  trials,
+  workers,
+  type Db,
+} from '@braintune/coordinator';
 
 /**
  * What the pages show, read straight from Postgres (the coordinator's tables; the
@@ -25,11 +38,18 @@ interface ConfigView {
   constraints?: ConstraintView[];
 }
 
-function configOf(config: Record<string, unknown>): { scheduler: string; objective: ObjectiveView; constraints: ConstraintView[] } {
+function configOf(config: Record<string, unknown>): {
+  scheduler: string;
+  objective: ObjectiveView;
+  constraints: ConstraintView[];
+} {
   const c = config as ConfigView;
   return {
     scheduler: c.scheduler?.type ?? 'unknown',
-    objective: { metric: c.objective?.metric ?? 'val_macro_f1', direction: c.objective?.direction === 'min' ? 'min' : 'max' },
+    objective: {
+      metric: c.objective?.metric ?? 'val_macro_f1',
+      direction: c.objective?.direction === 'min' ? 'min' : 'max',
+    },
     constraints: Array.isArray(c.constraints) ? c.constraints : [],
   };
 }
@@ -64,16 +84,22 @@ const countsSql = {
   trialsStopped: sql<number>`(SELECT count(*)::int FROM ${trials} t WHERE t.study_id = "studies"."id" AND t.status = 'stopped')`,
   trialsRunning: sql<number>`(SELECT count(*)::int FROM ${trials} t WHERE t.study_id = "studies"."id" AND t.status IN ('running', 'paused'))`,
   trialsFailed: sql<number>`(SELECT count(*)::int FROM ${trials} t WHERE t.study_id = "studies"."id" AND t.status = 'failed')`,
-  best: sql<string | null>`(SELECT json_build_object('id', t.id, 'score', t.score, 'meets', t.meets_constraints)::text FROM ${trials} t
+  best: sql<
+    string | null
+  >`(SELECT json_build_object('id', t.id, 'score', t.score, 'meets', t.meets_constraints)::text FROM ${trials} t
       WHERE t.study_id = "studies"."id" AND t.score IS NOT NULL
       ORDER BY t.meets_constraints IS TRUE DESC, t.score DESC, t.epochs_done DESC, t.index ASC LIMIT 1)`,
 };
 
-type StudyRow = typeof studies.$inferSelect & { [K in keyof typeof countsSql]: (typeof countsSql)[K]['_']['type'] };
+type StudyRow = typeof studies.$inferSelect & {
+  [K in keyof typeof countsSql]: (typeof countsSql)[K]['_']['type'];
+};
 
 function toSummary(row: StudyRow, now: number): StudySummary {
   const { scheduler, objective, constraints } = configOf(row.config);
-  const best = row.best ? (JSON.parse(row.best) as { id: string; score: number | null; meets: boolean | null }) : null;
+  const best = row.best
+    ? (JSON.parse(row.best) as { id: string; score: number | null; meets: boolean | null })
+    : null;
   const start = row.startedAt ?? row.createdAt;
   return {
     id: row.id,
@@ -82,9 +108,26 @@ function toSummary(row: StudyRow, now: number): StudySummary {
     scheduler,
     objective,
     constraints,
-    rungs: { planned: row.plannedRungs, completed: row.rungsCompleted, running: row.rungsRunning, queued: row.rungsQueued },
-    trials: { total: row.trialsTotal, completed: row.trialsCompleted, running: row.trialsRunning, failed: row.trialsFailed, stopped: row.trialsStopped },
-    best: best ? { trialId: best.id, objective: objectiveValue(best.score, objective), meetsConstraints: best.meets === true } : null,
+    rungs: {
+      planned: row.plannedRungs,
+      completed: row.rungsCompleted,
+      running: row.rungsRunning,
+      queued: row.rungsQueued,
+    },
+    trials: {
+      total: row.trialsTotal,
+      completed: row.trialsCompleted,
+      running: row.trialsRunning,
+      failed: row.trialsFailed,
+      stopped: row.trialsStopped,
+    },
+    best: best
+      ? {
+          trialId: best.id,
+          objective: objectiveValue(best.score, objective),
+          meetsConstraints: best.meets === true,
+        }
+      : null,
     error: row.error,
     createdAt: row.createdAt.toISOString(),
     elapsedMs: (row.finishedAt?.getTime() ?? now) - start.getTime(),
@@ -117,7 +160,10 @@ function studiesColumns() {
 }
 
 async function studySummary(db: Db, studyId: string): Promise<StudySummary> {
-  const [row] = await db.select({ ...studiesColumns(), ...countsSql }).from(studies).where(eq(studies.id, studyId));
+  const [row] = await db
+    .select({ ...studiesColumns(), ...countsSql })
+    .from(studies)
+    .where(eq(studies.id, studyId));
   if (!row) throw new NotFoundError(`no study ${studyId}`, 'open the studies page for the list');
   return toSummary(row as StudyRow, Date.now());
 }
@@ -152,7 +198,11 @@ export interface CurveSeries {
 
 export interface BracketView {
   label: string;
-  rungs: { rung: number; toEpoch: number; trials: { trialId: string; index: number; state: string; score: number | null }[] }[];
+  rungs: {
+    rung: number;
+    toEpoch: number;
+    trials: { trialId: string; index: number; state: string; score: number | null }[];
+  }[];
 }
 
 export interface WorkerView {
@@ -178,7 +228,15 @@ export interface StudySnapshot {
   workers: WorkerView[];
 }
 
-function metricOf(metric: string, row: { valAccuracy: number | null; valMacroF1: number | null; valLoss: number | null; recall: Record<string, number> }): number | null {
+function metricOf(
+  metric: string,
+  row: {
+    valAccuracy: number | null;
+    valMacroF1: number | null;
+    valLoss: number | null;
+    recall: Record<string, number>;
+  },
+): number | null {
   if (metric === 'val_macro_f1') return row.valMacroF1;
   if (metric === 'val_accuracy') return row.valAccuracy;
   if (metric === 'val_loss') return row.valLoss;
@@ -200,7 +258,8 @@ function violationsOf(constraints: ConstraintView[], row: Parameters<typeof metr
 function flatten(hp: Record<string, unknown>, prefix = ''): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(hp)) {
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flatten(v as Record<string, unknown>, `${prefix}${k}.`));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      Object.assign(out, flatten(v as Record<string, unknown>, `${prefix}${k}.`));
     else out[`${prefix}${k}`] = v;
   }
   return out;
@@ -211,12 +270,22 @@ export async function studySnapshot(db: Db, studyId: string): Promise<StudySnaps
   const [trialRows, evalRows, epochRows, rungRows, workerRows, datasetRow] = await Promise.all([
     db.select().from(trials).where(eq(trials.studyId, studyId)).orderBy(asc(trials.index)),
     db
-      .selectDistinctOn([evaluations.trialId], { trialId: evaluations.trialId, report: evaluations.report, classes: evaluations.classes })
+      .selectDistinctOn([evaluations.trialId], {
+        trialId: evaluations.trialId,
+        report: evaluations.report,
+        classes: evaluations.classes,
+      })
       .from(evaluations)
       .where(eq(evaluations.studyId, studyId))
       .orderBy(evaluations.trialId, desc(evaluations.rung)),
     db
-      .select({ trialId: epochMetrics.trialId, epoch: epochMetrics.epoch, valMacroF1: epochMetrics.valMacroF1, valLoss: epochMetrics.valLoss, valRecall: epochMetrics.valRecall })
+      .select({
+        trialId: epochMetrics.trialId,
+        epoch: epochMetrics.epoch,
+        valMacroF1: epochMetrics.valMacroF1,
+        valLoss: epochMetrics.valLoss,
+        valRecall: epochMetrics.valRecall,
+      })
       .from(epochMetrics)
       .where(eq(epochMetrics.studyId, studyId))
       .orderBy(epochMetrics.trialId, epochMetrics.epoch),
@@ -237,11 +306,15 @@ export async function studySnapshot(db: Db, studyId: string): Promise<StudySnaps
     lastRecall.set(e.trialId, e.valRecall);
   }
   const classes =
-    datasetRow[0]?.dataset?.classes ?? evalRows[0]?.classes ?? [...new Set([...lastRecall.values()].flatMap((r) => Object.keys(r)))].sort();
+    datasetRow[0]?.dataset?.classes ??
+    evalRows[0]?.classes ??
+    [...new Set([...lastRecall.values()].flatMap((r) => Object.keys(r)))].sort();
 
   const rows: LeaderboardRow[] = trialRows.map((t) => {
     const report: ClassificationReport | undefined = reports.get(t.id);
-    const recall = report ? Object.fromEntries(Object.entries(report.perClass).map(([c, m]) => [c, m.recall])) : (lastRecall.get(t.id) ?? {});
+    const recall = report
+      ? Object.fromEntries(Object.entries(report.perClass).map(([c, m]) => [c, m.recall]))
+      : (lastRecall.get(t.id) ?? {});
     const base = { valAccuracy: t.valAccuracy, valMacroF1: t.valMacroF1, valLoss: t.valLoss, recall };
     const scored = t.score !== null;
     return {
@@ -274,9 +347,12 @@ export async function studySnapshot(db: Db, studyId: string): Promise<StudySnaps
   const bestTrialId = rows[0] && rows[0].objective !== null ? rows[0].trialId : null;
 
   const keys = new Set(rows.flatMap((r) => Object.keys(r.hyperparameters)));
-  const varyingHyperparameters = [...keys].filter((k) => new Set(rows.map((r) => JSON.stringify(r.hyperparameters[k]))).size > 1).sort();
+  const varyingHyperparameters = [...keys]
+    .filter((k) => new Set(rows.map((r) => JSON.stringify(r.hyperparameters[k]))).size > 1)
+    .sort();
   // The leaderboard shows the searched hyperparameters only (the trial page has them all): a smaller payload per update.
-  for (const r of rows) r.hyperparameters = Object.fromEntries(varyingHyperparameters.map((k) => [k, r.hyperparameters[k]]));
+  for (const r of rows)
+    r.hyperparameters = Object.fromEntries(varyingHyperparameters.map((k) => [k, r.hyperparameters[k]]));
 
   const now = Date.now();
   return {
@@ -316,14 +392,22 @@ function bracketsOf(
   const topEpoch = Math.max(0, ...rungRows.map((r) => r.toEpoch));
   const maxRung = new Map<string, number>();
   for (const r of rungRows) maxRung.set(r.trialId, Math.max(maxRung.get(r.trialId) ?? -1, r.rung));
-  const groups = new Map<string, { label: string; order: number[]; rungs: Map<number, BracketView['rungs'][number]> }>();
+  const groups = new Map<
+    string,
+    { label: string; order: number[]; rungs: Map<number, BracketView['rungs'][number]> }
+  >();
   for (const r of rungRows) {
     const t = trialById.get(r.trialId);
     if (!t) continue;
     const key = t.bracket === null ? 'all' : `${t.iteration ?? 0}:${t.bracket}`;
     let g = groups.get(key);
     if (!g) {
-      const label = t.bracket === null ? (scheduler === 'random' ? 'Random search' : 'ASHA rungs') : `${(t.iteration ?? 0) > 0 ? `iteration ${t.iteration} · ` : ''}bracket ${t.bracket}`;
+      const label =
+        t.bracket === null
+          ? scheduler === 'random'
+            ? 'Random search'
+            : 'ASHA rungs'
+          : `${(t.iteration ?? 0) > 0 ? `iteration ${t.iteration} · ` : ''}bracket ${t.bracket}`;
       groups.set(key, (g = { label, order: [t.iteration ?? 0, -(t.bracket ?? 0)], rungs: new Map() }));
     }
     let rung = g.rungs.get(r.rung);
@@ -342,7 +426,14 @@ function bracketsOf(
     .sort((a, b) => a.order[0]! - b.order[0]! || a.order[1]! - b.order[1]!)
     .map((g) => ({
       label: g.label,
-      rungs: [...g.rungs.values()].sort((a, b) => a.rung - b.rung).map((r) => ({ ...r, trials: r.trials.sort((x, y) => (y.score ?? -Infinity) - (x.score ?? -Infinity) || x.index - y.index) })),
+      rungs: [...g.rungs.values()]
+        .sort((a, b) => a.rung - b.rung)
+        .map((r) => ({
+          ...r,
+          trials: r.trials.sort(
+            (x, y) => (y.score ?? -Infinity) - (x.score ?? -Infinity) || x.index - y.index,
+          ),
+        })),
     }));
 }
 
@@ -368,23 +459,53 @@ export interface TrialDetail {
   objective: ObjectiveView;
   evaluation: Evaluation | null;
   reportText: string | null;
-  epochs: { epoch: number; loss: number; accuracy: number; valLoss: number; valAccuracy: number; valMacroF1: number; valRecall: Record<string, number>; trainImagesPerSecond: number; durationMs: number }[];
-  rungs: { rung: number; fromEpoch: number; toEpoch: number; status: string; score: number | null; worker: string | null; error: string | null }[];
+  epochs: {
+    epoch: number;
+    loss: number;
+    accuracy: number;
+    valLoss: number;
+    valAccuracy: number;
+    valMacroF1: number;
+    valRecall: Record<string, number>;
+    trainImagesPerSecond: number;
+    durationMs: number;
+  }[];
+  rungs: {
+    rung: number;
+    fromEpoch: number;
+    toEpoch: number;
+    status: string;
+    score: number | null;
+    worker: string | null;
+    error: string | null;
+  }[];
   promotable: boolean;
 }
 
 export async function trialDetail(db: Db, trialId: string): Promise<TrialDetail> {
-  const [row] = await db.select({ t: trials, studyName: studies.name, config: studies.config }).from(trials).innerJoin(studies, eq(studies.id, trials.studyId)).where(eq(trials.id, trialId));
-  if (!row) throw new NotFoundError(`no trial ${trialId}`, 'open a study and pick a trial from its leaderboard');
+  const [row] = await db
+    .select({ t: trials, studyName: studies.name, config: studies.config })
+    .from(trials)
+    .innerJoin(studies, eq(studies.id, trials.studyId))
+    .where(eq(trials.id, trialId));
+  if (!row)
+    throw new NotFoundError(`no trial ${trialId}`, 'open a study and pick a trial from its leaderboard');
   const { t } = row;
   const { objective } = configOf(row.config);
   const [evalRows, epochRows, rungRows] = await Promise.all([
-    db.select().from(evaluations).where(eq(evaluations.trialId, trialId)).orderBy(desc(evaluations.rung)).limit(1),
+    db
+      .select()
+      .from(evaluations)
+      .where(eq(evaluations.trialId, trialId))
+      .orderBy(desc(evaluations.rung))
+      .limit(1),
     db.select().from(epochMetrics).where(eq(epochMetrics.trialId, trialId)).orderBy(asc(epochMetrics.epoch)),
     db.select().from(trialRungs).where(eq(trialRungs.trialId, trialId)).orderBy(asc(trialRungs.rung)),
   ]);
   const e = evalRows[0];
-  const evaluation: Evaluation | null = e ? { classes: e.classes, confusionMatrix: e.confusionMatrix, report: e.report, loss: e.loss } : null;
+  const evaluation: Evaluation | null = e
+    ? { classes: e.classes, confusionMatrix: e.confusionMatrix, report: e.report, loss: e.loss }
+    : null;
   return {
     trial: {
       id: t.id,
@@ -418,7 +539,15 @@ export async function trialDetail(db: Db, trialId: string): Promise<TrialDetail>
       trainImagesPerSecond: m.trainImagesPerSecond,
       durationMs: m.durationMs,
     })),
-    rungs: rungRows.map((r) => ({ rung: r.rung, fromEpoch: r.fromEpoch, toEpoch: r.toEpoch, status: r.status, score: objectiveValue(r.score, objective), worker: r.workerId, error: r.error })),
+    rungs: rungRows.map((r) => ({
+      rung: r.rung,
+      fromEpoch: r.fromEpoch,
+      toEpoch: r.toEpoch,
+      status: r.status,
+      score: objectiveValue(r.score, objective),
+      worker: r.workerId,
+      error: r.error,
+    })),
     promotable: t.score !== null && (t.status === 'completed' || t.status === 'stopped'),
   };
 }

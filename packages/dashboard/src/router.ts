@@ -11,7 +11,13 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { ZodError, z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
-import { RegistryService, requireApiToken, requireApiTokenForMutations, tfjsZipStream, type Db } from '@braintune/coordinator';
+import {
+  RegistryService,
+  requireApiToken,
+  requireApiTokenForMutations,
+  tfjsZipStream,
+  type Db,
+} from '@braintune/coordinator';
 import { BraintuneError, TRIAL_QUEUE, createLogger, type Logger } from '@braintune/protocol';
 import { StudyEventHub } from './events.js';
 import { createMetricsRegistry } from './metrics.js';
@@ -70,7 +76,10 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   const predictor = new RegistryPredictor(registry, logger);
   const hub = new StudyEventHub(deps.databaseUrl ?? poolOf(deps.db), deps.db, logger);
   let hubStarted: Promise<void> | null = null;
-  const ownQueue = !deps.trialQueue && deps.redis ? new Queue(TRIAL_QUEUE, { connection: deps.redis, prefix: deps.prefix }) : null;
+  const ownQueue =
+    !deps.trialQueue && deps.redis
+      ? new Queue(TRIAL_QUEUE, { connection: deps.redis, prefix: deps.prefix })
+      : null;
   const trialQueue = deps.trialQueue ?? ownQueue;
   const metrics = createMetricsRegistry({ db: deps.db, trialQueue, logger });
   const guard = requireApiToken(apiToken);
@@ -86,7 +95,8 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   // ------------------------------------------------------------ pages and assets
   router.use('/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1m' }));
   router.use('/vendor/uplot', express.static(UPLOT_DIR, { index: false, maxAge: '1h' }));
-  const page = (name: string) => (_req: Request, res: Response) => res.sendFile(join(PUBLIC_DIR, `${name}.html`));
+  const page = (name: string) => (_req: Request, res: Response) =>
+    res.sendFile(join(PUBLIC_DIR, `${name}.html`));
   router.get('/', page('studies'));
   router.get('/studies', page('studies'));
   router.get('/studies/:id', page('study'));
@@ -100,7 +110,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   });
   router.get('/readyz', async (_req, res) => {
     const check = async (name: string, fn: () => Promise<unknown>) => {
-      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2s')), 2000).unref());
+      const timeout = new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('timed out after 2s')), 2000).unref(),
+      );
       try {
         await Promise.race([fn(), timeout]);
         return [name, 'ok'] as const;
@@ -116,7 +128,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
       }),
     ]);
     const ready = results.every(([, r]) => r === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
   });
   router.get('/metrics', async (_req, res, next) => {
     try {
@@ -161,7 +175,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
       'X-Accel-Buffering': 'no',
     });
     res.write('retry: 2000\n\n');
-    const unsubscribe = hub.subscribe(studyId, (snapshot) => res.write(`event: snapshot\ndata: ${snapshot}\n\n`));
+    const unsubscribe = hub.subscribe(studyId, (snapshot) =>
+      res.write(`event: snapshot\ndata: ${snapshot}\n\n`),
+    );
     // A page that loaded its first snapshot before connecting gets a fresh one if it missed an event.
     const since = Number(req.query.since);
     if (!Number.isFinite(since) || hub.changedSince(studyId, since)) hub.schedule(studyId, 0);
@@ -205,8 +221,12 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
     res.json(await predictor.predict(ref, scan));
   });
 
-  router.use('/api', (err: unknown, _req: Request, res: Response, next: NextFunction) => sendError(err, res, next, logger));
-  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => sendError(err, res, next, logger));
+  router.use('/api', (err: unknown, _req: Request, res: Response, next: NextFunction) =>
+    sendError(err, res, next, logger),
+  );
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) =>
+    sendError(err, res, next, logger),
+  );
   return router;
 }
 
@@ -220,18 +240,38 @@ function poolOf(db: Db): pg.Pool {
 /** The production version of the only model, when a caller names none. */
 async function defaultModelRef(registry: RegistryService): Promise<string> {
   const models = await registry.listModels();
-  if (models.length === 1) return `${models[0]!.name}@${'production' in models[0]!.aliases ? 'production' : `v${models[0]!.versions[0]?.version ?? 1}`}`;
-  throw new HttpError(400, models.length === 0 ? 'the registry has no model yet' : 'name the model version in the field "model"', models.length === 0 ? 'promote a trial first' : `e.g. model=${models[0]!.name}@production`);
+  if (models.length === 1)
+    return `${models[0]!.name}@${'production' in models[0]!.aliases ? 'production' : `v${models[0]!.versions[0]?.version ?? 1}`}`;
+  throw new HttpError(
+    400,
+    models.length === 0 ? 'the registry has no model yet' : 'name the model version in the field "model"',
+    models.length === 0 ? 'promote a trial first' : `e.g. model=${models[0]!.name}@production`,
+  );
 }
 
 function sendError(err: unknown, res: Response, next: NextFunction, logger: Logger): void {
   if (res.headersSent) return next(err);
   if (err instanceof HttpError) {
-    res.status(err.status).json({ error: err.status === 413 ? 'too_large' : 'bad_request', message: err.message, hint: err.hint });
+    res.status(err.status).json({
+      error: err.status === 413 ? 'too_large' : 'bad_request',
+      message: err.message,
+      hint: err.hint,
+    });
   } else if (err instanceof ZodError) {
-    res.status(400).json({ error: 'invalid_input', message: err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '), issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+    res.status(400).json({
+      error: 'invalid_input',
+      message: err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
+      issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
   } else if (err instanceof BraintuneError) {
-    const status = err.code === 'not_found' ? 404 : err.code === 'invalid_input' ? 400 : err.code === 'unavailable' ? 503 : 500;
+    const status =
+      err.code === 'not_found'
+        ? 404
+        : err.code === 'invalid_input'
+          ? 400
+          : err.code === 'unavailable'
+            ? 503
+            : 500;
     res.status(status).json({ error: err.code, message: err.message, hint: err.hint });
   } else if ((err as { type?: string }).type === 'entity.parse.failed') {
     res.status(400).json({ error: 'invalid_input', message: 'the request body is not valid JSON' });

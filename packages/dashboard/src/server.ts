@@ -1,7 +1,13 @@
 import type { Server } from 'node:http';
 import express from 'express';
 import { openArtifactStore } from '@braintune/artifacts';
-import { createApiRouter, createRedis, defaultStudyFactory, migrateDatabase, openDatabase } from '@braintune/coordinator';
+import {
+  createApiRouter,
+  createRedis,
+  defaultStudyFactory,
+  migrateDatabase,
+  openDatabase,
+} from '@braintune/coordinator';
 import { createLogger, type Env, type Logger } from '@braintune/protocol';
 import { createDashboardRouter, type DashboardRouter } from './router.js';
 
@@ -17,14 +23,24 @@ export interface DashboardServer {
  * cancel, status need only Postgres), on one port. The coordinator process itself (which
  * schedules and records) runs elsewhere, e.g. `braintune coordinator` or `braintune up`.
  */
-export async function startDashboardServer(env: Env, options: { port?: number; host?: string; logger?: Logger; migrate?: boolean } = {}): Promise<DashboardServer> {
+export async function startDashboardServer(
+  env: Env,
+  options: { port?: number; host?: string; logger?: Logger; migrate?: boolean } = {},
+): Promise<DashboardServer> {
   const logger = options.logger ?? createLogger('dashboard');
   if (options.migrate ?? true) await migrateDatabase(env.DATABASE_URL);
   const database = openDatabase(env.DATABASE_URL);
   const redis = createRedis(env.REDIS_URL);
   const app = express();
   app.disable('x-powered-by');
-  app.use(createApiRouter({ db: database.db, studies: defaultStudyFactory, logger, apiToken: env.BRAINTUNE_API_TOKEN }));
+  app.use(
+    createApiRouter({
+      db: database.db,
+      studies: defaultStudyFactory,
+      logger,
+      apiToken: env.BRAINTUNE_API_TOKEN,
+    }),
+  );
   const dashboard = createDashboardRouter({
     db: database.db,
     databaseUrl: env.DATABASE_URL,

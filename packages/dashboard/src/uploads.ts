@@ -22,13 +22,30 @@ export class HttpError extends Error {
  * get 413 before anything else happens; other multipart mistakes get 400.
  */
 export function scanUpload(): RequestHandler {
-  const parse = multer({ storage: multer.memoryStorage(), limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024 } }).single('image');
+  const parse = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024 },
+  }).single('image');
   return (req: Request, res: Response, next: NextFunction) => {
     parse(req, res, (err: unknown) => {
       if (!err) return next();
       if (err instanceof multer.MulterError) {
-        if (err.code === 'LIMIT_FILE_SIZE') return next(new HttpError(413, `the upload is larger than ${MAX_UPLOAD_BYTES / 1024 / 1024} MB`, 'send a single JPEG or PNG scan of at most 10 MB'));
-        if (err.code === 'LIMIT_UNEXPECTED_FILE' || err.code === 'LIMIT_FILE_COUNT') return next(new HttpError(400, 'send exactly one file, in the multipart field "image"', 'curl -F image=@scan.jpg …'));
+        if (err.code === 'LIMIT_FILE_SIZE')
+          return next(
+            new HttpError(
+              413,
+              `the upload is larger than ${MAX_UPLOAD_BYTES / 1024 / 1024} MB`,
+              'send a single JPEG or PNG scan of at most 10 MB',
+            ),
+          );
+        if (err.code === 'LIMIT_UNEXPECTED_FILE' || err.code === 'LIMIT_FILE_COUNT')
+          return next(
+            new HttpError(
+              400,
+              'send exactly one file, in the multipart field "image"',
+              'curl -F image=@scan.jpg …',
+            ),
+          );
         return next(new HttpError(400, `bad multipart upload: ${err.message}`));
       }
       return next(new HttpError(400, `bad upload: ${(err as Error).message}`));
@@ -48,11 +65,14 @@ export interface CheckedScan {
  * JPEG or PNG that decodes: the signature first, then sharp reads its header.
  */
 export async function checkScan(file: Express.Multer.File | undefined): Promise<CheckedScan> {
-  if (!file) throw new InvalidInputError('no scan uploaded', 'send a JPEG or PNG in the multipart field "image"');
+  if (!file)
+    throw new InvalidInputError('no scan uploaded', 'send a JPEG or PNG in the multipart field "image"');
   const format = sniffImageFormat(file.buffer);
   if (format !== 'jpeg' && format !== 'png') {
     throw new InvalidInputError(
-      format ? `the upload is a ${format.toUpperCase()} image; only JPEG and PNG scans are accepted` : `the upload "${file.originalname}" is not an image (no JPEG or PNG signature in its content)`,
+      format
+        ? `the upload is a ${format.toUpperCase()} image; only JPEG and PNG scans are accepted`
+        : `the upload "${file.originalname}" is not an image (no JPEG or PNG signature in its content)`,
       'export the scan as JPEG or PNG',
     );
   }
@@ -61,6 +81,9 @@ export async function checkScan(file: Express.Multer.File | undefined): Promise<
     if (!meta.width || !meta.height) throw new Error('no dimensions');
     return { bytes: file.buffer, format, width: meta.width, height: meta.height };
   } catch (err) {
-    throw new InvalidInputError(`the upload "${file.originalname}" is a corrupt ${format.toUpperCase()}: ${(err as Error).message.split('\n')[0]}`, 'send an intact JPEG or PNG scan');
+    throw new InvalidInputError(
+      `the upload "${file.originalname}" is a corrupt ${format.toUpperCase()}: ${(err as Error).message.split('\n')[0]}`,
+      'send an intact JPEG or PNG scan',
+    );
   }
 }

@@ -11,7 +11,12 @@ import { createApiRouter, createRedis, defaultStudyFactory, studies } from '@bra
 import { loadCheckpoint, loadLayersModelFromUrl, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { eq } from 'drizzle-orm';
-import { createDashboardRouter, type DashboardRouter, type RegistryPrediction, type StudySnapshot } from '../src/index.js';
+import {
+  createDashboardRouter,
+  type DashboardRouter,
+  type RegistryPrediction,
+  type StudySnapshot,
+} from '../src/index.js';
 import { writeTinyCheckpoint } from './checkpoint.js';
 import { clearRedisPrefix, createTestDatabase, notifyStudy, seedStudy } from './fixtures.js';
 
@@ -41,7 +46,13 @@ beforeAll(async () => {
   await writeTinyCheckpoint(store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`), { seed: 4 });
   // A bright disc on a dark background, larger than the model input, not square.
   scanPng = await sharp({ create: { width: 90, height: 70, channels: 3, background: '#000' } })
-    .composite([{ input: Buffer.from('<svg width="90" height="70"><circle cx="30" cy="30" r="14" fill="#ddd"/></svg>'), top: 0, left: 0 }])
+    .composite([
+      {
+        input: Buffer.from('<svg width="90" height="70"><circle cx="30" cy="30" r="14" fill="#ddd"/></svg>'),
+        top: 0,
+        left: 0,
+      },
+    ])
     .png()
     .toBuffer();
 
@@ -93,22 +104,40 @@ describe('security: the API token guards every mutating endpoint', () => {
   const mutations: [string, string, () => RequestInit][] = [
     ['POST', '/api/studies', () => ({ body: 'name: x', headers: { 'Content-Type': 'application/yaml' } })],
     ['POST', '/api/studies/st-api/cancel', () => ({})],
-    ['POST', '/api/models/promote', () => ({ body: JSON.stringify({ studyId: 'st-api' }), headers: { 'Content-Type': 'application/json' } })],
-    ['PUT', '/api/models/brain-mri/aliases/production', () => ({ body: JSON.stringify({ version: 1 }), headers: { 'Content-Type': 'application/json' } })],
+    [
+      'POST',
+      '/api/models/promote',
+      () => ({
+        body: JSON.stringify({ studyId: 'st-api' }),
+        headers: { 'Content-Type': 'application/json' },
+      }),
+    ],
+    [
+      'PUT',
+      '/api/models/brain-mri/aliases/production',
+      () => ({ body: JSON.stringify({ version: 1 }), headers: { 'Content-Type': 'application/json' } }),
+    ],
     ['POST', '/api/models/brain-mri/aliases/production/rollback', () => ({})],
     ['POST', '/api/predict', () => ({ body: upload(scanPng, 'scan.png') })],
   ];
 
-  it.each(mutations)('%s %s answers 401 without the token and with a wrong one, and changes nothing', async (method, path, init) => {
-    const before = await tdb.database.db.select().from(studies);
-    const none = await fetch(base + path, { method, ...init() });
-    expect(none.status).toBe(401);
-    expect(((await none.json()) as { message: string }).message).toMatch(/token/);
-    const wrong = await fetch(base + path, { method, ...init(), headers: { ...(init().headers as Record<string, string>), Authorization: 'Bearer nope' } });
-    expect(wrong.status).toBe(401);
-    expect(await tdb.database.db.select().from(studies)).toEqual(before);
-    expect(await registryFiles()).toEqual([]);
-  });
+  it.each(mutations)(
+    '%s %s answers 401 without the token and with a wrong one, and changes nothing',
+    async (method, path, init) => {
+      const before = await tdb.database.db.select().from(studies);
+      const none = await fetch(base + path, { method, ...init() });
+      expect(none.status).toBe(401);
+      expect(((await none.json()) as { message: string }).message).toMatch(/token/);
+      const wrong = await fetch(base + path, {
+        method,
+        ...init(),
+        headers: { ...(init().headers as Record<string, string>), Authorization: 'Bearer nope' },
+      });
+      expect(wrong.status).toBe(401);
+      expect(await tdb.database.db.select().from(studies)).toEqual(before);
+      expect(await registryFiles()).toEqual([]);
+    },
+  );
 
   it('reads stay open', async () => {
     expect((await fetch(`${base}/api/models`)).status).toBe(200);
@@ -118,7 +147,11 @@ describe('security: the API token guards every mutating endpoint', () => {
 
 describe('uploads', () => {
   it('rejects a non-image with 400 and a clear message, whatever its name', async () => {
-    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(Buffer.from('this is not a scan, just text'), 'scan.png', 'brain-mri') });
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(Buffer.from('this is not a scan, just text'), 'scan.png', 'brain-mri'),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toMatch(/not an image/);
   });
@@ -126,14 +159,24 @@ describe('uploads', () => {
   it('rejects an upload over 10 MB with 413 and a clear message', async () => {
     const big = Buffer.alloc(10 * 1024 * 1024 + 1, 0xff);
     big.set([0xff, 0xd8, 0xff], 0); // a JPEG signature does not help
-    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(big, 'huge.jpg', 'brain-mri') });
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(big, 'huge.jpg', 'brain-mri'),
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { message: string }).message).toMatch(/larger than 10 MB/);
   });
 
   it('rejects a GIF (an image, but not a JPEG or PNG scan)', async () => {
-    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#333' } }).gif().toBuffer();
-    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(gif, 'scan.jpg', 'brain-mri') });
+    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#333' } })
+      .gif()
+      .toBuffer();
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(gif, 'scan.jpg', 'brain-mri'),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toMatch(/GIF/);
   });
@@ -141,47 +184,103 @@ describe('uploads', () => {
 
 describe('registry', () => {
   it('promotes the best trial by default, copying its checkpoint to registry/<model>/v1', async () => {
-    const res = await fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json', 'X-Braintune-User': 'alice' }, body: JSON.stringify({ studyId: 'st-api', model: 'brain-mri', alias: 'production' }) });
+    const res = await fetch(`${base}/api/models/promote`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json', 'X-Braintune-User': 'alice' },
+      body: JSON.stringify({ studyId: 'st-api', model: 'brain-mri', alias: 'production' }),
+    });
     expect(res.status).toBe(201);
     const body = (await res.json()) as { version: number; trialId: string; artifactKey: string };
     expect(body).toMatchObject({ version: 1, trialId: bestTrialId, artifactKey: 'registry/brain-mri/v1' });
-    expect(await readdir(store.localDir('registry/brain-mri/v1'))).toEqual(expect.arrayContaining(['latest.json', 'epoch-0001']));
+    expect(await readdir(store.localDir('registry/brain-mri/v1'))).toEqual(
+      expect.arrayContaining(['latest.json', 'epoch-0001']),
+    );
   });
 
   it('refuses a trial without a completed rung and leaves nothing behind', async () => {
-    const res = await fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ studyId: 'st-api', trialId: 'st-api:999' }) });
+    const res = await fetch(`${base}/api/models/promote`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ studyId: 'st-api', trialId: 'st-api:999' }),
+    });
     expect(res.status).toBe(404);
     expect(await registryFiles()).toEqual(['v1']);
   });
 
   it('moves an alias forward and rolls it back, recording who and when', async () => {
-    const promoted = await fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json', 'X-Braintune-User': 'bob' }, body: JSON.stringify({ studyId: 'st-api', trialId: otherTrialId, model: 'brain-mri', alias: 'production' }) });
+    const promoted = await fetch(`${base}/api/models/promote`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json', 'X-Braintune-User': 'bob' },
+      body: JSON.stringify({
+        studyId: 'st-api',
+        trialId: otherTrialId,
+        model: 'brain-mri',
+        alias: 'production',
+      }),
+    });
     expect(promoted.status).toBe(201);
-    const moved = await fetch(`${base}/api/models/brain-mri/aliases/staging`, { method: 'PUT', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ version: 1 }) });
+    const moved = await fetch(`${base}/api/models/brain-mri/aliases/staging`, {
+      method: 'PUT',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ version: 1 }),
+    });
     expect(moved.status).toBe(200);
-    const rollback = await fetch(`${base}/api/models/brain-mri/aliases/production/rollback`, { method: 'POST', headers: { ...auth, 'X-Braintune-User': 'carol' } });
+    const rollback = await fetch(`${base}/api/models/brain-mri/aliases/production/rollback`, {
+      method: 'POST',
+      headers: { ...auth, 'X-Braintune-User': 'carol' },
+    });
     expect(rollback.status).toBe(200);
     expect(await rollback.json()).toMatchObject({ alias: 'production', version: 1, previous: 2 });
 
-    const model = (await (await fetch(`${base}/api/models/brain-mri`)).json()) as { aliases: Record<string, number>; history: { alias: string; fromVersion: number | null; toVersion: number; by: string; at: string; rollback: boolean }[]; versions: { version: number; trialId: string }[] };
+    const model = (await (await fetch(`${base}/api/models/brain-mri`)).json()) as {
+      aliases: Record<string, number>;
+      history: {
+        alias: string;
+        fromVersion: number | null;
+        toVersion: number;
+        by: string;
+        at: string;
+        rollback: boolean;
+      }[];
+      versions: { version: number; trialId: string }[];
+    };
     expect(model.aliases).toEqual({ production: 1, staging: 1 });
-    expect(model.versions.map((v) => [v.version, v.trialId])).toEqual([[2, otherTrialId], [1, bestTrialId]]);
-    const production = model.history.filter((h) => h.alias === 'production').map((h) => [h.fromVersion, h.toVersion, h.by, h.rollback]);
-    expect(production).toEqual([[2, 1, 'carol', true], [1, 2, 'bob', false], [null, 1, 'alice', false]]);
+    expect(model.versions.map((v) => [v.version, v.trialId])).toEqual([
+      [2, otherTrialId],
+      [1, bestTrialId],
+    ]);
+    const production = model.history
+      .filter((h) => h.alias === 'production')
+      .map((h) => [h.fromVersion, h.toVersion, h.by, h.rollback]);
+    expect(production).toEqual([
+      [2, 1, 'carol', true],
+      [1, 2, 'bob', false],
+      [null, 1, 'alice', false],
+    ]);
     expect(model.history.every((h) => !Number.isNaN(Date.parse(h.at)))).toBe(true);
   });
 
   it('rejects an alias move to a version that does not exist, changing nothing', async () => {
-    const res = await fetch(`${base}/api/models/brain-mri/aliases/production`, { method: 'PUT', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ version: 9 }) });
+    const res = await fetch(`${base}/api/models/brain-mri/aliases/production`, {
+      method: 'PUT',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ version: 9 }),
+    });
     expect(res.status).toBe(404);
-    const model = (await (await fetch(`${base}/api/models/brain-mri`)).json()) as { aliases: Record<string, number> };
+    const model = (await (await fetch(`${base}/api/models/brain-mri`)).json()) as {
+      aliases: Record<string, number>;
+    };
     expect(model.aliases.production).toBe(1);
   });
 
   it('numbers concurrent promotions without gaps or duplicates', async () => {
     const results = await Promise.all(
       [0, 1, 2].map(() =>
-        fetch(`${base}/api/models/promote`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ studyId: 'st-api', model: 'race' }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { version: number } })),
+        fetch(`${base}/api/models/promote`, {
+          method: 'POST',
+          headers: { ...auth, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ studyId: 'st-api', model: 'race' }),
+        }).then(async (r) => ({ status: r.status, body: (await r.json()) as { version: number } })),
       ),
     );
     expect(results.map((r) => r.status)).toEqual([201, 201, 201]);
@@ -197,9 +296,15 @@ describe('registry', () => {
     try {
       await writeFile(join(dir, 'v2.zip'), Buffer.from(await res.arrayBuffer()));
       execFileSync('unzip', ['-q', join(dir, 'v2.zip'), '-d', dir]);
-      expect((await readdir(join(dir, 'brain-mri-v2'))).sort()).toEqual(['braintune.json', 'model.json', 'weights.bin']);
+      expect((await readdir(join(dir, 'brain-mri-v2'))).sort()).toEqual([
+        'braintune.json',
+        'model.json',
+        'weights.bin',
+      ]);
       const exported = await loadLayersModelFromUrl(join(dir, 'brain-mri-v2', 'model.json'));
-      const original = await loadCheckpoint(store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`));
+      const original = await loadCheckpoint(
+        store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`),
+      );
       const x = tf.randomUniform([2, 32, 32, 1], 0, 1, 'float32', 11);
       const a = (exported.predict(x) as tf.Tensor).arraySync() as number[][];
       const b = (original.model.predict(x) as tf.Tensor).arraySync() as number[][];
@@ -213,7 +318,11 @@ describe('registry', () => {
 
 describe('predictions from the registry', () => {
   it("equal model-core's prediction from the same checkpoint, with a Grad-CAM heatmap", async () => {
-    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(scanPng, 'scan.png', 'brain-mri@production') });
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(scanPng, 'scan.png', 'brain-mri@production'),
+    });
     expect(res.status).toBe(200);
     const r = (await res.json()) as RegistryPrediction;
     expect(r).toMatchObject({ model: 'brain-mri', version: 1, alias: 'production' });
@@ -229,14 +338,22 @@ describe('predictions from the registry', () => {
   });
 
   it('serves a version named by number, and a different checkpoint gives different numbers', async () => {
-    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(scanPng, 'scan.png', 'brain-mri@v2') });
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(scanPng, 'scan.png', 'brain-mri@v2'),
+    });
     const r = (await res.json()) as RegistryPrediction;
     const direct = await predict(store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`), scanPng);
     r.probabilities.forEach((p, i) => expect(p).toBeCloseTo(direct.probabilities[i]!, 6));
   });
 
   it('answers 404 for an unknown alias', async () => {
-    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: upload(scanPng, 'scan.png', 'brain-mri@nightly') });
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(scanPng, 'scan.png', 'brain-mri@nightly'),
+    });
     expect(res.status).toBe(404);
   });
 });
@@ -253,7 +370,9 @@ describe('live leaderboard and operations endpoints', () => {
 
   it('pushes a new snapshot over SSE when the coordinator notifies an event', async () => {
     const controller = new AbortController();
-    const res = await fetch(`${base}/api/studies/st-api/events?since=${Date.now()}`, { signal: controller.signal });
+    const res = await fetch(`${base}/api/studies/st-api/events?since=${Date.now()}`, {
+      signal: controller.signal,
+    });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     const reader = res.body!.getReader();
     await tdb.database.db.update(studies).set({ name: 'renamed live' }).where(eq(studies.id, 'st-api'));
@@ -269,9 +388,18 @@ describe('live leaderboard and operations endpoints', () => {
 
   it('answers /healthz, /readyz, /metrics and /queues', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
-    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({
+      status: 'ready',
+      checks: { postgres: 'ok', redis: 'ok' },
+    });
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    for (const name of ['braintune_trials{status="completed"}', 'braintune_queue_depth', 'braintune_epoch_duration_seconds_bucket', 'braintune_workers_online 2', 'braintune_training_images_per_second{']) {
+    for (const name of [
+      'braintune_trials{status="completed"}',
+      'braintune_queue_depth',
+      'braintune_epoch_duration_seconds_bucket',
+      'braintune_workers_online 2',
+      'braintune_training_images_per_second{',
+    ]) {
       expect(metrics).toContain(name);
     }
     const queues = await fetch(`${base}/queues`);

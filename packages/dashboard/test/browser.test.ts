@@ -19,7 +19,10 @@ import { clearRedisPrefix, createTestDatabase } from './fixtures.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`[dashboard browser test] skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+if (!hasChromium)
+  console.warn(
+    `[dashboard browser test] skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+  );
 
 const REPO = resolve(import.meta.dirname, '../../..');
 const SHOTS = join(REPO, 'test-output', 'dashboard');
@@ -40,7 +43,9 @@ async function freePort(): Promise<number> {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
       const address = s.address();
-      s.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+      s.close(() =>
+        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -86,28 +91,46 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await tdb.database.close();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    up = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO, 'packages/cli/src/main.ts'), 'up', '--workers', '2', '--port', String(port)], {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'warn',
-        DATABASE_URL: tdb.url,
-        REDIS_URL: `redis://127.0.0.1:6379/${REDIS_DB}`,
-        BRAINTUNE_QUEUE_PREFIX: PREFIX,
-        ARTIFACT_ROOT: join(work, 'artifacts'),
-        BRAINTUNE_API_TOKEN: TOKEN,
-        PORT: String(port),
+    up = spawn(
+      process.execPath,
+      [
+        '--conditions=source',
+        '--import',
+        'tsx',
+        join(REPO, 'packages/cli/src/main.ts'),
+        'up',
+        '--workers',
+        '2',
+        '--port',
+        String(port),
+      ],
+      {
+        cwd: REPO,
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'warn',
+          DATABASE_URL: tdb.url,
+          REDIS_URL: `redis://127.0.0.1:6379/${REDIS_DB}`,
+          BRAINTUNE_QUEUE_PREFIX: PREFIX,
+          ARTIFACT_ROOT: join(work, 'artifacts'),
+          BRAINTUNE_API_TOKEN: TOKEN,
+          PORT: String(port),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     up.stdout!.on('data', (d: Buffer) => (upLog += d.toString()));
     up.stderr!.on('data', (d: Buffer) => (upLog += d.toString()));
     const deadline = Date.now() + 60_000;
     while (!upLog.includes('is up at')) {
-      if (Date.now() > deadline || up.exitCode !== null) throw new Error(`braintune up did not start:\n${upLog}`);
+      if (Date.now() > deadline || up.exitCode !== null)
+        throw new Error(`braintune up did not start:\n${upLog}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('dialog', (d) => void answerDialogs(d));
     page.on('pageerror', (e) => console.error('[page error]', e.message));
@@ -145,11 +168,15 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
     await page.waitForFunction(() => document.querySelector('#live')?.classList.contains('on'));
     await page.waitForFunction(
-      () => document.querySelectorAll('#leaderboard-body tr[data-trial]').length >= 3 && /completed/.test(document.querySelector('.kpis')?.textContent ?? ''),
+      () =>
+        document.querySelectorAll('#leaderboard-body tr[data-trial]').length >= 3 &&
+        /completed/.test(document.querySelector('.kpis')?.textContent ?? ''),
       undefined,
       { timeout: 300_000 },
     );
-    expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(
+      true,
+    );
     expect(Number(await page.evaluate(() => document.body.dataset.updates))).toBeGreaterThan(1);
     expect(await page.textContent('#kpi-rungs')).toMatch(/6 \/ 6/);
     // Sorting by a column (glioma recall) reorders without a reload.
@@ -172,21 +199,32 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await page.waitForSelector('[data-model="brain-mri"] tr[data-version="1"]');
     expect(await page.textContent('[data-model="brain-mri"]')).toMatch(/production → v1/);
     // Promote another trial from the registry page (production → v2), then roll production back.
-    const options = await page.$$eval('#promote-trial option', (o) => o.map((x) => (x as HTMLOptionElement).value));
+    const options = await page.$$eval('#promote-trial option', (o) =>
+      o.map((x) => (x as HTMLOptionElement).value),
+    );
     const current = await page.inputValue('#promote-trial');
-    await page.selectOption('#promote-trial', options.find((v) => v !== current)!);
+    await page.selectOption(
+      '#promote-trial',
+      options.find((v) => v !== current)!,
+    );
     await page.click('#promote-submit');
     await page.waitForSelector('[data-model="brain-mri"] tr[data-version="2"]');
     expect(await page.textContent('[data-model="brain-mri"] .row')).toMatch(/production → v2/);
     await page.click('.rollback[data-alias="production"]');
-    await page.waitForFunction(() => /production → v1/.test(document.querySelector('[data-model="brain-mri"] .row')?.textContent ?? ''));
+    await page.waitForFunction(() =>
+      /production → v1/.test(document.querySelector('[data-model="brain-mri"] .row')?.textContent ?? ''),
+    );
     expect(await page.textContent('.alias-history')).toMatch(/v2 → v1\s*rollback/);
     await shot('registry');
     expect((await readdir(join(work, 'artifacts', 'registry', 'brain-mri'))).sort()).toEqual(['v1', 'v2']);
 
     // 5. Predict a scan with the production version: probabilities and the Grad-CAM heatmap.
     await page.goto(base + '/predict');
-    await page.waitForFunction(() => (document.querySelector('#predict-model') as HTMLSelectElement | null)?.value === 'brain-mri@production');
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('#predict-model') as HTMLSelectElement | null)?.value ===
+        'brain-mri@production',
+    );
     const scanDir = join(work, 'data', 'glioma_tumor');
     const scan = join(scanDir, (await readdir(scanDir))[0]!);
     await page.setInputFiles('#predict-file', scan);
@@ -196,7 +234,9 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
       const img = document.querySelector('#gradcam-image') as HTMLImageElement | null;
       return Boolean(img && img.complete && img.naturalWidth > 0);
     });
-    const shares = await page.$$eval('#probabilities .bar .num', (cells) => cells.map((c) => parseFloat(c.textContent ?? '0')));
+    const shares = await page.$$eval('#probabilities .bar .num', (cells) =>
+      cells.map((c) => parseFloat(c.textContent ?? '0')),
+    );
     expect(shares).toHaveLength(4);
     expect(shares.reduce((a, b) => a + b, 0)).toBeGreaterThan(99);
     expect(await page.textContent('#preprocessing')).toMatch(/32 × 32/);

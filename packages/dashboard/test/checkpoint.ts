@@ -8,10 +8,19 @@ import { CLASSES } from './fixtures.js';
  * initialiser) into `dir`, as a worker would after an epoch. Enough for the registry to
  * copy it and for predictions to be compared; no training needed.
  */
-export async function writeTinyCheckpoint(dir: string, options: { imageSize?: number; seed?: number } = {}): Promise<void> {
+export async function writeTinyCheckpoint(
+  dir: string,
+  options: { imageSize?: number; seed?: number } = {},
+): Promise<void> {
   await initBackend({ backend: 'wasm' });
   const imageSize = options.imageSize ?? 32;
-  const hparams = resolveHyperparameters({ imageSize, convBlocks: 2, baseFilters: 4, denseUnits: 16, dense2Units: 8 });
+  const hparams = resolveHyperparameters({
+    imageSize,
+    convBlocks: 2,
+    baseFilters: 4,
+    denseUnits: 16,
+    dense2Units: 8,
+  });
   const model = await buildModel(hparams, { imageSize, numClasses: CLASSES.length, seed: options.seed ?? 3 });
   await mkdir(dir, { recursive: true });
   await saveCheckpoint(dir, model, {

@@ -23,12 +23,19 @@ let server: DashboardServer;
 let bestTrialId: string;
 let scan: string;
 
-async function braintune(args: string[], token: string | null = TOKEN): Promise<{ code: number; stdout: string; stderr: string }> {
+async function braintune(
+  args: string[],
+  token: string | null = TOKEN,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'silent', BRAINTUNE_URL: server.url };
   if (token) env.BRAINTUNE_API_TOKEN = token;
   else delete env.BRAINTUNE_API_TOKEN;
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO, 'packages/cli/src/main.ts'), ...args], { cwd: REPO, env });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', join(REPO, 'packages/cli/src/main.ts'), ...args],
+      { cwd: REPO, env },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -43,14 +50,29 @@ beforeAll(async () => {
   artifacts = await mkdtemp(join(tmpdir(), 'braintune-dash-cli-'));
   const seeded = await seedStudy(tdb.database.db, { studyId: 'st-cli', trials: 4, epochs: 3 });
   bestTrialId = seeded.bestTrialId;
-  await writeTinyCheckpoint(join(artifacts, 'checkpoints', 'st-cli', bestTrialId.split(':')[1]!), { seed: 9 });
+  await writeTinyCheckpoint(join(artifacts, 'checkpoints', 'st-cli', bestTrialId.split(':')[1]!), {
+    seed: 9,
+  });
   scan = join(artifacts, 'scan.jpg');
   await sharp({ create: { width: 64, height: 64, channels: 3, background: '#222' } })
-    .composite([{ input: Buffer.from('<svg width="64" height="64"><rect x="30" y="10" width="20" height="20" fill="#eee"/></svg>') }])
+    .composite([
+      {
+        input: Buffer.from(
+          '<svg width="64" height="64"><rect x="30" y="10" width="20" height="20" fill="#eee"/></svg>',
+        ),
+      },
+    ])
     .jpeg()
     .toFile(scan);
   server = await startDashboardServer(
-    readEnv({ ...process.env, DATABASE_URL: tdb.url, ARTIFACT_ROOT: artifacts, BRAINTUNE_API_TOKEN: TOKEN, REDIS_URL: 'redis://127.0.0.1:6379/11', BRAINTUNE_QUEUE_PREFIX: `bt-dash-cli-${process.pid}` }),
+    readEnv({
+      ...process.env,
+      DATABASE_URL: tdb.url,
+      ARTIFACT_ROOT: artifacts,
+      BRAINTUNE_API_TOKEN: TOKEN,
+      REDIS_URL: 'redis://127.0.0.1:6379/11',
+      BRAINTUNE_QUEUE_PREFIX: `bt-dash-cli-${process.pid}`,
+    }),
     { port: 0, migrate: false },
   );
 });
@@ -75,7 +97,12 @@ describe('registry commands', () => {
   it('promote STUDY picks the best trial and sets the alias; models lists it', async () => {
     const r = await braintune(['promote', 'st-cli', '--model', 'brain-mri', '--alias', 'production']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(lastLine(r.stdout))).toMatchObject({ model: 'brain-mri', version: 1, trialId: bestTrialId, alias: 'production' });
+    expect(JSON.parse(lastLine(r.stdout))).toMatchObject({
+      model: 'brain-mri',
+      version: 1,
+      trialId: bestTrialId,
+      alias: 'production',
+    });
     const table = await braintune(['models']);
     expect(table.stdout).toMatch(/brain-mri {2}\[production→v1\]/);
     expect(table.stdout).toMatch(/v1 +st-cli:\d/);
@@ -84,11 +111,16 @@ describe('registry commands', () => {
   it("predict --model NAME@ALIAS gives model-core's numbers for the promoted checkpoint", async () => {
     const r = await braintune(['predict', scan, '--model', 'brain-mri@production', '--json']);
     expect(r.code).toBe(0);
-    const out = JSON.parse(lastLine(r.stdout)) as { version: number; predictions: { predicted: string; probabilities: Record<string, number> }[] };
+    const out = JSON.parse(lastLine(r.stdout)) as {
+      version: number;
+      predictions: { predicted: string; probabilities: Record<string, number> }[];
+    };
     const direct = await predict(join(artifacts, 'checkpoints', 'st-cli', bestTrialId.split(':')[1]!), scan);
     expect(out.version).toBe(1);
     expect(out.predictions[0]!.predicted).toBe(direct.predicted);
-    direct.classes.forEach((c, i) => expect(out.predictions[0]!.probabilities[c]).toBeCloseTo(direct.probabilities[i]!, 6));
+    direct.classes.forEach((c, i) =>
+      expect(out.predictions[0]!.probabilities[c]).toBeCloseTo(direct.probabilities[i]!, 6),
+    );
   });
 
   it('predict --model with an unknown alias fails naming the aliases there are', async () => {

@@ -20,7 +20,9 @@ export const CLASSES = ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituita
 const ADMIN_URL = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A fresh, migrated database of its own for one test file (or bench run); drop() removes it. */
-export async function createTestDatabase(name: string): Promise<{ url: string; database: Database; drop(): Promise<void> }> {
+export async function createTestDatabase(
+  name: string,
+): Promise<{ url: string; database: Database; drop(): Promise<void> }> {
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   await dropDatabase(name);
@@ -86,8 +88,18 @@ export function reportFor(matrix: number[][], classes = CLASSES): Classification
     classes,
     perClass,
     accuracy: correct / total,
-    macroAvg: { precision: avg('precision', false), recall: avg('recall', false), f1: avg('f1', false), support: total },
-    weightedAvg: { precision: avg('precision', true), recall: avg('recall', true), f1: avg('f1', true), support: total },
+    macroAvg: {
+      precision: avg('precision', false),
+      recall: avg('recall', false),
+      f1: avg('f1', false),
+      support: total,
+    },
+    weightedAvg: {
+      precision: avg('precision', true),
+      recall: avg('recall', true),
+      f1: avg('f1', true),
+      support: total,
+    },
   };
 }
 
@@ -110,7 +122,10 @@ export interface SeedOptions {
  * hyperparameters, rungs (a Hyperband-like ladder), per-epoch metrics, evaluations with
  * confusion matrices, and two workers. Used by the API/browser tests and the 500-trial bench.
  */
-export async function seedStudy(db: Db, options: SeedOptions): Promise<{ trialIds: string[]; bestTrialId: string }> {
+export async function seedStudy(
+  db: Db,
+  options: SeedOptions,
+): Promise<{ trialIds: string[]; bestTrialId: string }> {
   const rand = lcg(options.seed ?? 1);
   const epochs = options.epochs ?? 9;
   const running = options.running ?? 0;
@@ -137,10 +152,31 @@ export async function seedStudy(db: Db, options: SeedOptions): Promise<{ trialId
     startedAt: new Date(now - 3_600_000),
     finishedAt: running > 0 ? null : new Date(now),
   });
-  await db.insert(workers).values([
-    { id: 'worker-a', host: 'node-1', pid: 101, backend: 'wasm', device: 'cpu', lastHeartbeat: new Date(now), currentTrial: null, imagesPerSecond: 41.5 },
-    { id: 'worker-b', host: 'node-1', pid: 102, backend: 'wasm', device: 'cpu', lastHeartbeat: new Date(now), currentTrial: null, imagesPerSecond: 39.8 },
-  ]).onConflictDoNothing();
+  await db
+    .insert(workers)
+    .values([
+      {
+        id: 'worker-a',
+        host: 'node-1',
+        pid: 101,
+        backend: 'wasm',
+        device: 'cpu',
+        lastHeartbeat: new Date(now),
+        currentTrial: null,
+        imagesPerSecond: 41.5,
+      },
+      {
+        id: 'worker-b',
+        host: 'node-1',
+        pid: 102,
+        backend: 'wasm',
+        device: 'cpu',
+        lastHeartbeat: new Date(now),
+        currentTrial: null,
+        imagesPerSecond: 39.8,
+      },
+    ])
+    .onConflictDoNothing();
 
   const trialIds: string[] = [];
   const trialRows: (typeof trials.$inferInsert)[] = [];
@@ -162,7 +198,9 @@ export async function seedStudy(db: Db, options: SeedOptions): Promise<{ trialId
       convDropout: Number((0.4 * rand()).toFixed(2)),
     });
     // Validation confusion matrix: 40 scans per class, diagonal share = quality.
-    const matrix = CLASSES.map((_, t) => CLASSES.map((__, p) => (p === t ? Math.round(40 * quality) : Math.round((40 * (1 - quality)) / 3))));
+    const matrix = CLASSES.map((_, t) =>
+      CLASSES.map((__, p) => (p === t ? Math.round(40 * quality) : Math.round((40 * (1 - quality)) / 3))),
+    );
     const report = reportFor(matrix);
     const meets = report.perClass.glioma_tumor!.recall >= constraintMin;
     const score = isRunning ? null : report.macroAvg.f1;
@@ -186,7 +224,12 @@ export async function seedStudy(db: Db, options: SeedOptions): Promise<{ trialId
       valAccuracy: isRunning ? null : report.accuracy,
       valLoss: isRunning ? null : 1.4 - quality,
     });
-    const rungs = promoted ? [{ rung: 0, from: 0, to: Math.max(1, Math.round(epochs / 3)) }, { rung: 1, from: Math.max(1, Math.round(epochs / 3)), to: epochs }] : [{ rung: 0, from: 0, to: Math.max(1, Math.round(epochs / 3)) }];
+    const rungs = promoted
+      ? [
+          { rung: 0, from: 0, to: Math.max(1, Math.round(epochs / 3)) },
+          { rung: 1, from: Math.max(1, Math.round(epochs / 3)), to: epochs },
+        ]
+      : [{ rung: 0, from: 0, to: Math.max(1, Math.round(epochs / 3)) }];
     for (const r of rungs) {
       rungRows.push({
         trialId: id,
@@ -201,12 +244,25 @@ export async function seedStudy(db: Db, options: SeedOptions): Promise<{ trialId
         workerId: i % 2 ? 'worker-a' : 'worker-b',
       });
       if (!isRunning) {
-        evalRows.push({ trialId: id, studyId: options.studyId, rung: r.rung, jobId: trialJobId(id, r.rung), epoch: r.to, classes: CLASSES, confusionMatrix: matrix, report, loss: 1.4 - quality });
+        evalRows.push({
+          trialId: id,
+          studyId: options.studyId,
+          rung: r.rung,
+          jobId: trialJobId(id, r.rung),
+          epoch: r.to,
+          classes: CLASSES,
+          confusionMatrix: matrix,
+          report,
+          loss: 1.4 - quality,
+        });
       }
     }
     for (let e = 1; e <= done; e++) {
       const progress = e / epochs;
-      const f1 = Math.min(0.99, report.macroAvg.f1 * (0.55 + 0.45 * Math.sqrt(progress)) + 0.02 * (rand() - 0.5));
+      const f1 = Math.min(
+        0.99,
+        report.macroAvg.f1 * (0.55 + 0.45 * Math.sqrt(progress)) + 0.02 * (rand() - 0.5),
+      );
       epochRows.push({
         trialId: id,
         studyId: options.studyId,
@@ -235,7 +291,13 @@ export async function seedStudy(db: Db, options: SeedOptions): Promise<{ trialId
   // The best as the leaderboard and `promote` define it: constraints met, objective, longer training, index.
   const ranked = trialRows
     .filter((t) => t.score !== null && t.score !== undefined)
-    .sort((a, b) => Number(b.meetsConstraints) - Number(a.meetsConstraints) || b.score! - a.score! || b.epochsDone! - a.epochsDone! || a.index - b.index);
+    .sort(
+      (a, b) =>
+        Number(b.meetsConstraints) - Number(a.meetsConstraints) ||
+        b.score! - a.score! ||
+        b.epochsDone! - a.epochsDone! ||
+        a.index - b.index,
+    );
   return { trialIds, bestTrialId: ranked[0]?.id ?? '' };
 }
 

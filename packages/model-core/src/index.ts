@@ -1,7 +1,14 @@
 export {};
 // Hypermodels, training, checkpoints, inference (models/, training/, checkpoint/, inference/, augment/).
 export { buildModel, type ModelShape } from './models/build.js';
-export { PRESETS, PRESET_NAMES, DEFAULT_PRESET, isPresetName, presetHyperparameters, type PresetName } from './models/presets.js';
+export {
+  PRESETS,
+  PRESET_NAMES,
+  DEFAULT_PRESET,
+  isPresetName,
+  presetHyperparameters,
+  type PresetName,
+} from './models/presets.js';
 export { SeededDropout, setDropoutStep } from './models/seeded-dropout.js';
 export { loadLayersModelFromUrl, saveLayersModelToDir } from './models/model-io.js';
 export { augmentBatch, isAugmenting } from './augment/augment.js';
@@ -21,7 +28,16 @@ export {
   type LoadedCheckpoint,
 } from './checkpoint/checkpoint.js';
 export { predict, type Prediction, type ImageInput } from './inference/predict.js';
-export { gradCam, findLastConvLayer, renderHeatmapOverlay, colormap, explainScan, type GradCamResult, type OverlayOptions, type ScanExplanation } from './explain/index.js';
+export {
+  gradCam,
+  findLastConvLayer,
+  renderHeatmapOverlay,
+  colormap,
+  explainScan,
+  type GradCamResult,
+  type OverlayOptions,
+  type ScanExplanation,
+} from './explain/index.js';
 export {
   initBackend,
   BACKEND_NAMES,

@@ -10,7 +10,10 @@ export const EnvSchema = z.object({
   BRAINTUNE_URL: z.string().url().optional(),
   BRAINTUNE_API_TOKEN: z.string().min(1).optional(),
   /** Key prefix of every BullMQ queue and braintune Redis key (tests isolate with their own). */
-  BRAINTUNE_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('bull'),
+  BRAINTUNE_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('bull'),
   BRAINTUNE_BACKEND: z.enum(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;

@@ -7,5 +7,8 @@ export type { Logger };
  * "silent" in tests keeps their output readable).
  */
 export function createLogger(component: string): Logger {
-  return pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component, pid: process.pid } }, pino.destination(2));
+  return pino(
+    { level: process.env.LOG_LEVEL ?? 'info', base: { component, pid: process.pid } },
+    pino.destination(2),
+  );
 }

@@ -38,7 +38,14 @@ describe('worker keepalive thread', () => {
   it('keeps the job lock and the heartbeat alive while an epoch blocks the event loop', async () => {
     const trainer = new BlockingTrainer(3000);
     // The lock would expire three times over during the blocking "epoch" without renewal.
-    worker = await startWorker({ redisUrl: REDIS, prefix, trainer, lockDurationMs: 1000, stalledIntervalMs: 300, heartbeatMs: 200 });
+    worker = await startWorker({
+      redisUrl: REDIS,
+      prefix,
+      trainer,
+      lockDurationMs: 1000,
+      stalledIntervalMs: 300,
+      heartbeatMs: 200,
+    });
     const queue = new Queue<TrialJobData>(TRIAL_QUEUE, { connection: redis, prefix });
     const data: TrialJobData = {
       studyId: 'st-keepalive',

@@ -93,7 +93,8 @@ export class ModelCoreTrainer implements RungTrainer {
     const state = await mc.readCheckpointState(checkpointDir);
     const all = state?.history ?? result.history;
     const byEpoch = new Map<number, EpochMetrics>();
-    for (const m of [...all, ...result.history]) if (m.epoch > job.fromEpoch && m.epoch <= job.toEpoch) byEpoch.set(m.epoch, m);
+    for (const m of [...all, ...result.history])
+      if (m.epoch > job.fromEpoch && m.epoch <= job.toEpoch) byEpoch.set(m.epoch, m);
     const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
     return { outcome: result.outcome, epochsDone: result.epochsDone, history, evaluation: result.evaluation };
   }

@@ -106,9 +106,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   const lockKey = (jobId: string) => `${options.prefix}:${TRIAL_QUEUE}:${jobId}:lock`;
 
-  const processor = async (job: Job<TrialJobData, TrialRungResult>, token?: string): Promise<TrialRungResult> => {
+  const processor = async (
+    job: Job<TrialJobData, TrialRungResult>,
+    token?: string,
+  ): Promise<TrialRungResult> => {
     const parsed = TrialJobDataSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid job data: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(
+        `invalid job data: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`,
+      );
     const data = parsed.data;
     const jobId = job.id ?? trialJobId(data.trialId, data.rung);
     const ref = { studyId: data.studyId, trialId: data.trialId, rung: data.rung, jobId, workerId: id };
@@ -135,12 +141,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           await job.updateProgress({ workerId: id, epoch: metrics });
           // Between epochs: has the study been cancelled, or has someone else taken the job
           // (its lock expired, or Redis lost it and the coordinator queued it again)?
-          if (await redis.exists(redisKeys.cancelled(options.prefix, data.studyId))) flags.stop ??= 'cancelled';
+          if (await redis.exists(redisKeys.cancelled(options.prefix, data.studyId)))
+            flags.stop ??= 'cancelled';
           if (token && (await redis.get(lockKey(jobId))) !== token) flags.stop = 'lost-lock';
         },
       });
       if (flags.stop === 'lost-lock') {
-        throw new Error(`lost the lock of ${jobId} after epoch ${out.epochsDone}; another worker owns it now`);
+        throw new Error(
+          `lost the lock of ${jobId} after epoch ${out.epochsDone}; another worker owns it now`,
+        );
       }
       if (terminating && flags.stop === null && out.outcome === 'cancelled') {
         // SIGTERM: the epoch in progress is checkpointed; give the job back so another worker resumes it.
@@ -161,7 +170,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       };
       // The durable event first: the coordinator records it even if this process dies now.
       await publish({ kind: 'result', ...ref, at: Date.now(), result });
-      jobLog.info({ outcome: out.outcome, epochsDone: out.epochsDone, valMacroF1: out.evaluation?.report.macroAvg.f1 }, 'rung finished');
+      jobLog.info(
+        { outcome: out.outcome, epochsDone: out.epochsDone, valMacroF1: out.evaluation?.report.macroAvg.f1 },
+        'rung finished',
+      );
       return result;
     } catch (err) {
       if (err instanceof WaitingError) throw err;
@@ -169,7 +181,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= attempts;
       const message = err instanceof Error ? err.message : String(err);
       jobLog.error({ err: message, attempt: job.attemptsMade + 1, final }, 'rung failed');
-      if (final && flags.stop !== 'lost-lock') await publish({ kind: 'failed', ...ref, at: Date.now(), error: message });
+      if (final && flags.stop !== 'lost-lock')
+        await publish({ kind: 'failed', ...ref, at: Date.now(), error: message });
       throw err;
     } finally {
       keepalive.releaseLock(jobId);

@@ -1,7 +1,16 @@
 import { asc, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { trialRungs } from '@braintune/coordinator';
-import { auditStudy, spawnWorker, startCoordinator, studyYaml, submit, useCluster, waitFor, waitForState } from './harness.js';
+import {
+  auditStudy,
+  spawnWorker,
+  startCoordinator,
+  studyYaml,
+  submit,
+  useCluster,
+  waitFor,
+  waitForState,
+} from './harness.js';
 
 /** Length of the union of [start, end] intervals. */
 function covered(intervals: [number, number][]): number {
@@ -23,13 +32,19 @@ describe('ASHA with two worker processes', () => {
     spawnWorker(c);
     spawnWorker(c);
     // Both workers registered, so the coordinator knows its capacity from the start.
-    await waitFor('two workers online', async () => ((await c.coordinator?.refreshWorkers(), c.coordinator?.onlineCapacity() ?? 0) >= 2));
+    await waitFor(
+      'two workers online',
+      async () => (await c.coordinator?.refreshWorkers(), c.coordinator?.onlineCapacity() ?? 0) >= 2,
+    );
   });
 
   it('promotes without barriers and keeps both workers busy (prints the idle fraction)', async () => {
     const c = setup.cluster;
     const maxTrials = 20;
-    const studyId = await submit(c, studyYaml(c, `{type: asha, maxEpochs: 9, minEpochs: 1, factor: 3, maxTrials: ${maxTrials}}`));
+    const studyId = await submit(
+      c,
+      studyYaml(c, `{type: asha, maxEpochs: 9, minEpochs: 1, factor: 3, maxTrials: ${maxTrials}}`),
+    );
     await waitForState(c, studyId, 'completed');
     const audit = await auditStudy(c, studyId);
     expect(audit.trials).toBe(maxTrials);
@@ -40,7 +55,11 @@ describe('ASHA with two worker processes', () => {
     expect(new Set(audit.finalEpochs)).toContain(1);
     expect(audit.rungsPerTrial.some((n) => n > 1)).toBe(true);
 
-    const rungs = await c.database.db.select().from(trialRungs).where(eq(trialRungs.studyId, studyId)).orderBy(asc(trialRungs.startedAt));
+    const rungs = await c.database.db
+      .select()
+      .from(trialRungs)
+      .where(eq(trialRungs.studyId, studyId))
+      .orderBy(asc(trialRungs.startedAt));
     const byWorker = new Map<string, [number, number][]>();
     for (const r of rungs) {
       if (!r.workerId || !r.startedAt || !r.finishedAt) continue;
@@ -54,7 +73,16 @@ describe('ASHA with two worker processes', () => {
     const busy = [...byWorker.values()].reduce((n, list) => n + covered(list), 0);
     const idleFraction = 1 - busy / (byWorker.size * (end - start));
     console.log(
-      JSON.stringify({ asha: { trials: audit.trials, rungs: audit.rungs, epochs: audit.epochsTrained, wallSeconds: (end - start) / 1000, workers: byWorker.size, idleFraction: Number(idleFraction.toFixed(4)) } }),
+      JSON.stringify({
+        asha: {
+          trials: audit.trials,
+          rungs: audit.rungs,
+          epochs: audit.epochsTrained,
+          wallSeconds: (end - start) / 1000,
+          workers: byWorker.size,
+          idleFraction: Number(idleFraction.toFixed(4)),
+        },
+      }),
     );
     expect(idleFraction).toBeGreaterThanOrEqual(0);
   }, 300_000);

@@ -1,7 +1,15 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { cancelStudy, trialRungs, trials } from '@braintune/coordinator';
-import { spawnWorker, startCoordinator, studyYaml, submit, useCluster, waitFor, waitForEpochs } from './harness.js';
+import {
+  spawnWorker,
+  startCoordinator,
+  studyYaml,
+  submit,
+  useCluster,
+  waitFor,
+  waitForEpochs,
+} from './harness.js';
 
 describe('cancelling a running study', () => {
   // More images → longer epochs, so the 9-epoch rung is surely still running when cancelled.
@@ -34,6 +42,8 @@ describe('cancelling a running study', () => {
     expect(rungs.length).toBeGreaterThan(1);
     expect(ts.every((t) => t.status === 'cancelled')).toBe(true);
     const counts = await c.coordinator!.trialQueue.counts();
-    expect((counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0) + (counts.active ?? 0)).toBe(0);
+    expect(
+      (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0) + (counts.active ?? 0),
+    ).toBe(0);
   }, 120_000);
 });

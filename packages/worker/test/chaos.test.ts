@@ -82,7 +82,9 @@ describe('crashes mid-study', () => {
     const resumed = survivorLogs.find((l) => l.msg === 'resumed from checkpoint' && l.jobId === victim.jobId);
     expect(resumed, `survivor resumed ${victim.jobId}`).toBeDefined();
     expect(Number(resumed?.epoch)).toBeGreaterThanOrEqual(victim.epoch);
-    const retrained = survivorLogs.filter((l) => l.msg === 'epoch done' && l.jobId === victim.jobId).map((l) => Number(l.epoch));
+    const retrained = survivorLogs
+      .filter((l) => l.msg === 'epoch done' && l.jobId === victim.jobId)
+      .map((l) => Number(l.epoch));
     expect(retrained.every((e) => e > victim.epoch)).toBe(true);
     expect(c.coordinator?.stats.recorded.result).toBe(6);
   }, 300_000);
@@ -99,7 +101,9 @@ describe('crashes mid-study', () => {
     const [leaving, survivor] = victim.pid === a.pid ? [a, b] : [b, a];
     expect(await exited(leaving)).toBe(0);
     const leavingLogs = c.logs.get(leaving.pid ?? -1) ?? [];
-    expect(leavingLogs.some((l) => l.msg === 'handing the rung back (shutting down)' && l.jobId === victim.jobId)).toBe(true);
+    expect(
+      leavingLogs.some((l) => l.msg === 'handing the rung back (shutting down)' && l.jobId === victim.jobId),
+    ).toBe(true);
 
     await waitForState(c, studyId, 'completed');
     expectExactHb331(await auditStudy(c, studyId));
@@ -117,10 +121,15 @@ describe('crashes mid-study', () => {
     spawnWorker(c);
     const file = path.join(path.dirname(c.dataDir), 'study.yaml');
     await writeFile(file, studyYaml(c, HB331));
-    const submitted = await waitFor('the API to accept the study', async () => {
-      const r = await runCli(c, ['submit', file, '--json'], api);
-      return r.code === 0 ? r : null;
-    }, 60_000, 500);
+    const submitted = await waitFor(
+      'the API to accept the study',
+      async () => {
+        const r = await runCli(c, ['submit', file, '--json'], api);
+        return r.code === 0 ? r : null;
+      },
+      60_000,
+      500,
+    );
     const { studyId } = JSON.parse(submitted.lastLine) as { studyId: string };
 
     await waitForEpochs(c, studyId, 2);
@@ -136,8 +145,18 @@ describe('crashes mid-study', () => {
     const status = await runCli(c, ['status', studyId, '--json'], api);
     expect(status.code, status.stderr).toBe(0);
     const line = JSON.parse(status.lastLine) as Record<string, unknown>;
-    expect(line).toMatchObject({ studyId, state: 'completed', trials: { total: 5, completed: 5, failed: 0, running: 0, queued: 0 }, rungs: { planned: 6, completed: 6 } });
-    expect(line.best).toMatchObject({ trialId: expect.any(String), hyperparameters: expect.any(Object), valMacroF1: expect.any(Number), valAccuracy: expect.any(Number) });
+    expect(line).toMatchObject({
+      studyId,
+      state: 'completed',
+      trials: { total: 5, completed: 5, failed: 0, running: 0, queued: 0 },
+      rungs: { planned: 6, completed: 6 },
+    });
+    expect(line.best).toMatchObject({
+      trialId: expect.any(String),
+      hyperparameters: expect.any(Object),
+      valMacroF1: expect.any(Number),
+      valAccuracy: expect.any(Number),
+    });
   }, 300_000);
 
   it('FLUSHDB of Redis mid-study: reconciliation queues every open rung again, exactly once', async () => {

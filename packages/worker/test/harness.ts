@@ -160,7 +160,12 @@ export async function startCoordinator(c: TestCluster): Promise<Coordinator> {
 
 export type LogListener = (line: Record<string, unknown>, child: ChildProcess) => void;
 
-export function cli(c: TestCluster, args: string[], extraEnv: NodeJS.ProcessEnv = {}, onLog?: LogListener): ChildProcess {
+export function cli(
+  c: TestCluster,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+  onLog?: LogListener,
+): ChildProcess {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI_MAIN, ...args], {
     cwd: REPO_ROOT,
     env: { ...c.env, ...extraEnv },
@@ -185,7 +190,10 @@ export function cli(c: TestCluster, args: string[], extraEnv: NodeJS.ProcessEnv 
       }
     }
   });
-  child.stdout?.on('data', (d: Buffer) => process.env.TEST_VERBOSE && process.stderr.write(`${tag} ${d.toString()}`));
+  child.stdout?.on(
+    'data',
+    (d: Buffer) => process.env.TEST_VERBOSE && process.stderr.write(`${tag} ${d.toString()}`),
+  );
   return child;
 }
 
@@ -206,8 +214,17 @@ export async function runCli(
 }
 
 /** A `braintune worker` process with short locks so a killed worker's rung is retried within seconds. */
-export function spawnWorker(c: TestCluster, onLog?: LogListener, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = cli(c, ['worker', '--concurrency', '1', '--lock-ms', '4000', '--stalled-interval-ms', '1500'], extraEnv, onLog);
+export function spawnWorker(
+  c: TestCluster,
+  onLog?: LogListener,
+  extraEnv: NodeJS.ProcessEnv = {},
+): ChildProcess {
+  const child = cli(
+    c,
+    ['worker', '--concurrency', '1', '--lock-ms', '4000', '--stalled-interval-ms', '1500'],
+    extraEnv,
+    onLog,
+  );
   c.workers.push(child);
   return child;
 }
@@ -223,7 +240,12 @@ export function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 120_000, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 120_000,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -256,16 +278,29 @@ export async function submit(c: TestCluster, yaml: string): Promise<string> {
 }
 
 export async function studyState(c: TestCluster, studyId: string): Promise<string> {
-  const [s] = await c.database.db.select({ state: studies.state }).from(studies).where(eq(studies.id, studyId));
+  const [s] = await c.database.db
+    .select({ state: studies.state })
+    .from(studies)
+    .where(eq(studies.id, studyId));
   return s?.state ?? 'missing';
 }
 
-export async function waitForState(c: TestCluster, studyId: string, state: string, timeoutMs = 240_000): Promise<void> {
-  await waitFor(`study ${studyId} to be ${state}`, async () => {
-    const now = await studyState(c, studyId);
-    if (now === 'failed') throw new Error(`study ${studyId} failed`);
-    return now === state;
-  }, timeoutMs, 300);
+export async function waitForState(
+  c: TestCluster,
+  studyId: string,
+  state: string,
+  timeoutMs = 240_000,
+): Promise<void> {
+  await waitFor(
+    `study ${studyId} to be ${state}`,
+    async () => {
+      const now = await studyState(c, studyId);
+      if (now === 'failed') throw new Error(`study ${studyId} failed`);
+      return now === state;
+    },
+    timeoutMs,
+    300,
+  );
 }
 
 /** Waits until some rung of the study has trained at least `epochs` epochs (so a crash lands mid-study). */
@@ -301,13 +336,23 @@ export async function auditStudy(c: TestCluster, studyId: string): Promise<Study
   const db = c.database.db;
   const ts = await db.select().from(trials).where(eq(trials.studyId, studyId)).orderBy(asc(trials.index));
   const rs = await db.select().from(trialRungs).where(eq(trialRungs.studyId, studyId));
-  const es = await db.select({ trialId: epochMetrics.trialId, epoch: epochMetrics.epoch }).from(epochMetrics).where(eq(epochMetrics.studyId, studyId));
-  const ev = await db.select({ id: evaluations.id }).from(evaluations).where(eq(evaluations.studyId, studyId));
+  const es = await db
+    .select({ trialId: epochMetrics.trialId, epoch: epochMetrics.epoch })
+    .from(epochMetrics)
+    .where(eq(epochMetrics.studyId, studyId));
+  const ev = await db
+    .select({ id: evaluations.id })
+    .from(evaluations)
+    .where(eq(evaluations.studyId, studyId));
   const gappy: string[] = [];
   for (const t of ts) {
-    const epochs = es.filter((e) => e.trialId === t.id).map((e) => e.epoch).sort((a, b) => a - b);
+    const epochs = es
+      .filter((e) => e.trialId === t.id)
+      .map((e) => e.epoch)
+      .sort((a, b) => a - b);
     const expected = Array.from({ length: t.epochsDone }, (_, i) => i + 1);
-    if (JSON.stringify(epochs) !== JSON.stringify(expected)) gappy.push(`${t.id}: ${epochs.join(',')} vs 1..${t.epochsDone}`);
+    if (JSON.stringify(epochs) !== JSON.stringify(expected))
+      gappy.push(`${t.id}: ${epochs.join(',')} vs 1..${t.epochsDone}`);
   }
   const statuses: Record<string, number> = {};
   for (const t of ts) statuses[t.status] = (statuses[t.status] ?? 0) + 1;
@@ -369,4 +414,3 @@ export async function destroyCluster(c: TestCluster): Promise<void> {
   await admin.end();
   await rm(path.dirname(c.artifactRoot), { recursive: true, force: true });
 }
-

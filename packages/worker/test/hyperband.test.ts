@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { studySummary } from '@braintune/coordinator';
-import { auditStudy, expectExactAudit, spawnWorker, startCoordinator, studyYaml, submit, useCluster, waitForState } from './harness.js';
+import {
+  auditStudy,
+  expectExactAudit,
+  spawnWorker,
+  startCoordinator,
+  studyYaml,
+  submit,
+  useCluster,
+  waitForState,
+} from './harness.js';
 
 /**
  * KerasTuner's Hyperband(max_epochs=9, factor=3, iterations=1): brackets of 9/3/1, 5/2 and 3
@@ -17,14 +26,24 @@ describe('Hyperband (9, 3, 1) with two worker processes', () => {
 
   it("completes with KerasTuner's trial, rung and epoch counts, each rung recorded once", async () => {
     const c = setup.cluster;
-    const studyId = await submit(c, studyYaml(c, '{type: hyperband, maxEpochs: 9, factor: 3, iterations: 1}'));
+    const studyId = await submit(
+      c,
+      studyYaml(c, '{type: hyperband, maxEpochs: 9, factor: 3, iterations: 1}'),
+    );
     await waitForState(c, studyId, 'completed');
     expectExactAudit(await auditStudy(c, studyId), {
       trials: 17,
       rungs: 23,
       epochs: 75,
       // 9+5+3 trials: bracket 2 ends at 1, 3 or 9 epochs; bracket 1 at 3 or 9; bracket 0 at 9.
-      finalEpochs: [...Array(6).fill(1), ...Array(2).fill(3), ...Array(3).fill(3), 9, ...Array(2).fill(9), ...Array(3).fill(9)].sort((a, b) => a - b),
+      finalEpochs: [
+        ...Array(6).fill(1),
+        ...Array(2).fill(3),
+        ...Array(3).fill(3),
+        9,
+        ...Array(2).fill(9),
+        ...Array(3).fill(9),
+      ].sort((a, b) => a - b),
     });
     // Promoted trials warm-started: the workers trained exactly 75 epochs, none twice.
     const trained = [...c.logs.values()].flat().filter((l) => l.msg === 'epoch done');
@@ -33,7 +52,11 @@ describe('Hyperband (9, 3, 1) with two worker processes', () => {
     // Each result was recorded exactly once (duplicates would be counted separately).
     expect(c.coordinator?.stats.recorded.result).toBe(23);
     const summary = await studySummary(c.database.db, studyId);
-    expect(summary).toMatchObject({ state: 'completed', trials: { total: 17, completed: 17, failed: 0, running: 0, queued: 0 }, rungs: { planned: 23, completed: 23 } });
+    expect(summary).toMatchObject({
+      state: 'completed',
+      trials: { total: 17, completed: 17, failed: 0, running: 0, queued: 0 },
+      rungs: { planned: 23, completed: 23 },
+    });
     expect(summary.best?.valMacroF1).toEqual(expect.any(Number));
   }, 400_000);
 });

@@ -24,11 +24,16 @@ describe('braintune up', () => {
 
     const workers = childCommandLines(up.pid!).filter((l) => l.includes('braintune') && l.includes('worker'));
     expect(workers).toHaveLength(2);
-    await waitFor('two workers online', async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/api/workers`);
-      const list = (await res.json()) as { online: boolean }[];
-      return list.filter((w) => w.online).length === 2;
-    }, 60_000, 500);
+    await waitFor(
+      'two workers online',
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/api/workers`);
+        const list = (await res.json()) as { online: boolean }[];
+        return list.filter((w) => w.online).length === 2;
+      },
+      60_000,
+      500,
+    );
 
     const file = path.join(path.dirname(c.dataDir), 'random.yaml');
     await writeFile(file, studyYaml(c, '{type: random, epochs: 1, maxTrials: 3}'));

@@ -17,7 +17,9 @@ export function register(program: Command): void {
       const log = createLogger('coordinator');
       const port = opts.port === undefined ? s.port : integerOption('--port', opts.port, 0, 8080);
       const coordinator = await startCoordinatorService(s, log);
-      const http = opts.http ? await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log) : null;
+      const http = opts.http
+        ? await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log)
+        : null;
       if (http) console.log(`braintune API at ${http.url}`);
       const signal = await untilSignal();
       log.info({ signal }, 'stopping');

@@ -12,7 +12,8 @@ export function register(program: Command): void {
     .action(async (opts: { port?: string; host: string }) => {
       const env = readEnv();
       const port = opts.port === undefined ? env.PORT : Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidInputError(`--port must be a port number, got "${opts.port}"`, 'e.g. --port 8080');
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new InvalidInputError(`--port must be a port number, got "${opts.port}"`, 'e.g. --port 8080');
       const server = await startDashboardServer(env, { port, host: opts.host });
       console.log(`dashboard: ${server.url}`);
       await new Promise<void>((resolve) => {

@@ -25,8 +25,23 @@ afterAll(async () => {
 describe('braintune make-phantoms', () => {
   it('writes the ImageFolder tree and prints a JSON summary as its last stdout line', async () => {
     const out = path.join(work, 'p');
-    const { stdout } = await braintune(['make-phantoms', '--out', out, '--per-class', '3', '--size', '32', '--seed', '5']);
-    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { files: number; perClass: number; size: number; seed: number };
+    const { stdout } = await braintune([
+      'make-phantoms',
+      '--out',
+      out,
+      '--per-class',
+      '3',
+      '--size',
+      '32',
+      '--seed',
+      '5',
+    ]);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      files: number;
+      perClass: number;
+      size: number;
+      seed: number;
+    };
     expect(summary).toMatchObject({ files: 12, perClass: 3, size: 32, seed: 5 });
     for (const cls of ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor']) {
       expect(await readdir(path.join(out, cls))).toHaveLength(3);
@@ -34,7 +49,9 @@ describe('braintune make-phantoms', () => {
   });
 
   it('rejects a bad --per-class with an error and a hint', async () => {
-    await expect(braintune(['make-phantoms', '--out', path.join(work, 'bad'), '--per-class', 'many'])).rejects.toMatchObject({
+    await expect(
+      braintune(['make-phantoms', '--out', path.join(work, 'bad'), '--per-class', 'many']),
+    ).rejects.toMatchObject({
       stderr: expect.stringMatching(/--per-class must be a positive integer[\s\S]*hint:/),
     });
   });

@@ -36,7 +36,9 @@ export function register(program: Command): void {
         });
         bar.stop();
         const imagesPerSecond = Math.round((result.files / result.seconds) * 10) / 10;
-        console.log(JSON.stringify({ ...result, seconds: Math.round(result.seconds * 100) / 100, imagesPerSecond }));
+        console.log(
+          JSON.stringify({ ...result, seconds: Math.round(result.seconds * 100) / 100, imagesPerSecond }),
+        );
       } finally {
         bar.stop();
       }

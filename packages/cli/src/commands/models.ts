@@ -20,11 +20,22 @@ export function register(program: Command): void {
         return;
       }
       for (const m of models) {
-        const aliases = Object.entries(m.aliases).map(([a, v]) => `${a}→v${v}`).join(' ');
+        const aliases = Object.entries(m.aliases)
+          .map(([a, v]) => `${a}→v${v}`)
+          .join(' ');
         console.log(`${m.name}${aliases ? `  [${aliases}]` : ''}`);
         const rows = m.versions.map((v) => {
           const glioma = Object.entries(v.metrics.recall ?? {}).find(([c]) => c.includes('glioma'));
-          return [`v${v.version}`, v.trialId ?? '—', fmt(v.metrics.valAccuracy), fmt(v.metrics.valMacroF1), glioma ? fmt(glioma[1]) : '—', v.aliases.join(',') || '', v.createdAt.slice(0, 19).replace('T', ' '), v.createdBy];
+          return [
+            `v${v.version}`,
+            v.trialId ?? '—',
+            fmt(v.metrics.valAccuracy),
+            fmt(v.metrics.valMacroF1),
+            glioma ? fmt(glioma[1]) : '—',
+            v.aliases.join(',') || '',
+            v.createdAt.slice(0, 19).replace('T', ' '),
+            v.createdBy,
+          ];
         });
         const header = ['version', 'trial', 'val acc', 'macro-F1', 'glioma rec', 'aliases', 'created', 'by'];
         const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));

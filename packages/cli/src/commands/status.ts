@@ -10,7 +10,12 @@ export interface StatusLine {
   state: StudySummary['state'];
   trials: StudySummary['trials'];
   rungs: StudySummary['rungs'];
-  best: { trialId: string; hyperparameters: unknown; valMacroF1: number | null; valAccuracy: number | null } | null;
+  best: {
+    trialId: string;
+    hyperparameters: unknown;
+    valMacroF1: number | null;
+    valAccuracy: number | null;
+  } | null;
 }
 
 export async function fetchSummary(studyId: string): Promise<StudySummary> {
@@ -23,7 +28,14 @@ export function toStatusLine(s: StudySummary): StatusLine {
     state: s.state,
     trials: s.trials,
     rungs: s.rungs,
-    best: s.best ? { trialId: s.best.trialId, hyperparameters: s.best.hyperparameters, valMacroF1: s.best.valMacroF1, valAccuracy: s.best.valAccuracy } : null,
+    best: s.best
+      ? {
+          trialId: s.best.trialId,
+          hyperparameters: s.best.hyperparameters,
+          valMacroF1: s.best.valMacroF1,
+          valAccuracy: s.best.valAccuracy,
+        }
+      : null,
   };
 }
 
@@ -43,9 +55,16 @@ export function register(program: Command): void {
       const s = await fetchSummary(studyId);
       if (!opts.json) {
         console.log(`study ${s.studyId} "${s.name}": ${s.state}${s.error ? ` (${s.error})` : ''}`);
-        console.log(`  trials: ${s.trials.total} total, ${s.trials.completed} completed, ${s.trials.running} running, ${s.trials.queued} queued, ${s.trials.failed} failed`);
-        console.log(`  rungs:  ${s.rungs.completed}/${s.rungs.planned} completed, ${s.epochs} epochs trained`);
-        if (s.best) console.log(`  best:   ${s.best.trialId} val macro-F1 ${pct(s.best.valMacroF1)}, val accuracy ${pct(s.best.valAccuracy)}`);
+        console.log(
+          `  trials: ${s.trials.total} total, ${s.trials.completed} completed, ${s.trials.running} running, ${s.trials.queued} queued, ${s.trials.failed} failed`,
+        );
+        console.log(
+          `  rungs:  ${s.rungs.completed}/${s.rungs.planned} completed, ${s.epochs} epochs trained`,
+        );
+        if (s.best)
+          console.log(
+            `  best:   ${s.best.trialId} val macro-F1 ${pct(s.best.valMacroF1)}, val accuracy ${pct(s.best.valAccuracy)}`,
+          );
       }
       console.log(JSON.stringify(toStatusLine(s)));
     });

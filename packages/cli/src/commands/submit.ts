@@ -17,11 +17,17 @@ export function register(program: Command): void {
       try {
         text = await readFile(file, 'utf8');
       } catch (err) {
-        throw new InvalidInputError(`cannot read ${file}: ${(err as Error).message}`, 'pass the path of a study YAML or JSON file');
+        throw new InvalidInputError(
+          `cannot read ${file}: ${(err as Error).message}`,
+          'pass the path of a study YAML or JSON file',
+        );
       }
       const contentType = file.endsWith('.json') ? 'application/json' : 'application/yaml';
       const res = await callApi('POST', '/api/studies', SubmitResponseSchema, { text, contentType });
-      if (!opts.json) console.log(`submitted study ${res.studyId}${res.plannedRungs ? ` (${res.plannedRungs} trial rungs planned)` : ''}`);
+      if (!opts.json)
+        console.log(
+          `submitted study ${res.studyId}${res.plannedRungs ? ` (${res.plannedRungs} trial rungs planned)` : ''}`,
+        );
       if (!opts.wait) {
         console.log(JSON.stringify({ studyId: res.studyId }));
         return;
@@ -29,8 +35,13 @@ export function register(program: Command): void {
       let last: StatusLine | null = null;
       for (;;) {
         const status = await fetchStatus(res.studyId);
-        if (!opts.json && (last === null || status.rungs.completed !== last.rungs.completed || status.state !== last.state)) {
-          console.log(`${status.state}: ${status.rungs.completed}/${status.rungs.planned} rungs, ${status.trials.total} trials`);
+        if (
+          !opts.json &&
+          (last === null || status.rungs.completed !== last.rungs.completed || status.state !== last.state)
+        ) {
+          console.log(
+            `${status.state}: ${status.rungs.completed}/${status.rungs.planned} rungs, ${status.trials.total} trials`,
+          );
         }
         last = status;
         if (TERMINAL_STATES.includes(status.state)) break;

@@ -16,7 +16,11 @@ export function register(program: Command): void {
     .command('worker')
     .description('train trial rungs from the queue (needs Redis and the artifact store, not Postgres)')
     .option('--concurrency <n>', 'rungs trained at once by this process', '1')
-    .option('--lock-ms <ms>', 'job lock duration (renewed from a separate thread); a killed worker is noticed after about this long', '30000')
+    .option(
+      '--lock-ms <ms>',
+      'job lock duration (renewed from a separate thread); a killed worker is noticed after about this long',
+      '30000',
+    )
     .option('--stalled-interval-ms <ms>', 'how often this worker looks for jobs of dead workers', '30000')
     .action(async (opts: { concurrency: string; lockMs: string; stalledIntervalMs: string }) => {
       // Shown by ps/top: worker processes are recognisable whichever entry point started them.

@@ -3,7 +3,14 @@ import { userInfo } from 'node:os';
 import { basename } from 'node:path';
 import { BraintuneError, InvalidInputError, NotFoundError, apiUrl, readEnv } from '@braintune/protocol';
 import type { z } from 'zod';
-import { ListModelsResponseSchema, PromoteResultSchema, RegistryPredictionSchema, type ModelInfo, type PromoteResult, type SameShape } from '@braintune/coordinator';
+import {
+  ListModelsResponseSchema,
+  PromoteResultSchema,
+  RegistryPredictionSchema,
+  type ModelInfo,
+  type PromoteResult,
+  type SameShape,
+} from '@braintune/coordinator';
 import type { RegistryPrediction } from '@braintune/dashboard';
 import { parseResponse } from '../api-client.js';
 
@@ -16,7 +23,11 @@ void predictionSchemaMatches;
  * http://localhost:$PORT) with BRAINTUNE_API_TOKEN, like `submit` and `status` do, so a
  * laptop needs neither database credentials nor the artifact store.
  */
-export async function callApi<S extends z.ZodType>(path: string, schema: S, init: RequestInit = {}): Promise<z.infer<S>> {
+export async function callApi<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  init: RequestInit = {},
+): Promise<z.infer<S>> {
   const env = readEnv();
   const base = apiUrl(env);
   const headers = new Headers(init.headers);
@@ -26,12 +37,18 @@ export async function callApi<S extends z.ZodType>(path: string, schema: S, init
   try {
     res = await fetch(new URL(path, base), { ...init, headers });
   } catch (err) {
-    throw new BraintuneError(`cannot reach the braintune API at ${base}`, 'unavailable', 'start it with `braintune up` (or `braintune dashboard`), or set BRAINTUNE_URL', { cause: err });
+    throw new BraintuneError(
+      `cannot reach the braintune API at ${base}`,
+      'unavailable',
+      'start it with `braintune up` (or `braintune dashboard`), or set BRAINTUNE_URL',
+      { cause: err },
+    );
   }
   const body = (await res.json().catch(() => ({}))) as { message?: string; error?: string; hint?: string };
   if (!res.ok) {
     const message = body.message ?? body.error ?? `HTTP ${res.status}`;
-    if (res.status === 401) throw new BraintuneError(message, 'unauthorized', 'set BRAINTUNE_API_TOKEN to the server\'s token');
+    if (res.status === 401)
+      throw new BraintuneError(message, 'unauthorized', "set BRAINTUNE_API_TOKEN to the server's token");
     if (res.status === 404) throw new NotFoundError(message, body.hint);
     if (res.status === 400 || res.status === 413) throw new InvalidInputError(message, body.hint);
     throw new BraintuneError(message, 'api_error', body.hint);
@@ -39,8 +56,17 @@ export async function callApi<S extends z.ZodType>(path: string, schema: S, init
   return parseResponse(schema, body, base, `${init.method ?? 'GET'} ${path}`);
 }
 
-export function promote(input: { studyId: string; trialId?: string; model: string; alias?: string }): Promise<PromoteResult> {
-  return callApi('/api/models/promote', PromoteResultSchema, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(input) });
+export function promote(input: {
+  studyId: string;
+  trialId?: string;
+  model: string;
+  alias?: string;
+}): Promise<PromoteResult> {
+  return callApi('/api/models/promote', PromoteResultSchema, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(input),
+  });
 }
 
 export async function listModels(): Promise<ModelInfo[]> {
@@ -53,7 +79,10 @@ export async function predictWithModel(image: string, model: string): Promise<Re
   try {
     bytes = await readFile(image);
   } catch (err) {
-    throw new InvalidInputError(`cannot read image ${image}: ${(err as Error).message}`, 'pass the path of a JPEG or PNG file');
+    throw new InvalidInputError(
+      `cannot read image ${image}: ${(err as Error).message}`,
+      'pass the path of a JPEG or PNG file',
+    );
   }
   const form = new FormData();
   form.append('image', new Blob([new Uint8Array(bytes)]), basename(image));

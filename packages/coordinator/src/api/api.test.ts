@@ -43,23 +43,43 @@ describe('REST API', () => {
   });
 
   const post = (path: string, body?: string, type = 'application/yaml') =>
-    fetch(`${base}${path}`, { method: 'POST', headers: body === undefined ? {} : { 'content-type': type }, ...(body === undefined ? {} : { body }) });
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: body === undefined ? {} : { 'content-type': type },
+      ...(body === undefined ? {} : { body }),
+    });
 
   it('accepts YAML and JSON configs and reports the Hyperband plan', async () => {
-    const res = await post('/api/studies', config('{type: hyperband, maxEpochs: 9, factor: 3, iterations: 1}'));
+    const res = await post(
+      '/api/studies',
+      config('{type: hyperband, maxEpochs: 9, factor: 3, iterations: 1}'),
+    );
     expect(res.status).toBe(201);
     const body = (await res.json()) as { studyId: string; state: string; plannedRungs: number };
     expect(body).toMatchObject({ state: 'queued', plannedRungs: 23 });
     expect(body.studyId).toMatch(/^st-[0-9a-f]{10}$/);
 
-    const json = { name: 'json', dataset: { path: '/x', imageSize: 16 }, scheduler: { type: 'random', epochs: 2, maxTrials: 3 } };
+    const json = {
+      name: 'json',
+      dataset: { path: '/x', imageSize: 16 },
+      scheduler: { type: 'random', epochs: 2, maxTrials: 3 },
+    };
     const res2 = await post('/api/studies', JSON.stringify(json), 'application/json');
     expect(res2.status).toBe(201);
 
     const list = (await (await fetch(`${base}/api/studies`)).json()) as { studyId: string; state: string }[];
     expect(list.map((s) => s.studyId)).toContain(body.studyId);
-    const one = (await (await fetch(`${base}/api/studies/${body.studyId}`)).json()) as Record<string, unknown>;
-    expect(one).toMatchObject({ studyId: body.studyId, state: 'queued', trials: { total: 0 }, rungs: { planned: 23, completed: 0 }, best: null });
+    const one = (await (await fetch(`${base}/api/studies/${body.studyId}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(one).toMatchObject({
+      studyId: body.studyId,
+      state: 'queued',
+      trials: { total: 0 },
+      rungs: { planned: 23, completed: 0 },
+      best: null,
+    });
     const trials = await fetch(`${base}/api/studies/${body.studyId}/trials?sort=objective`);
     expect(trials.status).toBe(200);
     expect(await trials.json()).toEqual([]);
@@ -68,7 +88,11 @@ describe('REST API', () => {
   it('rejects a bad config with 400 naming the field, the value and what is allowed', async () => {
     const res = await post('/api/studies', config('{type: hyperband, maxEpochs: 9, factor: 1}'));
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { error: string; hint: string; issues: { path: string; message: string }[] };
+    const body = (await res.json()) as {
+      error: string;
+      hint: string;
+      issues: { path: string; message: string }[];
+    };
     expect(body.issues.some((i) => i.path === 'scheduler.factor' && /1/.test(i.message))).toBe(true);
     expect(body.hint).toEqual(expect.any(String));
 
@@ -85,7 +109,9 @@ describe('REST API', () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { issues: { path: string }[] }).issues[0]?.path).toBe('sort');
 
-    const created = (await (await post('/api/studies', config('{type: random, epochs: 1, maxTrials: 2}'))).json()) as { studyId: string };
+    const created = (await (
+      await post('/api/studies', config('{type: random, epochs: 1, maxTrials: 2}'))
+    ).json()) as { studyId: string };
     const cancel = await post(`/api/studies/${created.studyId}/cancel`);
     expect(cancel.status).toBe(200);
     expect(((await cancel.json()) as { state: string }).state).toBe('cancelled');
@@ -96,10 +122,19 @@ describe('REST API', () => {
 
   it('lists workers and serves an OpenAPI document generated from the schemas', async () => {
     expect(await (await fetch(`${base}/api/workers`)).json()).toEqual([]);
-    const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/api/studies', '/api/studies/{id}', '/api/studies/{id}/trials', '/api/studies/{id}/cancel', '/api/workers']),
+      expect.arrayContaining([
+        '/api/studies',
+        '/api/studies/{id}',
+        '/api/studies/{id}/trials',
+        '/api/studies/{id}/cancel',
+        '/api/workers',
+      ]),
     );
     const summary = JSON.stringify(doc.paths['/api/studies/{id}']);
     expect(summary).toContain('valMacroF1');

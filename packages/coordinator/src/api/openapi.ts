@@ -11,7 +11,9 @@ import {
 
 type Schema = z.ZodType;
 
-const json = (schema: Schema) => ({ 'application/json': { schema: z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) } });
+const json = (schema: Schema) => ({
+  'application/json': { schema: z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) },
+});
 const errors = {
   '400': { description: 'invalid input', content: json(ErrorBodySchema) },
   '404': { description: 'not found', content: json(ErrorBodySchema) },
@@ -20,22 +22,37 @@ const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'strin
 
 function queryParams(schema: z.ZodObject) {
   const js = z.toJSONSchema(schema, { io: 'input' }) as { properties?: Record<string, unknown> };
-  return Object.entries(js.properties ?? {}).map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
+  return Object.entries(js.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: s,
+  }));
 }
 
 /** OpenAPI 3.1 document generated from the same zod schemas the routes validate with. */
 export function openApiDocument(studyConfigSchema?: Schema): Record<string, unknown> {
-  const configBody = studyConfigSchema ? z.toJSONSchema(studyConfigSchema, { io: 'input', unrepresentable: 'any' }) : { type: 'object' };
+  const configBody = studyConfigSchema
+    ? z.toJSONSchema(studyConfigSchema, { io: 'input', unrepresentable: 'any' })
+    : { type: 'object' };
   return {
     openapi: '3.1.0',
-    info: { title: 'braintune API', version: '0.1.0', description: 'Distributed hyperparameter tuning: studies, trials, workers.' },
+    info: {
+      title: 'braintune API',
+      version: '0.1.0',
+      description: 'Distributed hyperparameter tuning: studies, trials, workers.',
+    },
     paths: {
       '/api/studies': {
         post: {
           summary: 'Submit a study (YAML or JSON body)',
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: configBody }, 'application/yaml': { schema: configBody }, 'text/plain': { schema: { type: 'string' } } },
+            content: {
+              'application/json': { schema: configBody },
+              'application/yaml': { schema: configBody },
+              'text/plain': { schema: { type: 'string' } },
+            },
           },
           responses: { '201': { description: 'accepted', content: json(SubmitResponseSchema) }, ...errors },
         },
@@ -46,7 +63,11 @@ export function openApiDocument(studyConfigSchema?: Schema): Record<string, unkn
         },
       },
       '/api/studies/{id}': {
-        get: { summary: 'One study with progress and best trial', parameters: [idParam], responses: { '200': { description: 'study', content: json(StudySummarySchema) }, ...errors } },
+        get: {
+          summary: 'One study with progress and best trial',
+          parameters: [idParam],
+          responses: { '200': { description: 'study', content: json(StudySummarySchema) }, ...errors },
+        },
       },
       '/api/studies/{id}/trials': {
         get: {
@@ -59,11 +80,18 @@ export function openApiDocument(studyConfigSchema?: Schema): Record<string, unkn
         post: {
           summary: 'Cancel a study: waiting rungs are removed, running ones stop after their epoch',
           parameters: [idParam],
-          responses: { '200': { description: 'cancelled', content: json(StudySummarySchema) }, '409': { description: 'already finished', content: json(ErrorBodySchema) }, ...errors },
+          responses: {
+            '200': { description: 'cancelled', content: json(StudySummarySchema) },
+            '409': { description: 'already finished', content: json(ErrorBodySchema) },
+            ...errors,
+          },
         },
       },
       '/api/workers': {
-        get: { summary: 'Workers seen by the coordinator', responses: { '200': { description: 'workers', content: json(z.array(WorkerRowSchema)) } } },
+        get: {
+          summary: 'Workers seen by the coordinator',
+          responses: { '200': { description: 'workers', content: json(z.array(WorkerRowSchema)) } },
+        },
       },
     },
   };

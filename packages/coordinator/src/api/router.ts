@@ -19,7 +19,12 @@ export interface ApiDeps {
   apiToken?: string | undefined;
 }
 
-const STATUS_BY_CODE: Record<string, number> = { invalid_input: 400, not_found: 404, conflict: 409, unauthorized: 401 };
+const STATUS_BY_CODE: Record<string, number> = {
+  invalid_input: 400,
+  not_found: 404,
+  conflict: 409,
+  unauthorized: 401,
+};
 
 /** Config errors list one `<path>: <problem>` line per field; the API returns them as issues. */
 function issuesOf(err: BraintuneError): { issues?: { path: string; message: string }[] } {
@@ -29,7 +34,9 @@ function issuesOf(err: BraintuneError): { issues?: { path: string; message: stri
     issues: problems.map((p) => {
       const line = String(p);
       const colon = line.indexOf(': ');
-      return colon > 0 ? { path: line.slice(0, colon), message: line.slice(colon + 2) } : { path: '(root)', message: line };
+      return colon > 0
+        ? { path: line.slice(0, colon), message: line.slice(colon + 2) }
+        : { path: '(root)', message: line };
     }),
   };
 }
@@ -45,7 +52,9 @@ export function sendError(res: Response, err: unknown, log?: Logger): void {
     return;
   }
   if (err instanceof BraintuneError) {
-    res.status(STATUS_BY_CODE[err.code] ?? 500).json({ error: err.message, hint: err.hint, ...issuesOf(err) });
+    res
+      .status(STATUS_BY_CODE[err.code] ?? 500)
+      .json({ error: err.message, hint: err.hint, ...issuesOf(err) });
     return;
   }
   log?.error({ err }, 'unhandled API error');
@@ -55,11 +64,15 @@ export function sendError(res: Response, err: unknown, log?: Logger): void {
 /** A study config from the request: YAML or JSON text, or an object already parsed by express.json(). */
 function configFromBody(body: unknown): string | object {
   if (typeof body === 'string') {
-    if (body.trim() === '') throw new InvalidInputError('empty request body', 'send the study config as YAML or JSON');
+    if (body.trim() === '')
+      throw new InvalidInputError('empty request body', 'send the study config as YAML or JSON');
     return body; // YAML is a superset of JSON: the config parser reports syntax errors with their line
   }
   if (body && typeof body === 'object' && !Buffer.isBuffer(body) && Object.keys(body).length > 0) return body;
-  throw new InvalidInputError('missing study config', 'POST the config as application/yaml or application/json');
+  throw new InvalidInputError(
+    'missing study config',
+    'POST the config as application/yaml or application/json',
+  );
 }
 
 /**
@@ -70,7 +83,12 @@ export function createApiRouter(deps: ApiDeps): Router {
   const log = deps.logger ?? createLogger('api');
   const router = express.Router();
   // Submit and cancel (every non-GET under /api) need the token when one is configured.
-  router.use('/api', requireApiTokenForMutations('apiToken' in deps ? deps.apiToken : process.env.BRAINTUNE_API_TOKEN || undefined));
+  router.use(
+    '/api',
+    requireApiTokenForMutations(
+      'apiToken' in deps ? deps.apiToken : process.env.BRAINTUNE_API_TOKEN || undefined,
+    ),
+  );
   const wrap =
     (fn: (req: Request, res: Response) => Promise<void>) =>
     (req: Request, res: Response, next: NextFunction): void => {

@@ -1,6 +1,19 @@
 import type { z } from 'zod';
-import type { AliasEventInfo, ModelInfo, PromoteResult, VersionInfo, VersionMetrics } from '../registry/service.js';
-import type { AliasEventInfoSchema, ModelInfoSchema, PromoteResultSchema, SameShape, VersionInfoSchema, VersionMetricsSchema } from './schemas.js';
+import type {
+  AliasEventInfo,
+  ModelInfo,
+  PromoteResult,
+  VersionInfo,
+  VersionMetrics,
+} from '../registry/service.js';
+import type {
+  AliasEventInfoSchema,
+  ModelInfoSchema,
+  PromoteResultSchema,
+  SameShape,
+  VersionInfoSchema,
+  VersionMetricsSchema,
+} from './schemas.js';
 
 // The registry keeps its own interfaces; these fail `tsc` as soon as they drift from the
 // response schemas the CLI parses with.

@@ -9,11 +9,19 @@ export const ErrorBodySchema = z.object({
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
 
-export const StudyIdParamsSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a study id such as st-1a2b3c4d5e') });
+export const StudyIdParamsSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a study id such as st-1a2b3c4d5e'),
+});
 export const TrialsQuerySchema = z.object({ sort: z.enum(['objective', 'index']).default('index') });
-export const ListStudiesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+export const ListStudiesQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
-export const SubmitResponseSchema = z.object({ studyId: z.string(), state: z.string(), plannedRungs: z.number().int().nullable() });
+export const SubmitResponseSchema = z.object({
+  studyId: z.string(),
+  state: z.string(),
+  plannedRungs: z.number().int().nullable(),
+});
 
 export const BestTrialSchema = z.object({
   trialId: z.string(),
@@ -33,7 +41,13 @@ export const StudySummarySchema = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   objective: z.unknown(),
-  trials: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int(), running: z.number().int(), queued: z.number().int() }),
+  trials: z.object({
+    total: z.number().int(),
+    completed: z.number().int(),
+    failed: z.number().int(),
+    running: z.number().int(),
+    queued: z.number().int(),
+  }),
   rungs: z.object({ planned: z.number().int(), completed: z.number().int() }),
   epochs: z.number().int(),
   best: BestTrialSchema.nullable(),
@@ -58,7 +72,14 @@ export const TrialRowSchema = z.object({
   workerId: z.string().nullable(),
   error: z.string().nullable(),
   rungs: z.array(
-    z.object({ rung: z.number().int(), fromEpoch: z.number().int(), toEpoch: z.number().int(), status: z.string(), score: z.number().nullable(), workerId: z.string().nullable() }),
+    z.object({
+      rung: z.number().int(),
+      fromEpoch: z.number().int(),
+      toEpoch: z.number().int(),
+      status: z.string(),
+      score: z.number().nullable(),
+      workerId: z.string().nullable(),
+    }),
   ),
 });
 
@@ -141,9 +162,21 @@ export const RegistryPredictionSchema = z.object({
   classes: z.array(z.string()),
   probabilities: z.array(z.number()),
   predicted: z.string(),
-  preprocessing: z.object({ imageSize: z.number(), grayscale: z.boolean(), resize: z.string(), kernel: z.string(), pixelScale: z.number(), scale: z.string() }),
+  preprocessing: z.object({
+    imageSize: z.number(),
+    grayscale: z.boolean(),
+    resize: z.string(),
+    kernel: z.string(),
+    pixelScale: z.number(),
+    scale: z.string(),
+  }),
   input: z.object({ format: z.string(), width: z.number(), height: z.number() }),
-  gradcam: z.object({ layer: z.string(), classIndex: z.number().int(), width: z.number(), height: z.number() }),
+  gradcam: z.object({
+    layer: z.string(),
+    classIndex: z.number().int(),
+    width: z.number(),
+    height: z.number(),
+  }),
   images: z.object({ scan: z.string(), modelInput: z.string(), gradcam: z.string() }),
 });
 

@@ -45,7 +45,12 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
 export async function ensureDatabaseExists(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
-  if (!name) throw new BraintuneError(`DATABASE_URL ${url} names no database`, 'invalid_input', 'append /braintune to the URL');
+  if (!name)
+    throw new BraintuneError(
+      `DATABASE_URL ${url} names no database`,
+      'invalid_input',
+      'append /braintune to the URL',
+    );
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new pg.Client({ connectionString: admin.href });

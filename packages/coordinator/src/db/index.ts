@@ -1,3 +1,13 @@
 export * as schema from './schema.js';
 export * from './schema.js';
-export { openDatabase, ensureDatabaseExists, migrateDatabase, MIGRATIONS_FOLDER, type Db, type Tx, type DbOrTx, type Database, type OpenDatabaseOptions } from './client.js';
+export {
+  openDatabase,
+  ensureDatabaseExists,
+  migrateDatabase,
+  MIGRATIONS_FOLDER,
+  type Db,
+  type Tx,
+  type DbOrTx,
+  type Database,
+  type OpenDatabaseOptions,
+} from './client.js';

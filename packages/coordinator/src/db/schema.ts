@@ -141,7 +141,10 @@ export const epochMetrics = pgTable(
     workerId: text('worker_id'),
     recordedAt: createdAt(),
   },
-  (t) => [uniqueIndex('epoch_metrics_trial_epoch_uq').on(t.trialId, t.epoch), index('epoch_metrics_study_idx').on(t.studyId)],
+  (t) => [
+    uniqueIndex('epoch_metrics_trial_epoch_uq').on(t.trialId, t.epoch),
+    index('epoch_metrics_study_idx').on(t.studyId),
+  ],
 );
 
 export const evaluations = pgTable(
@@ -162,7 +165,10 @@ export const evaluations = pgTable(
     loss: doublePrecision('loss').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex('evaluations_job_id_uq').on(t.jobId), uniqueIndex('evaluations_trial_rung_uq').on(t.trialId, t.rung)],
+  (t) => [
+    uniqueIndex('evaluations_job_id_uq').on(t.jobId),
+    uniqueIndex('evaluations_trial_rung_uq').on(t.trialId, t.rung),
+  ],
 );
 
 /** Mirror of the workers' Redis heartbeats (workers never write here themselves). */
@@ -199,7 +205,10 @@ export const modelVersions = pgTable(
     trialId: text('trial_id').references(() => trials.id, { onDelete: 'set null' }),
     /** `registry/<model>/v<N>` in the artifact store. */
     artifactKey: text('artifact_key').notNull(),
-    metrics: jsonb('metrics').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    metrics: jsonb('metrics')
+      .$type<Record<string, unknown>>()
+      .notNull()
+      .default(sql`'{}'::jsonb`),
     hyperparameters: jsonb('hyperparameters').$type<Record<string, unknown>>().notNull(),
     classes: jsonb('classes').$type<string[]>().notNull(),
     imageSize: integer('image_size').notNull(),

@@ -1,6 +1,11 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RESULTS_QUEUE, WorkerEventSchema, workerEventJobOptions, type WorkerEvent } from '@braintune/protocol';
+import {
+  RESULTS_QUEUE,
+  WorkerEventSchema,
+  workerEventJobOptions,
+  type WorkerEvent,
+} from '@braintune/protocol';
 
 /**
  * Producer of the durable results queue (used by workers, and by tests/benchmarks that

@@ -1,6 +1,12 @@
 import { Queue, type Job, type JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { TRIAL_QUEUE, TrialJobDataSchema, trialJobId, type TrialJobData, type TrialRungResult } from '@braintune/protocol';
+import {
+  TRIAL_QUEUE,
+  TrialJobDataSchema,
+  trialJobId,
+  type TrialJobData,
+  type TrialRungResult,
+} from '@braintune/protocol';
 
 export type TrialJob = Job<TrialJobData, TrialRungResult>;
 export type TrialJobState = JobType | 'unknown';

@@ -30,8 +30,16 @@ export interface ReconcileReport {
  * flight) for one study. Pure inspection: the coordinator applies the report under the
  * study's lock, so every open rung ends up queued exactly once.
  */
-export async function inspectStudy(db: DbOrTx, queue: TrialQueue, studyId: string, graceMs = 5000): Promise<ReconcileReport> {
-  const [study] = await db.select({ datasets: studies.datasets }).from(studies).where(eq(studies.id, studyId));
+export async function inspectStudy(
+  db: DbOrTx,
+  queue: TrialQueue,
+  studyId: string,
+  graceMs = 5000,
+): Promise<ReconcileReport> {
+  const [study] = await db
+    .select({ datasets: studies.datasets })
+    .from(studies)
+    .where(eq(studies.id, studyId));
   const rows = await db
     .select({
       jobId: trialRungs.jobId,
@@ -55,19 +63,20 @@ export async function inspectStudy(db: DbOrTx, queue: TrialQueue, studyId: strin
       trialId: row.trialId,
       rung: row.rung,
       status: row.status as OpenRung['status'],
-      data: study?.datasets && study.datasets.length > 0
-        ? {
-            studyId,
-            trialId: row.trialId,
-            rung: row.rung,
-            hyperparameters: row.hyperparameters,
-            dataset: datasetFor(study.datasets, row.hyperparameters.imageSize),
-            fromEpoch: row.fromEpoch,
-            toEpoch: row.toEpoch,
-            checkpointKey: row.checkpointKey,
-            seed: row.seed,
-          }
-        : null,
+      data:
+        study?.datasets && study.datasets.length > 0
+          ? {
+              studyId,
+              trialId: row.trialId,
+              rung: row.rung,
+              hyperparameters: row.hyperparameters,
+              dataset: datasetFor(study.datasets, row.hyperparameters.imageSize),
+              fromEpoch: row.fromEpoch,
+              toEpoch: row.toEpoch,
+              checkpointKey: row.checkpointKey,
+              seed: row.seed,
+            }
+          : null,
     };
     const state = await queue.state(row.jobId);
     if (state === 'unknown') {

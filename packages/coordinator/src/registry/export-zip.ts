@@ -5,7 +5,9 @@ import yazl from 'yazl';
 import { z } from 'zod';
 import type { VersionInfo } from './service.js';
 
-const TensorSpecs = z.array(z.object({ name: z.string(), shape: z.array(z.number().int()), dtype: z.enum(['float32', 'int32']) }));
+const TensorSpecs = z.array(
+  z.object({ name: z.string(), shape: z.array(z.number().int()), dtype: z.enum(['float32', 'int32']) }),
+);
 const LatestView = z.object({ path: z.string().regex(/^epoch-\d+$/) });
 
 /**
@@ -15,14 +17,20 @@ const LatestView = z.object({ path: z.string().regex(/^epoch-\d+$/) });
  * weights as raw little-endian values in the model's weight order under their layer-scoped
  * names, which is exactly tfjs's weight-file format: no TensorFlow is needed to convert.
  */
-export async function buildTfjsExport(version: VersionInfo, dir: string): Promise<{ modelJson: Buffer; weights: Buffer; metadata: Buffer }> {
+export async function buildTfjsExport(
+  version: VersionInfo,
+  dir: string,
+): Promise<{ modelJson: Buffer; weights: Buffer; metadata: Buffer }> {
   const latest = LatestView.parse(JSON.parse(await readFile(join(dir, 'latest.json'), 'utf8')));
   const snapshot = join(dir, latest.path);
   const topology = JSON.parse(await readFile(join(snapshot, 'model.json'), 'utf8')) as unknown;
   const specs = TensorSpecs.parse(JSON.parse(await readFile(join(snapshot, 'weights.json'), 'utf8')));
   const weights = await readFile(join(snapshot, 'weights.bin'));
   const expectedBytes = specs.reduce((sum, s) => sum + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
-  if (expectedBytes !== weights.byteLength) throw new Error(`weights.bin of ${version.model}@v${version.version} has ${weights.byteLength} bytes, its manifest ${expectedBytes}`);
+  if (expectedBytes !== weights.byteLength)
+    throw new Error(
+      `weights.bin of ${version.model}@v${version.version} has ${weights.byteLength} bytes, its manifest ${expectedBytes}`,
+    );
   const modelJson = {
     format: 'layers-model',
     generatedBy: 'braintune',
@@ -37,7 +45,8 @@ export async function buildTfjsExport(version: VersionInfo, dir: string): Promis
     imageSize: version.imageSize,
     preprocessing: version.preprocessing,
     input: `[batch, ${version.imageSize}, ${version.imageSize}, 1] float32: greyscale pixels × pixelScale`,
-    customLayers: 'SeededDropout (identity at inference): register @braintune/model-core or replace with Dropout',
+    customLayers:
+      'SeededDropout (identity at inference): register @braintune/model-core or replace with Dropout',
     metrics: version.metrics,
     hyperparameters: version.hyperparameters,
     source: { studyId: version.studyId, trialId: version.trialId },

@@ -1,20 +1,27 @@
 import { InvalidInputError } from '@braintune/protocol';
 
 /** `NAME`, `NAME@ALIAS` or `NAME@vN`: how users name a registry version. */
-export type ModelRef = { model: string; alias: string } | { model: string; version: number } | { model: string };
+export type ModelRef =
+  { model: string; alias: string } | { model: string; version: number } | { model: string };
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const ALIAS_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
 
 export function assertModelName(name: string): void {
   if (!MODEL_NAME_PATTERN.test(name)) {
-    throw new InvalidInputError(`invalid model name "${name}"`, 'use 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    throw new InvalidInputError(
+      `invalid model name "${name}"`,
+      'use 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+    );
   }
 }
 
 export function assertAlias(alias: string): void {
   if (!ALIAS_PATTERN.test(alias) || /^v\d+$/.test(alias)) {
-    throw new InvalidInputError(`invalid alias "${alias}"`, 'use a word such as production or staging (letters, digits, "_", "-"; not v<N>)');
+    throw new InvalidInputError(
+      `invalid alias "${alias}"`,
+      'use a word such as production or staging (letters, digits, "_", "-"; not v<N>)',
+    );
   }
 }
 

@@ -4,7 +4,17 @@ import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
 import { InvalidInputError, NotFoundError, type Logger } from '@braintune/protocol';
-import { aliasEvents, evaluations, modelAliases, models, modelVersions, studies, trials, type Db, type DbOrTx } from '../db/index.js';
+import {
+  aliasEvents,
+  evaluations,
+  modelAliases,
+  models,
+  modelVersions,
+  studies,
+  trials,
+  type Db,
+  type DbOrTx,
+} from '../db/index.js';
 import { assertAlias, assertModelName, formatModelRef, parseModelRef, type ModelRef } from './model-ref.js';
 
 /** Metrics copied into a version when it is promoted (the source trial may be deleted later). */
@@ -112,8 +122,19 @@ export class RegistryService {
     const [row] = await this.db
       .select({ id: trials.id })
       .from(trials)
-      .where(and(eq(trials.studyId, studyId), inArray(trials.status, [...PROMOTABLE]), sql`${trials.score} IS NOT NULL`))
-      .orderBy(sql`${trials.meetsConstraints} IS TRUE DESC`, desc(trials.score), desc(trials.epochsDone), asc(trials.index))
+      .where(
+        and(
+          eq(trials.studyId, studyId),
+          inArray(trials.status, [...PROMOTABLE]),
+          sql`${trials.score} IS NOT NULL`,
+        ),
+      )
+      .orderBy(
+        sql`${trials.meetsConstraints} IS TRUE DESC`,
+        desc(trials.score),
+        desc(trials.epochsDone),
+        asc(trials.index),
+      )
       .limit(1);
     return row?.id ?? null;
   }
@@ -127,13 +148,28 @@ export class RegistryService {
     assertModelName(input.model);
     if (input.alias !== undefined) assertAlias(input.alias);
     const [study] = await this.db.select().from(studies).where(eq(studies.id, input.studyId));
-    if (!study) throw new NotFoundError(`no study ${input.studyId}`, 'list studies with `braintune status` or the dashboard');
+    if (!study)
+      throw new NotFoundError(
+        `no study ${input.studyId}`,
+        'list studies with `braintune status` or the dashboard',
+      );
     const trialId = input.trialId ?? (await this.bestTrialId(study.id));
-    if (!trialId) throw new InvalidInputError(`study ${study.id} has no completed trial yet`, 'wait for a trial to finish a rung, then promote');
+    if (!trialId)
+      throw new InvalidInputError(
+        `study ${study.id} has no completed trial yet`,
+        'wait for a trial to finish a rung, then promote',
+      );
     const [trial] = await this.db.select().from(trials).where(eq(trials.id, trialId));
-    if (!trial || trial.studyId !== study.id) throw new NotFoundError(`no trial ${trialId} in study ${study.id}`, 'pick a trial from the study leaderboard');
+    if (!trial || trial.studyId !== study.id)
+      throw new NotFoundError(
+        `no trial ${trialId} in study ${study.id}`,
+        'pick a trial from the study leaderboard',
+      );
     if (!(PROMOTABLE as readonly string[]).includes(trial.status) || trial.score === null) {
-      throw new InvalidInputError(`trial ${trialId} is ${trial.status} and has no evaluated checkpoint`, 'promote a trial that completed at least one rung');
+      throw new InvalidInputError(
+        `trial ${trialId} is ${trial.status} and has no evaluated checkpoint`,
+        'promote a trial that completed at least one rung',
+      );
     }
     const [evaluation] = await this.db
       .select()
@@ -143,18 +179,24 @@ export class RegistryService {
       .limit(1);
 
     if (!(await this.artifacts.pull(trial.checkpointKey))) {
-      throw new NotFoundError(`the checkpoint of trial ${trialId} (${trial.checkpointKey}) is not in the artifact store ${this.artifacts.location}`, 'check ARTIFACT_ROOT: the dashboard must see the workers\' artifact store');
+      throw new NotFoundError(
+        `the checkpoint of trial ${trialId} (${trial.checkpointKey}) is not in the artifact store ${this.artifacts.location}`,
+        "check ARTIFACT_ROOT: the dashboard must see the workers' artifact store",
+      );
     }
     const source = this.artifacts.localDir(trial.checkpointKey);
     const latest = LatestView.parse(JSON.parse(await readFile(join(source, 'latest.json'), 'utf8')));
-    const state = CheckpointStateView.parse(JSON.parse(await readFile(join(source, latest.path, 'state.json'), 'utf8')));
+    const state = CheckpointStateView.parse(
+      JSON.parse(await readFile(join(source, latest.path, 'state.json'), 'utf8')),
+    );
 
     const config = study.config as { objective?: { metric?: string; direction?: string } };
     const objective = config.objective?.metric
       ? {
           metric: config.objective.metric,
           direction: config.objective.direction ?? 'max',
-          value: trial.score === null ? null : config.objective.direction === 'min' ? -trial.score : trial.score,
+          value:
+            trial.score === null ? null : config.objective.direction === 'min' ? -trial.score : trial.score,
         }
       : null;
     const report = evaluation?.report;
@@ -169,43 +211,55 @@ export class RegistryService {
     };
 
     let copiedKey: string | null = null;
-    const result = await this.db.transaction(async (tx) => {
-      await tx.insert(models).values({ name: input.model }).onConflictDoNothing();
-      // Serialise version numbering per model.
-      await tx.execute(sql`SELECT 1 FROM ${models} WHERE ${models.name} = ${input.model} FOR UPDATE`);
-      const [{ max } = { max: 0 }] = await tx
-        .select({ max: sql<number>`coalesce(max(${modelVersions.version}), 0)::int` })
-        .from(modelVersions)
-        .where(eq(modelVersions.modelName, input.model));
-      const version = max + 1;
-      const key = registryKey(input.model, version);
-      await this.copySnapshot(source, latest.path, key);
-      copiedKey = key;
-      {
-        await tx.insert(modelVersions).values({
-          modelName: input.model,
-          version,
-          studyId: study.id,
-          trialId: trial.id,
-          artifactKey: key,
-          metrics: metrics as unknown as Record<string, unknown>,
-          hyperparameters: state.hparams,
-          classes: state.classes,
-          imageSize: state.imageSize,
-          preprocessing: { ...state.preprocessing, pixelScale: state.pixelScale },
-          createdBy: input.by,
-        });
-        if (input.alias) await this.moveAlias(tx, input.model, input.alias, version, input.by);
-      }
-      return { version, key };
-    }).catch(async (err: unknown) => {
-      // The transaction rolled back: the copied files must go too.
-      if (copiedKey) await this.artifacts.remove(copiedKey);
-      throw err;
-    });
+    const result = await this.db
+      .transaction(async (tx) => {
+        await tx.insert(models).values({ name: input.model }).onConflictDoNothing();
+        // Serialise version numbering per model.
+        await tx.execute(sql`SELECT 1 FROM ${models} WHERE ${models.name} = ${input.model} FOR UPDATE`);
+        const [{ max } = { max: 0 }] = await tx
+          .select({ max: sql<number>`coalesce(max(${modelVersions.version}), 0)::int` })
+          .from(modelVersions)
+          .where(eq(modelVersions.modelName, input.model));
+        const version = max + 1;
+        const key = registryKey(input.model, version);
+        await this.copySnapshot(source, latest.path, key);
+        copiedKey = key;
+        {
+          await tx.insert(modelVersions).values({
+            modelName: input.model,
+            version,
+            studyId: study.id,
+            trialId: trial.id,
+            artifactKey: key,
+            metrics: metrics as unknown as Record<string, unknown>,
+            hyperparameters: state.hparams,
+            classes: state.classes,
+            imageSize: state.imageSize,
+            preprocessing: { ...state.preprocessing, pixelScale: state.pixelScale },
+            createdBy: input.by,
+          });
+          if (input.alias) await this.moveAlias(tx, input.model, input.alias, version, input.by);
+        }
+        return { version, key };
+      })
+      .catch(async (err: unknown) => {
+        // The transaction rolled back: the copied files must go too.
+        if (copiedKey) await this.artifacts.remove(copiedKey);
+        throw err;
+      });
     await this.artifacts.push(result.key);
-    this.logger?.info({ model: input.model, version: result.version, trialId, alias: input.alias }, 'promoted');
-    return { model: input.model, version: result.version, trialId: trial.id, studyId: study.id, artifactKey: result.key, alias: input.alias ?? null };
+    this.logger?.info(
+      { model: input.model, version: result.version, trialId, alias: input.alias },
+      'promoted',
+    );
+    return {
+      model: input.model,
+      version: result.version,
+      trialId: trial.id,
+      studyId: study.id,
+      artifactKey: result.key,
+      alias: input.alias ?? null,
+    };
   }
 
   /** Copies `latest.json` and the snapshot it names into the version key, via a temporary directory. */
@@ -225,7 +279,13 @@ export class RegistryService {
   }
 
   /** Points `alias` at `version` and records the move (no event when it already points there). */
-  private async moveAlias(tx: DbOrTx, model: string, alias: string, version: number, by: string): Promise<number | null> {
+  private async moveAlias(
+    tx: DbOrTx,
+    model: string,
+    alias: string,
+    version: number,
+    by: string,
+  ): Promise<number | null> {
     const [current] = await tx
       .select()
       .from(modelAliases)
@@ -235,13 +295,23 @@ export class RegistryService {
     await tx
       .insert(modelAliases)
       .values({ modelName: model, alias, version, updatedBy: by })
-      .onConflictDoUpdate({ target: [modelAliases.modelName, modelAliases.alias], set: { version, updatedBy: by, updatedAt: new Date() } });
-    await tx.insert(aliasEvents).values({ modelName: model, alias, fromVersion: current?.version ?? null, toVersion: version, by });
+      .onConflictDoUpdate({
+        target: [modelAliases.modelName, modelAliases.alias],
+        set: { version, updatedBy: by, updatedAt: new Date() },
+      });
+    await tx
+      .insert(aliasEvents)
+      .values({ modelName: model, alias, fromVersion: current?.version ?? null, toVersion: version, by });
     return current?.version ?? null;
   }
 
   /** Moves an alias to any existing version (forwards or back). */
-  async setAlias(model: string, alias: string, version: number, by: string): Promise<{ model: string; alias: string; version: number; previous: number | null }> {
+  async setAlias(
+    model: string,
+    alias: string,
+    version: number,
+    by: string,
+  ): Promise<{ model: string; alias: string; version: number; previous: number | null }> {
     assertModelName(model);
     assertAlias(alias);
     return this.db.transaction(async (tx) => {
@@ -249,14 +319,22 @@ export class RegistryService {
         .select({ version: modelVersions.version })
         .from(modelVersions)
         .where(and(eq(modelVersions.modelName, model), eq(modelVersions.version, version)));
-      if (!target) throw new NotFoundError(`model ${model} has no version ${version}`, 'list versions with `braintune models`');
+      if (!target)
+        throw new NotFoundError(
+          `model ${model} has no version ${version}`,
+          'list versions with `braintune models`',
+        );
       const previous = await this.moveAlias(tx, model, alias, version, by);
       return { model, alias, version, previous };
     });
   }
 
   /** Moves an alias back to the version it held before its last move. */
-  async rollbackAlias(model: string, alias: string, by: string): Promise<{ model: string; alias: string; version: number; previous: number | null }> {
+  async rollbackAlias(
+    model: string,
+    alias: string,
+    by: string,
+  ): Promise<{ model: string; alias: string; version: number; previous: number | null }> {
     assertModelName(model);
     assertAlias(alias);
     const [last] = await this.db
@@ -265,8 +343,16 @@ export class RegistryService {
       .where(and(eq(aliasEvents.modelName, model), eq(aliasEvents.alias, alias)))
       .orderBy(desc(aliasEvents.id))
       .limit(1);
-    if (!last) throw new NotFoundError(`model ${model} has no alias ${alias}`, 'set it first with promote --alias or the registry page');
-    if (last.fromVersion === null) throw new InvalidInputError(`${model}@${alias} has never pointed at another version`, 'name the version to move it to instead');
+    if (!last)
+      throw new NotFoundError(
+        `model ${model} has no alias ${alias}`,
+        'set it first with promote --alias or the registry page',
+      );
+    if (last.fromVersion === null)
+      throw new InvalidInputError(
+        `${model}@${alias} has never pointed at another version`,
+        'name the version to move it to instead',
+      );
     return this.setAlias(model, alias, last.fromVersion, by);
   }
 
@@ -278,7 +364,11 @@ export class RegistryService {
   async getModel(name: string): Promise<ModelInfo> {
     assertModelName(name);
     const [m] = await this.db.select().from(models).where(eq(models.name, name));
-    if (!m) throw new NotFoundError(`no model named ${name}`, 'promote a trial first (braintune promote STUDY --model NAME)');
+    if (!m)
+      throw new NotFoundError(
+        `no model named ${name}`,
+        'promote a trial first (braintune promote STUDY --model NAME)',
+      );
     return this.describe(m);
   }
 
@@ -290,15 +380,29 @@ export class RegistryService {
         .leftJoin(studies, eq(studies.id, modelVersions.studyId))
         .where(eq(modelVersions.modelName, m.name))
         .orderBy(desc(modelVersions.version)),
-      this.db.select().from(modelAliases).where(eq(modelAliases.modelName, m.name)).orderBy(asc(modelAliases.alias)),
-      this.db.select().from(aliasEvents).where(eq(aliasEvents.modelName, m.name)).orderBy(desc(aliasEvents.id)),
+      this.db
+        .select()
+        .from(modelAliases)
+        .where(eq(modelAliases.modelName, m.name))
+        .orderBy(asc(modelAliases.alias)),
+      this.db
+        .select()
+        .from(aliasEvents)
+        .where(eq(aliasEvents.modelName, m.name))
+        .orderBy(desc(aliasEvents.id)),
     ]);
     const aliasMap = Object.fromEntries(aliases.map((a) => [a.alias, a.version]));
     return {
       name: m.name,
       description: m.description,
       createdAt: m.createdAt.toISOString(),
-      versions: versions.map(({ v, studyName }) => toVersionInfo(v, studyName, aliases.filter((a) => a.version === v.version).map((a) => a.alias))),
+      versions: versions.map(({ v, studyName }) =>
+        toVersionInfo(
+          v,
+          studyName,
+          aliases.filter((a) => a.version === v.version).map((a) => a.alias),
+        ),
+      ),
       aliases: aliasMap,
       history: history.map((h) => ({
         alias: h.alias,
@@ -323,24 +427,38 @@ export class RegistryService {
     else if ('alias' in parsed) {
       version = info.aliases[parsed.alias];
       if (version === undefined) {
-        throw new NotFoundError(`model ${parsed.model} has no alias ${parsed.alias}`, `aliases: ${Object.keys(info.aliases).join(', ') || 'none'}; or name a version as ${parsed.model}@v1`);
+        throw new NotFoundError(
+          `model ${parsed.model} has no alias ${parsed.alias}`,
+          `aliases: ${Object.keys(info.aliases).join(', ') || 'none'}; or name a version as ${parsed.model}@v1`,
+        );
       }
     } else version = info.aliases.production ?? info.versions[0]?.version;
     const found = info.versions.find((v) => v.version === version);
-    if (!found) throw new NotFoundError(`no version ${formatModelRef(parsed)}`, `versions: ${info.versions.map((v) => `v${v.version}`).join(', ') || 'none'}`);
+    if (!found)
+      throw new NotFoundError(
+        `no version ${formatModelRef(parsed)}`,
+        `versions: ${info.versions.map((v) => `v${v.version}`).join(', ') || 'none'}`,
+      );
     return found;
   }
 
   /** Local directory of a version's checkpoint (pulled from the store first). */
   async versionDir(version: VersionInfo): Promise<string> {
     if (!(await this.artifacts.pull(version.artifactKey))) {
-      throw new NotFoundError(`the files of ${version.model}@v${version.version} (${version.artifactKey}) are missing from ${this.artifacts.location}`, 'check ARTIFACT_ROOT');
+      throw new NotFoundError(
+        `the files of ${version.model}@v${version.version} (${version.artifactKey}) are missing from ${this.artifacts.location}`,
+        'check ARTIFACT_ROOT',
+      );
     }
     return this.artifacts.localDir(version.artifactKey);
   }
 }
 
-function toVersionInfo(v: typeof modelVersions.$inferSelect, studyName: string | null, aliases: string[]): VersionInfo {
+function toVersionInfo(
+  v: typeof modelVersions.$inferSelect,
+  studyName: string | null,
+  aliases: string[],
+): VersionInfo {
   return {
     model: v.modelName,
     version: v.version,

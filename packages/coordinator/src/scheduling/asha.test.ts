@@ -10,7 +10,8 @@ function config(scheduler: string, extra = ''): StudyConfig {
   );
 }
 
-const starts = (call: DecideCall) => call.decisions.filter((d) => d.kind === 'create-trial' || d.kind === 'promote').length;
+const starts = (call: DecideCall) =>
+  call.decisions.filter((d) => d.kind === 'create-trial' || d.kind === 'promote').length;
 
 describe('AshaScheduler', () => {
   it('places rungs at minEpochs·factor^k ≤ maxEpochs', () => {
@@ -23,7 +24,9 @@ describe('AshaScheduler', () => {
     const calls: DecideCall[] = [];
     let promotionsChecked = 0;
     const result = simulateStudy({
-      scheduler: createScheduler(config('{type: asha, maxEpochs: 9, minEpochs: 1, factor: 3, maxTrials: 40}')),
+      scheduler: createScheduler(
+        config('{type: asha, maxEpochs: 9, minEpochs: 1, factor: 3, maxTrials: 40}'),
+      ),
       workers: 2,
       // Uneven durations, so trials finish out of order as on real workers.
       epochMinutes: (trial) => 1 + (trial.index % 3),
@@ -54,10 +57,16 @@ describe('AshaScheduler', () => {
     expect(promotionsChecked).toBeGreaterThan(0);
     expect(result.state.trials.some((t) => t.rungs.length === 3)).toBe(true);
     // Workers only idle at the tail, once no new trial may start.
-    const lastCreate = Math.max(...calls.filter((c) => c.decisions.some((d) => d.kind === 'create-trial')).map((c) => c.time));
-    expect(calls.filter((c) => c.time <= lastCreate).every((c) => c.idleSlots === 0 || starts(c) === c.idleSlots)).toBe(true);
+    const lastCreate = Math.max(
+      ...calls.filter((c) => c.decisions.some((d) => d.kind === 'create-trial')).map((c) => c.time),
+    );
+    expect(
+      calls.filter((c) => c.time <= lastCreate).every((c) => c.idleSlots === 0 || starts(c) === c.idleSlots),
+    ).toBe(true);
     for (const trial of result.state.trials) {
-      trial.rungs.forEach((rung, i) => expect(rung.fromEpoch).toBe(i === 0 ? 0 : trial.rungs[i - 1]!.toEpoch));
+      trial.rungs.forEach((rung, i) =>
+        expect(rung.fromEpoch).toBe(i === 0 ? 0 : trial.rungs[i - 1]!.toEpoch),
+      );
     }
     expect(result.state.trials.every((t) => t.status === 'completed' || t.status === 'stopped')).toBe(true);
   });
@@ -68,7 +77,9 @@ describe('AshaScheduler', () => {
     scheduler.decide(study.state, 3).forEach((d) => study.apply(d));
     expect(study.state.trials).toHaveLength(3);
     const scores = [0.2, 0.9, 0.5];
-    study.state.trials.forEach((t, i) => Object.assign(t.rungs[0]!, { status: 'completed', score: scores[i], meetsConstraints: true }));
+    study.state.trials.forEach((t, i) =>
+      Object.assign(t.rungs[0]!, { status: 'completed', score: scores[i], meetsConstraints: true }),
+    );
     const next = scheduler.decide(study.state, 2);
     // Top 1/3 of 3 results = the 0.9 trial goes up at once; the second slot starts a new trial.
     expect(next[0]).toEqual({ kind: 'promote', trialId: 't1', rung: 1, fromEpoch: 1, toEpoch: 3 });
@@ -90,7 +101,12 @@ describe('AshaScheduler', () => {
   });
 
   it('takes the smaller of scheduler.maxTrials and budget.maxTrials', () => {
-    const result = simulateStudy({ scheduler: createScheduler(config('{type: asha, maxEpochs: 9, maxTrials: 50}', 'budget: {maxTrials: 12}')), workers: 2 });
+    const result = simulateStudy({
+      scheduler: createScheduler(
+        config('{type: asha, maxEpochs: 9, maxTrials: 50}', 'budget: {maxTrials: 12}'),
+      ),
+      workers: 2,
+    });
     expect(result.trials).toBe(12);
     expect(result.completion?.reason).toBe('max-trials');
   });
@@ -104,7 +120,8 @@ describe('RandomScheduler', () => {
     const result = simulateStudy({ scheduler, workers: 3, onDecide: (c) => calls.push(c) });
     expect(result).toMatchObject({ completed: true, trials: 7, rungs: 7, epochs: 35 });
     expect(result.completion?.reason).toBe('plan');
-    for (const call of calls) if (call.trialsBefore < 7) expect(starts(call)).toBe(Math.min(call.idleSlots, 7 - call.trialsBefore));
+    for (const call of calls)
+      if (call.trialsBefore < 7) expect(starts(call)).toBe(Math.min(call.idleSlots, 7 - call.trialsBefore));
     expect(result.state.trials.every((t) => t.status === 'completed')).toBe(true);
   });
 });

@@ -3,7 +3,14 @@ import type { SearchSpace } from '../study/search-space.js';
 import { RankedResults, type RankedResult } from './ranked-results.js';
 import { byCreation, settledRung, StudyMirror, type TrialIndex } from './study-mirror.js';
 import type { Decision, RungRecord, Scheduler, StopReason, StudyState, TrialRecord } from './types.js';
-import { Gate, isEligibleRung, isTerminalRung, rungOf, TERMINAL_TRIAL_STATUSES, TrialProposer } from './working-state.js';
+import {
+  Gate,
+  isEligibleRung,
+  isTerminalRung,
+  rungOf,
+  TERMINAL_TRIAL_STATUSES,
+  TrialProposer,
+} from './working-state.js';
 
 /**
  * Asynchronous successive halving (Li et al., "A System for Massively Parallel Hyperparameter
@@ -78,7 +85,9 @@ export class AshaScheduler implements Scheduler {
 
     // A finished rung may still enter the top 1/factor as more results arrive: losers stop only at the end.
     const top = this.rungEpochs.length - 1;
-    const candidates = ending ? [...this.index.stopNow.values(), ...this.index.stopAtEnd.values()] : [...this.index.stopNow.values()];
+    const candidates = ending
+      ? [...this.index.stopNow.values(), ...this.index.stopAtEnd.values()]
+      : [...this.index.stopNow.values()];
     const stops: Decision[] = [];
     for (const trial of byCreation(candidates)) {
       const rung = settledRung(trial)!;
@@ -179,7 +188,8 @@ class AshaIndex implements TrialIndex {
       if (!isEligibleRung(rung)) continue;
       const result = resultOf(trial, rung);
       entries.push({ kind: 'result', level: rung.rung, trial, result });
-      if (open && rungOf(trial, rung.rung + 1) === undefined) entries.push({ kind: 'promotable', level: rung.rung, trial, result });
+      if (open && rungOf(trial, rung.rung + 1) === undefined)
+        entries.push({ kind: 'promotable', level: rung.rung, trial, result });
     }
     const settled = settledRung(trial);
     if (settled) {
@@ -233,5 +243,10 @@ function sameEntry(a: Entry, b: Entry): boolean {
 }
 
 function resultOf(trial: TrialRecord, rung: RungRecord): RankedResult {
-  return { trialId: trial.id, index: trial.index, score: rung.score, meetsConstraints: rung.meetsConstraints };
+  return {
+    trialId: trial.id,
+    index: trial.index,
+    score: rung.score,
+    meetsConstraints: rung.meetsConstraints,
+  };
 }

@@ -5,7 +5,9 @@ import { RandomScheduler } from './random.js';
 import type { Scheduler } from './types.js';
 
 /** The scheduler a study config asks for; deterministic in (config, state). */
-export function createScheduler(config: Pick<StudyConfig, 'scheduler' | 'searchSpace' | 'seed' | 'budget'>): Scheduler {
+export function createScheduler(
+  config: Pick<StudyConfig, 'scheduler' | 'searchSpace' | 'seed' | 'budget'>,
+): Scheduler {
   const common = { space: config.searchSpace, seed: config.seed, budget: config.budget };
   switch (config.scheduler.type) {
     case 'hyperband':

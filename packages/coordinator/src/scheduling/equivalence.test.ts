@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseStudyConfig } from '../study/config.js';
 import { createScheduler } from './create-scheduler.js';
 import { createReferenceScheduler } from './reference-schedulers.js';
-import { defaultOutcome, simulateStudy, type SimulatedRungOutcome, type SimulationOptions } from './simulate.js';
+import {
+  defaultOutcome,
+  simulateStudy,
+  type SimulatedRungOutcome,
+  type SimulationOptions,
+} from './simulate.js';
 import type { Decision, RungRecord, Scheduler, StudyState, TrialRecord } from './types.js';
 
 /**
@@ -12,16 +17,24 @@ import type { Decision, RungRecord, Scheduler, StudyState, TrialRecord } from '.
  * Because the simulator is deterministic given the decisions, equal sequences mean equal runs.
  */
 
-const CONTINUOUS = '{learningRate: {type: float, min: 0.0001, max: 0.1, sampling: log}, convDropout: {type: float, min: 0, max: 0.5}}';
-const DISCRETE_12 = '{"augmentation.flip": {type: boolean}, optimizer: [adam, sgd, rmsprop], pooling: [flatten, gap]}';
+const CONTINUOUS =
+  '{learningRate: {type: float, min: 0.0001, max: 0.1, sampling: log}, convDropout: {type: float, min: 0, max: 0.5}}';
+const DISCRETE_12 =
+  '{"augmentation.flip": {type: boolean}, optimizer: [adam, sgd, rmsprop], pooling: [flatten, gap]}';
 
 function configOf(scheduler: string, extra = '', space = CONTINUOUS, seed = 7) {
-  return parseStudyConfig(`name: eq\ndataset: {path: /d}\nseed: ${seed}\nsearchSpace: ${space}\nscheduler: ${scheduler}\n${extra}`);
+  return parseStudyConfig(
+    `name: eq\ndataset: {path: /d}\nseed: ${seed}\nsearchSpace: ${space}\nscheduler: ${scheduler}\n${extra}`,
+  );
 }
 
 /** Deterministic per (trial, rung) pseudo-random number in [0, 1). */
 function noise(trial: TrialRecord, rung: RungRecord, salt: number): number {
-  let h = (parseInt(trial.hpHash.slice(0, 8), 16) ^ Math.imul(rung.rung + 1, 0x9e3779b1) ^ Math.imul(salt, 0x85ebca6b)) >>> 0;
+  let h =
+    (parseInt(trial.hpHash.slice(0, 8), 16) ^
+      Math.imul(rung.rung + 1, 0x9e3779b1) ^
+      Math.imul(salt, 0x85ebca6b)) >>>
+    0;
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b) >>> 0;
   return ((h ^ (h >>> 16)) >>> 0) / 2 ** 32;
@@ -48,7 +61,8 @@ function variantOf(inner: Scheduler, variant: Variant): Scheduler {
     plannedRungs: () => inner.plannedRungs(),
     decide(state: StudyState, idleSlots: number): Decision[] {
       calls++;
-      if (variant === 'alternating' && calls % 2 === 0) return inner.decide({ trials: state.trials, elapsedMinutes: state.elapsedMinutes }, idleSlots);
+      if (variant === 'alternating' && calls % 2 === 0)
+        return inner.decide({ trials: state.trials, elapsedMinutes: state.elapsedMinutes }, idleSlots);
       if (variant === 'forgetful' && calls % 3 === 0 && state.changes) {
         const { source, version } = state.changes;
         return inner.decide({ ...state, changes: { source, version, changedSince: () => null } }, idleSlots);
@@ -61,7 +75,10 @@ function variantOf(inner: Scheduler, variant: Variant): Scheduler {
 
 function record(options: Omit<SimulationOptions, 'onDecide'>): string[] {
   const calls: string[] = [];
-  const result = simulateStudy({ ...options, onDecide: (call) => calls.push(JSON.stringify([call.idleSlots, call.decisions])) });
+  const result = simulateStudy({
+    ...options,
+    onDecide: (call) => calls.push(JSON.stringify([call.idleSlots, call.decisions])),
+  });
   calls.push(JSON.stringify({ completion: result.completion, trials: result.trials, rungs: result.rungs }));
   return calls;
 }
@@ -69,7 +86,9 @@ function record(options: Omit<SimulationOptions, 'onDecide'>): string[] {
 /** Compares call by call so a failure names the first call that differs, not a 10 MB diff. */
 function expectSameCalls(actual: string[], expected: string[]): void {
   const n = Math.min(actual.length, expected.length);
-  for (let i = 0; i < n; i++) if (actual[i] !== expected[i]) expect({ call: i, decisions: actual[i] }).toEqual({ call: i, decisions: expected[i] });
+  for (let i = 0; i < n; i++)
+    if (actual[i] !== expected[i])
+      expect({ call: i, decisions: actual[i] }).toEqual({ call: i, decisions: expected[i] });
   expect(actual.length).toBe(expected.length);
 }
 
@@ -91,19 +110,34 @@ const cases: Case[] = [
   },
   {
     name: 'ASHA, 500 trials, 13 workers, uneven epochs, ties, constraint misses and failures',
-    config: configOf('{type: asha, maxEpochs: 27, minEpochs: 1, factor: 3, maxTrials: 500}', '', CONTINUOUS, 3),
+    config: configOf(
+      '{type: asha, maxEpochs: 27, minEpochs: 1, factor: 3, maxTrials: 500}',
+      '',
+      CONTINUOUS,
+      3,
+    ),
     sim: { workers: 13, epochMinutes: uneven, outcome: roughOutcome, prefetch: 2 },
     variants: ['journal', 'alternating', 'repeated', 'forgetful'],
   },
   {
     name: 'ASHA, factor 2, 1 worker, wall-clock budget',
-    config: configOf('{type: asha, maxEpochs: 16, minEpochs: 1, factor: 2, maxTrials: 400}', 'budget: {maxWallClockMinutes: 300}', CONTINUOUS, 11),
+    config: configOf(
+      '{type: asha, maxEpochs: 16, minEpochs: 1, factor: 2, maxTrials: 400}',
+      'budget: {maxWallClockMinutes: 300}',
+      CONTINUOUS,
+      11,
+    ),
     sim: { workers: 1, outcome: roughOutcome },
     variants: ['journal', 'repeated'],
   },
   {
     name: 'ASHA, budget.maxTrials below maxTrials, 7 workers',
-    config: configOf('{type: asha, maxEpochs: 9, factor: 3, maxTrials: 500}', 'budget: {maxTrials: 180}', CONTINUOUS, 5),
+    config: configOf(
+      '{type: asha, maxEpochs: 9, factor: 3, maxTrials: 500}',
+      'budget: {maxTrials: 180}',
+      CONTINUOUS,
+      5,
+    ),
     sim: { workers: 7, epochMinutes: uneven, outcome: roughOutcome },
     variants: ['journal', 'diff'],
   },
@@ -127,19 +161,34 @@ const cases: Case[] = [
   },
   {
     name: 'Hyperband, budgets (maxTrials, wall clock) and an exhausted space, 30 workers',
-    config: configOf('{type: hyperband, maxEpochs: 27, factor: 3, iterations: 3}', 'budget: {maxTrials: 100, maxWallClockMinutes: 200}', DISCRETE_12, 19),
+    config: configOf(
+      '{type: hyperband, maxEpochs: 27, factor: 3, iterations: 3}',
+      'budget: {maxTrials: 100, maxWallClockMinutes: 200}',
+      DISCRETE_12,
+      19,
+    ),
     sim: { workers: 30, outcome: roughOutcome, epochMinutes: uneven },
     variants: ['journal', 'repeated'],
   },
   {
     name: 'Hyperband, wall clock ends mid-bracket, 5 workers',
-    config: configOf('{type: hyperband, maxEpochs: 27, factor: 3, iterations: 4}', 'budget: {maxWallClockMinutes: 150}', CONTINUOUS, 23),
+    config: configOf(
+      '{type: hyperband, maxEpochs: 27, factor: 3, iterations: 4}',
+      'budget: {maxWallClockMinutes: 150}',
+      CONTINUOUS,
+      23,
+    ),
     sim: { workers: 5, outcome: roughOutcome, epochMinutes: uneven },
     variants: ['journal', 'diff'],
   },
   {
     name: 'Random, 600 trials, 9 workers, failures and wall clock',
-    config: configOf('{type: random, epochs: 3, maxTrials: 600}', 'budget: {maxWallClockMinutes: 190}', CONTINUOUS, 29),
+    config: configOf(
+      '{type: random, epochs: 3, maxTrials: 600}',
+      'budget: {maxWallClockMinutes: 190}',
+      CONTINUOUS,
+      29,
+    ),
     sim: { workers: 9, outcome: roughOutcome, epochMinutes: uneven, prefetch: 3 },
     variants: ['journal', 'alternating', 'repeated'],
   },
@@ -154,7 +203,11 @@ const cases: Case[] = [
 describe('incremental schedulers decide exactly as the full-scan reference', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const expected = record({ ...c.sim, scheduler: createReferenceScheduler(c.config), trackChanges: false });
+      const expected = record({
+        ...c.sim,
+        scheduler: createReferenceScheduler(c.config),
+        trackChanges: false,
+      });
       // Sanity: the case really exercises something (the last entry is the summary).
       expect(expected.length).toBeGreaterThan(3);
       for (const variant of c.variants) {
@@ -167,7 +220,12 @@ describe('incremental schedulers decide exactly as the full-scan reference', () 
 
   it('decides the same on a state handed over as a fresh copy each call (rebuilds and diffs)', () => {
     const config = configOf('{type: asha, maxEpochs: 9, factor: 3, maxTrials: 300}', '', CONTINUOUS, 31);
-    const expected = record({ workers: 6, outcome: roughOutcome, scheduler: createReferenceScheduler(config), trackChanges: false });
+    const expected = record({
+      workers: 6,
+      outcome: roughOutcome,
+      scheduler: createReferenceScheduler(config),
+      trackChanges: false,
+    });
     const inner = createScheduler(config);
     let calls = 0;
     const copying: Scheduler = {

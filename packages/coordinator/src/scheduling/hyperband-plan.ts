@@ -99,5 +99,11 @@ export function hyperbandPlan(maxEpochs: number, factor: number, iterations = 1)
       epochs += round.trials * (round.toEpoch - round.fromEpoch);
     }
   }
-  return { brackets, iterations, trials: trials * iterations, rungs: rungs * iterations, epochs: epochs * iterations };
+  return {
+    brackets,
+    iterations,
+    trials: trials * iterations,
+    rungs: rungs * iterations,
+    epochs: epochs * iterations,
+  };
 }

@@ -1,7 +1,12 @@
 import type { Budget, HyperbandConfig } from '../study/config.js';
 import { compareRankable } from '../study/objective.js';
 import type { SearchSpace } from '../study/search-space.js';
-import { hyperbandBrackets, hyperbandPlan, type HyperbandBracket, type HyperbandPlan } from './hyperband-plan.js';
+import {
+  hyperbandBrackets,
+  hyperbandPlan,
+  type HyperbandBracket,
+  type HyperbandPlan,
+} from './hyperband-plan.js';
 import { settledRung, StudyMirror, type TrialIndex } from './study-mirror.js';
 import type { Decision, Scheduler, StopReason, StudyState, TrialRecord } from './types.js';
 import { byRank, Gate, isEligibleRung, isTerminalRung, rungOf, TrialProposer } from './working-state.js';
@@ -58,8 +63,8 @@ class BracketView {
   ranked(round: number): TrialRecord[] {
     let ranked = this.rankedCache.get(round);
     if (!ranked) {
-      const entries = this.rounds[round]!.map((trial) => ({ trial, rung: rungOf(trial, round)! })).filter((entry) =>
-        isEligibleRung(entry.rung),
+      const entries = this.rounds[round]!.map((trial) => ({ trial, rung: rungOf(trial, round)! })).filter(
+        (entry) => isEligibleRung(entry.rung),
       );
       ranked = byRank(entries, compareRankable).map((entry) => entry.trial);
       this.rankedCache.set(round, ranked);
@@ -171,11 +176,18 @@ export class HyperbandScheduler implements Scheduler {
       }
       if (!canPromote) continue;
       for (let round = 1; round < view.rounds.length; round++) {
-        if (!view.closed(round - 1, gate.canCreate(working), canPromote) || !view.allTerminal(round - 1)) break;
+        if (!view.closed(round - 1, gate.canCreate(working), canPromote) || !view.allTerminal(round - 1))
+          break;
         const next = view.chosenFor(round).find((trial) => rungOf(trial, round) === undefined);
         if (next) {
           const plan = view.instance.bracket.rounds[round]!;
-          return { kind: 'promote', trialId: next.id, rung: round, fromEpoch: plan.fromEpoch, toEpoch: plan.toEpoch };
+          return {
+            kind: 'promote',
+            trialId: next.id,
+            rung: round,
+            fromEpoch: plan.fromEpoch,
+            toEpoch: plan.toEpoch,
+          };
         }
       }
     }

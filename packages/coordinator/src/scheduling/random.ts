@@ -51,7 +51,11 @@ export class RandomScheduler implements Scheduler {
     mirror.sync(state);
     const gate = Gate.of(this.options.budget, this.options.config.maxTrials);
     const decisions: Decision[] = [];
-    const placement = { bracket: null, iteration: null, firstRung: { rung: 0, fromEpoch: 0, toEpoch: this.options.config.epochs } };
+    const placement = {
+      bracket: null,
+      iteration: null,
+      firstRung: { rung: 0, fromEpoch: 0, toEpoch: this.options.config.epochs },
+    };
     for (let slot = 0; slot < Math.floor(idleSlots); slot++) {
       const decision = this.proposer.propose(mirror, gate, placement);
       if (decision === null) break;
@@ -69,7 +73,10 @@ export class RandomScheduler implements Scheduler {
     // Probe whether another trial could still be created (without creating it).
     const moreWork = gate.canCreate(mirror) && this.proposer.propose(mirror, gate, placement) !== null;
     if (!moreWork && mirror.activeRungs === 0) {
-      decisions.push({ kind: 'complete-study', reason: gate.completionReason(mirror, mirror.trialCount >= this.options.config.maxTrials) });
+      decisions.push({
+        kind: 'complete-study',
+        reason: gate.completionReason(mirror, mirror.trialCount >= this.options.config.maxTrials),
+      });
     }
     return decisions;
   }

@@ -52,7 +52,11 @@ export class RankedResults {
   }
 
   delete(result: RankedResult): void {
-    for (let i = this.rankOf(result); i < this.sorted.length && compareResults(this.sorted[i]!, result) === 0; i++) {
+    for (
+      let i = this.rankOf(result);
+      i < this.sorted.length && compareResults(this.sorted[i]!, result) === 0;
+      i++
+    ) {
       if (this.sorted[i]!.trialId === result.trialId) {
         this.sorted.splice(i, 1);
         return;

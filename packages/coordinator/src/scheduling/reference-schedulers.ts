@@ -1,7 +1,12 @@
 import type { AshaConfig, Budget, HyperbandConfig, RandomConfig, StudyConfig } from '../study/config.js';
 import { compareRankable } from '../study/objective.js';
 import type { SearchSpace } from '../study/search-space.js';
-import { hyperbandBrackets, hyperbandPlan, type HyperbandBracket, type HyperbandPlan } from './hyperband-plan.js';
+import {
+  hyperbandBrackets,
+  hyperbandPlan,
+  type HyperbandBracket,
+  type HyperbandPlan,
+} from './hyperband-plan.js';
 import type { Decision, RungRecord, Scheduler, StopReason, StudyState, TrialRecord } from './types.js';
 import {
   Gate,
@@ -44,7 +49,9 @@ class WorkingState {
     // Shallow copies: rung arrays are shared with the caller and replaced (never mutated) on change.
     this.trials = state.trials.map((trial) => ({
       ...trial,
-      rungs: isSortedBy(trial.rungs, (r) => r.rung) ? trial.rungs : [...trial.rungs].sort((a, b) => a.rung - b.rung),
+      rungs: isSortedBy(trial.rungs, (r) => r.rung)
+        ? trial.rungs
+        : [...trial.rungs].sort((a, b) => a.rung - b.rung),
     }));
     if (!isSortedBy(this.trials, (t) => t.index)) this.trials.sort((a, b) => a.index - b.index);
     for (const trial of this.trials) {
@@ -84,7 +91,14 @@ class WorkingState {
         trial.status = 'running';
         trial.rungs = [
           ...trial.rungs,
-          { rung: decision.rung, fromEpoch: decision.fromEpoch, toEpoch: decision.toEpoch, status: 'queued', score: null, meetsConstraints: false },
+          {
+            rung: decision.rung,
+            fromEpoch: decision.fromEpoch,
+            toEpoch: decision.toEpoch,
+            status: 'queued',
+            score: null,
+            meetsConstraints: false,
+          },
         ];
         return;
       }
@@ -100,7 +114,10 @@ class WorkingState {
 }
 
 /** Best first by (constraints met, score), ties broken by creation order so ranking is deterministic. */
-function byRank<T extends { trial: TrialRecord; rung: RungRecord }>(entries: T[], compare: (a: RungRecord, b: RungRecord) => number): T[] {
+function byRank<T extends { trial: TrialRecord; rung: RungRecord }>(
+  entries: T[],
+  compare: (a: RungRecord, b: RungRecord) => number,
+): T[] {
   return [...entries].sort((a, b) => compare(a.rung, b.rung) || a.trial.index - b.trial.index);
 }
 
@@ -129,7 +146,11 @@ class RankCache {
     for (const result of results) {
       const cached = this.byId.get(result.trialId);
       if (!cached) additions.push(result);
-      else if (cached.score !== result.score || cached.meetsConstraints !== result.meetsConstraints || cached.index !== result.index) {
+      else if (
+        cached.score !== result.score ||
+        cached.meetsConstraints !== result.meetsConstraints ||
+        cached.index !== result.index
+      ) {
         valid = false;
         break;
       } else kept++;
@@ -171,14 +192,15 @@ function ashaRungEpochsRef(minEpochs: number, maxEpochs: number, factor: number)
   return epochs;
 }
 
-
 export class ReferenceAshaScheduler implements Scheduler {
   readonly rungEpochs: number[];
   private readonly proposer: TrialProposer;
   /** Sorted finished results per rung, reused across calls (see RankCache: never changes decisions). */
   private readonly rankCaches: RankCache[];
 
-  constructor(private readonly options: { config: AshaConfig; space: SearchSpace; seed: number; budget: Budget }) {
+  constructor(
+    private readonly options: { config: AshaConfig; space: SearchSpace; seed: number; budget: Budget },
+  ) {
     const { minEpochs, maxEpochs, factor } = options.config;
     this.rungEpochs = ashaRungEpochsRef(minEpochs, maxEpochs, factor);
     this.proposer = new TrialProposer(options.space, options.seed);
@@ -271,7 +293,12 @@ export class ReferenceAshaScheduler implements Scheduler {
         if (rung.rung >= levels || !isTerminalRung(rung)) continue;
         finishedCount[rung.rung]!++;
         if (isEligibleRung(rung)) {
-          eligible[rung.rung]!.push({ trialId: trial.id, index: trial.index, score: rung.score, meetsConstraints: rung.meetsConstraints });
+          eligible[rung.rung]!.push({
+            trialId: trial.id,
+            index: trial.index,
+            score: rung.score,
+            meetsConstraints: rung.meetsConstraints,
+          });
         }
       }
     }
@@ -346,8 +373,8 @@ class BracketView {
   ranked(round: number): TrialRecord[] {
     let ranked = this.rankedCache.get(round);
     if (!ranked) {
-      const entries = this.rounds[round]!.map((trial) => ({ trial, rung: rungOf(trial, round)! })).filter((entry) =>
-        isEligibleRung(entry.rung),
+      const entries = this.rounds[round]!.map((trial) => ({ trial, rung: rungOf(trial, round)! })).filter(
+        (entry) => isEligibleRung(entry.rung),
       );
       ranked = byRank(entries, compareRankable).map((entry) => entry.trial);
       this.rankedCache.set(round, ranked);
@@ -374,14 +401,15 @@ class BracketView {
   }
 }
 
-
 export class ReferenceHyperbandScheduler implements Scheduler {
   readonly plan: HyperbandPlan;
   private readonly sequence: BracketInstance[];
   private readonly seqByKey = new Map<string, number>();
   private readonly proposer: TrialProposer;
 
-  constructor(private readonly options: { config: HyperbandConfig; space: SearchSpace; seed: number; budget: Budget }) {
+  constructor(
+    private readonly options: { config: HyperbandConfig; space: SearchSpace; seed: number; budget: Budget },
+  ) {
     const { maxEpochs, factor, iterations } = options.config;
     this.plan = hyperbandPlan(maxEpochs, factor, iterations);
     const brackets = hyperbandBrackets(maxEpochs, factor);
@@ -481,11 +509,18 @@ export class ReferenceHyperbandScheduler implements Scheduler {
       }
       if (!canPromote) continue;
       for (let round = 1; round < view.rounds.length; round++) {
-        if (!view.closed(round - 1, gate.canCreate(working), canPromote) || !view.allTerminal(round - 1)) break;
+        if (!view.closed(round - 1, gate.canCreate(working), canPromote) || !view.allTerminal(round - 1))
+          break;
         const next = view.chosenFor(round).find((trial) => rungOf(trial, round) === undefined);
         if (next) {
           const plan = view.instance.bracket.rounds[round]!;
-          return { kind: 'promote', trialId: next.id, rung: round, fromEpoch: plan.fromEpoch, toEpoch: plan.toEpoch };
+          return {
+            kind: 'promote',
+            trialId: next.id,
+            rung: round,
+            fromEpoch: plan.fromEpoch,
+            toEpoch: plan.toEpoch,
+          };
         }
       }
     }
@@ -529,7 +564,9 @@ export class ReferenceHyperbandScheduler implements Scheduler {
 export class ReferenceRandomScheduler implements Scheduler {
   private readonly proposer: TrialProposer;
 
-  constructor(private readonly options: { config: RandomConfig; space: SearchSpace; seed: number; budget: Budget }) {
+  constructor(
+    private readonly options: { config: RandomConfig; space: SearchSpace; seed: number; budget: Budget },
+  ) {
     this.proposer = new TrialProposer(options.space, options.seed);
   }
 
@@ -545,7 +582,11 @@ export class ReferenceRandomScheduler implements Scheduler {
     const working = new WorkingState(state);
     const gate = Gate.of(this.options.budget, this.options.config.maxTrials);
     const decisions: Decision[] = [];
-    const placement = { bracket: null, iteration: null, firstRung: { rung: 0, fromEpoch: 0, toEpoch: this.options.config.epochs } };
+    const placement = {
+      bracket: null,
+      iteration: null,
+      firstRung: { rung: 0, fromEpoch: 0, toEpoch: this.options.config.epochs },
+    };
     for (let slot = 0; slot < Math.floor(idleSlots); slot++) {
       const decision = this.proposer.propose(working, gate, placement);
       if (decision === null) break;
@@ -555,21 +596,30 @@ export class ReferenceRandomScheduler implements Scheduler {
     for (const trial of working.trials) {
       const rung = lastRung(trial);
       if (TERMINAL_TRIAL_STATUSES.has(trial.status) || !rung || isActiveRung(rung)) continue;
-      const stop: Decision = { kind: 'stop-trial', trialId: trial.id, reason: rung.status === 'completed' ? 'finished' : 'failed' };
+      const stop: Decision = {
+        kind: 'stop-trial',
+        trialId: trial.id,
+        reason: rung.status === 'completed' ? 'finished' : 'failed',
+      };
       working.apply(stop);
       decisions.push(stop);
     }
     // Probe whether another trial could still be created (without creating it).
     const moreWork = gate.canCreate(working) && this.proposer.propose(working, gate, placement) !== null;
     if (!moreWork && !working.hasActiveRungs()) {
-      decisions.push({ kind: 'complete-study', reason: gate.completionReason(working, working.trials.length >= this.options.config.maxTrials) });
+      decisions.push({
+        kind: 'complete-study',
+        reason: gate.completionReason(working, working.trials.length >= this.options.config.maxTrials),
+      });
     }
     return decisions;
   }
 }
 
 /** The reference scheduler a study config asks for (same switch as createScheduler). */
-export function createReferenceScheduler(config: Pick<StudyConfig, 'scheduler' | 'searchSpace' | 'seed' | 'budget'>): Scheduler {
+export function createReferenceScheduler(
+  config: Pick<StudyConfig, 'scheduler' | 'searchSpace' | 'seed' | 'budget'>,
+): Scheduler {
   const common = { space: config.searchSpace, seed: config.seed, budget: config.budget };
   switch (config.scheduler.type) {
     case 'hyperband':

@@ -23,7 +23,14 @@ class CountingIndex implements TrialIndex {
 function create(index: number): Decision {
   return {
     kind: 'create-trial',
-    trial: { index, bracket: null, iteration: null, hyperparameters: {} as TrialRecord['hyperparameters'], hpHash: `h${index}`, firstRung: { rung: 0, fromEpoch: 0, toEpoch: 1 } },
+    trial: {
+      index,
+      bracket: null,
+      iteration: null,
+      hyperparameters: {} as TrialRecord['hyperparameters'],
+      hpHash: `h${index}`,
+      firstRung: { rung: 0, fromEpoch: 0, toEpoch: 1 },
+    },
   };
 }
 

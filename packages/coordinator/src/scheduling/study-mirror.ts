@@ -1,5 +1,12 @@
 import type { Decision, RungRecord, StudyState, StudyStateChanges, TrialRecord } from './types.js';
-import { isActiveRung, isSortedBy, isTerminalRung, lastRung, TERMINAL_TRIAL_STATUSES, type ProposerView } from './working-state.js';
+import {
+  isActiveRung,
+  isSortedBy,
+  isTerminalRung,
+  lastRung,
+  TERMINAL_TRIAL_STATUSES,
+  type ProposerView,
+} from './working-state.js';
 
 /**
  * A scheduler's persistent copy of the study state, kept in step across `decide` calls so that a
@@ -36,7 +43,14 @@ interface Snapshot extends TrialRecord {
 const PENDING_PREFIX = '\u0000pending:';
 
 function copyRungs(rungs: readonly RungRecord[]): RungRecord[] {
-  const copy = rungs.map((r) => ({ rung: r.rung, fromEpoch: r.fromEpoch, toEpoch: r.toEpoch, status: r.status, score: r.score, meetsConstraints: r.meetsConstraints }));
+  const copy = rungs.map((r) => ({
+    rung: r.rung,
+    fromEpoch: r.fromEpoch,
+    toEpoch: r.toEpoch,
+    status: r.status,
+    score: r.score,
+    meetsConstraints: r.meetsConstraints,
+  }));
   return isSortedBy(copy, (r) => r.rung) ? copy : copy.sort((a, b) => a.rung - b.rung);
 }
 
@@ -128,7 +142,8 @@ export class StudyMirror implements ProposerView {
     this.nextPendingIndex = 0;
     this.elapsedMinutes = state.elapsedMinutes;
     const changes = state.changes;
-    if (changes !== undefined && changes.source === this.source && this.syncJournal(state, changes)) this.lastSync = 'journal';
+    if (changes !== undefined && changes.source === this.source && this.syncJournal(state, changes))
+      this.lastSync = 'journal';
     else if (this.syncDiff(state)) this.lastSync = 'diff';
     else {
       this.rebuild(state);
@@ -152,7 +167,16 @@ export class StudyMirror implements ProposerView {
           hyperparameters: trial.hyperparameters,
           hpHash: trial.hpHash,
           status: 'running',
-          rungs: [{ rung: trial.firstRung.rung, fromEpoch: trial.firstRung.fromEpoch, toEpoch: trial.firstRung.toEpoch, status: 'queued', score: null, meetsConstraints: false }],
+          rungs: [
+            {
+              rung: trial.firstRung.rung,
+              fromEpoch: trial.firstRung.fromEpoch,
+              toEpoch: trial.firstRung.toEpoch,
+              status: 'queued',
+              score: null,
+              meetsConstraints: false,
+            },
+          ],
           pos: -1,
         };
         this.pending.push(snap);
@@ -162,7 +186,14 @@ export class StudyMirror implements ProposerView {
       }
       case 'promote': {
         const old = this.byId.get(decision.trialId)!;
-        const rung: RungRecord = { rung: decision.rung, fromEpoch: decision.fromEpoch, toEpoch: decision.toEpoch, status: 'queued', score: null, meetsConstraints: false };
+        const rung: RungRecord = {
+          rung: decision.rung,
+          fromEpoch: decision.fromEpoch,
+          toEpoch: decision.toEpoch,
+          status: 'queued',
+          score: null,
+          meetsConstraints: false,
+        };
         this.replace(old, { ...old, status: 'running', rungs: [...old.rungs, rung] });
         return;
       }
@@ -191,7 +222,8 @@ export class StudyMirror implements ProposerView {
         if (!unchanged(snap, trial) && !this.refresh(snap, trial)) return false;
       }
     }
-    for (let pos = this.slots.length; pos < trials.length; pos++) if (!this.append(trials[pos]!, pos)) return false;
+    for (let pos = this.slots.length; pos < trials.length; pos++)
+      if (!this.append(trials[pos]!, pos)) return false;
     return true;
   }
 

@@ -21,7 +21,12 @@ export interface ProposerView extends GateView {
 }
 
 /** Trial statuses after which a trial never trains again. */
-export const TERMINAL_TRIAL_STATUSES: ReadonlySet<TrialStatus> = new Set(['stopped', 'completed', 'failed', 'cancelled']);
+export const TERMINAL_TRIAL_STATUSES: ReadonlySet<TrialStatus> = new Set([
+  'stopped',
+  'completed',
+  'failed',
+  'cancelled',
+]);
 
 export function isActiveRung(rung: RungRecord): boolean {
   return rung.status === 'queued' || rung.status === 'running';
@@ -59,7 +64,10 @@ export class Gate {
   ) {}
 
   static of(budget: Budget, schedulerMaxTrials: number = Number.POSITIVE_INFINITY): Gate {
-    return new Gate(Math.min(schedulerMaxTrials, budget.maxTrials ?? Number.POSITIVE_INFINITY), budget.maxWallClockMinutes);
+    return new Gate(
+      Math.min(schedulerMaxTrials, budget.maxTrials ?? Number.POSITIVE_INFINITY),
+      budget.maxWallClockMinutes,
+    );
   }
 
   timeOver(state: GateView): boolean {
@@ -114,6 +122,9 @@ export class TrialProposer {
 }
 
 /** Best first by (constraints met, score), ties broken by creation order so ranking is deterministic. */
-export function byRank<T extends { trial: TrialRecord; rung: RungRecord }>(entries: T[], compare: (a: RungRecord, b: RungRecord) => number): T[] {
+export function byRank<T extends { trial: TrialRecord; rung: RungRecord }>(
+  entries: T[],
+  compare: (a: RungRecord, b: RungRecord) => number,
+): T[] {
   return [...entries].sort((a, b) => compare(a.rung, b.rung) || a.trial.index - b.trial.index);
 }

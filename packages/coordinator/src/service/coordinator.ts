@@ -114,7 +114,11 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       attempts: options.jobAttempts ?? 3,
     });
     this.store = openArtifactStore(options.artifactRoot);
-    this.leadership = new Leadership(options.databaseUrl, this.log, (leading) => void this.onLeadership(leading));
+    this.leadership = new Leadership(
+      options.databaseUrl,
+      this.log,
+      (leading) => void this.onLeadership(leading),
+    );
   }
 
   /** Paused while another coordinator may be writing; on regaining, forget everything cached. */
@@ -124,7 +128,9 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       this.cache.clear();
       this.forgetAll();
       this.resultsWorker.resume();
-      await this.reconcileAll().catch((err: unknown) => this.log.error({ err }, 'reconcile after regaining leadership failed'));
+      await this.reconcileAll().catch((err: unknown) =>
+        this.log.error({ err }, 'reconcile after regaining leadership failed'),
+      );
     } else {
       await this.resultsWorker.pause(true);
     }
@@ -533,7 +539,11 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       const removed: string[] = [];
       for (const r of open) {
         // A running rung reports its own end, unless Redis lost its job (then nobody will).
-        if (r.status === 'queued' ? await this.trialQueue.removeIfIdle(r.jobId) : (await this.trialQueue.state(r.jobId)) === 'unknown') {
+        if (
+          r.status === 'queued'
+            ? await this.trialQueue.removeIfIdle(r.jobId)
+            : (await this.trialQueue.state(r.jobId)) === 'unknown'
+        ) {
           removed.push(r.jobId);
         }
       }
@@ -542,12 +552,15 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
           await tx
             .update(trialRungs)
             .set({ status: 'cancelled', finishedAt: new Date() })
-            .where(and(inArray(trialRungs.jobId, removed), inArray(trialRungs.status, ['queued', 'running'])));
+            .where(
+              and(inArray(trialRungs.jobId, removed), inArray(trialRungs.status, ['queued', 'running'])),
+            );
         }
         const cached = await this.cache.get(tx, studyId);
         for (const t of cached.trials) {
           for (const r of t.rungs) {
-            if ((r.status === 'queued' || r.status === 'running') && removed.includes(`${t.id}:${r.rung}`)) r.status = 'cancelled';
+            if ((r.status === 'queued' || r.status === 'running') && removed.includes(`${t.id}:${r.rung}`))
+              r.status = 'cancelled';
           }
         }
         for (const id of removed) cached.inflight.delete(id);

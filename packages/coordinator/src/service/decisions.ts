@@ -16,7 +16,6 @@ export function checkpointKeyOf(studyId: string, index: number): string {
   return `checkpoints/${studyId}/trial-${index}`;
 }
 
-
 export interface StudyContext {
   id: string;
   seed: number;
@@ -38,7 +37,12 @@ export interface AppliedDecisions {
   completed: boolean;
 }
 
-function jobData(study: StudyContext, trial: { id: string; hyperparameters: TrialJobData['hyperparameters'] }, index: number, rung: { rung: number; fromEpoch: number; toEpoch: number }): TrialJobData {
+function jobData(
+  study: StudyContext,
+  trial: { id: string; hyperparameters: TrialJobData['hyperparameters'] },
+  index: number,
+  rung: { rung: number; fromEpoch: number; toEpoch: number },
+): TrialJobData {
   return {
     studyId: study.id,
     trialId: trial.id,
@@ -56,7 +60,12 @@ function jobData(study: StudyContext, trial: { id: string; hyperparameters: Tria
  * Writes the scheduler's decisions in the caller's transaction and mirrors them into the
  * cache. Returns the jobs to enqueue after the commit (their ids make a re-enqueue a no-op).
  */
-export async function applyDecisions(tx: Tx, study: StudyContext, cached: CachedStudy, decisions: Decision[]): Promise<AppliedDecisions> {
+export async function applyDecisions(
+  tx: Tx,
+  study: StudyContext,
+  cached: CachedStudy,
+  decisions: Decision[],
+): Promise<AppliedDecisions> {
   const out: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
   const newTrials: (typeof trials.$inferInsert)[] = [];
   const newRungs: (typeof trialRungs.$inferInsert)[] = [];
@@ -96,7 +105,16 @@ export async function applyDecisions(tx: Tx, study: StudyContext, cached: Cached
           status: 'running',
           // Explicit literals, not `{ ...x, more }`: in Node 20 each such spread copy gets its own hidden
           // class, which makes every later read of the cached rungs (schedulers scan them) megamorphic.
-          rungs: [{ rung: t.firstRung.rung, fromEpoch: t.firstRung.fromEpoch, toEpoch: t.firstRung.toEpoch, status: 'queued', score: null, meetsConstraints: false }],
+          rungs: [
+            {
+              rung: t.firstRung.rung,
+              fromEpoch: t.firstRung.fromEpoch,
+              toEpoch: t.firstRung.toEpoch,
+              status: 'queued',
+              score: null,
+              meetsConstraints: false,
+            },
+          ],
         };
         cached.trials.push(record);
         cached.byId.set(id, record);
@@ -113,7 +131,14 @@ export async function applyDecisions(tx: Tx, study: StudyContext, cached: Cached
         const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
         newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
         promotedTrials.push({ id: d.trialId, rung: d.rung });
-        trial.rungs.push({ rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch, status: 'queued', score: null, meetsConstraints: false });
+        trial.rungs.push({
+          rung: d.rung,
+          fromEpoch: d.fromEpoch,
+          toEpoch: d.toEpoch,
+          status: 'queued',
+          score: null,
+          meetsConstraints: false,
+        });
         trial.status = 'running';
         cached.inflight.add(jobId);
         out.jobs.push(jobData(study, trial, trial.index, rung));
@@ -148,10 +173,16 @@ export async function applyDecisions(tx: Tx, study: StudyContext, cached: Cached
     );
   }
   if (stopped.length > 0) {
-    await tx.update(trials).set({ status: 'stopped', updatedAt: new Date() }).where(inArray(trials.id, stopped));
+    await tx
+      .update(trials)
+      .set({ status: 'stopped', updatedAt: new Date() })
+      .where(inArray(trials.id, stopped));
   }
   if (finished.length > 0) {
-    await tx.update(trials).set({ status: 'completed', updatedAt: new Date() }).where(inArray(trials.id, finished));
+    await tx
+      .update(trials)
+      .set({ status: 'completed', updatedAt: new Date() })
+      .where(inArray(trials.id, finished));
   }
   if (out.completed) {
     // Trials that ended their last rung without being stopped are the finished ones.
@@ -160,7 +191,10 @@ export async function applyDecisions(tx: Tx, study: StudyContext, cached: Cached
       .set({ status: 'completed', updatedAt: new Date() })
       .where(and(eq(trials.studyId, study.id), eq(trials.status, 'paused')));
     for (const t of cached.trials) if (t.status === 'paused') t.status = 'completed';
-    await tx.update(studies).set({ state: 'completed', finishedAt: new Date(), updatedAt: new Date() }).where(eq(studies.id, study.id));
+    await tx
+      .update(studies)
+      .set({ state: 'completed', finishedAt: new Date(), updatedAt: new Date() })
+      .where(eq(studies.id, study.id));
   }
   return out;
 }

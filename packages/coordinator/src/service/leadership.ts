@@ -36,7 +36,10 @@ export class Leadership {
         if (!waiting) this.log.warn('another coordinator leads this database; standing by');
         waiting = true;
       } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'cannot reach Postgres for the leadership lock; retrying');
+        this.log.warn(
+          { err: (err as Error).message },
+          'cannot reach Postgres for the leadership lock; retrying',
+        );
       }
       await new Promise((r) => setTimeout(r, this.retryMs));
     }

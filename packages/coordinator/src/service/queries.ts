@@ -3,7 +3,15 @@ import type { z } from 'zod';
 import { NotFoundError } from '@braintune/protocol';
 import type { BestTrialSchema, StudySummarySchema, TrialRowSchema } from '../api/schemas.js';
 import type { DbOrTx } from '../db/client.js';
-import { epochMetrics, evaluations, studies, trialRungs, trials, workers, type StudyStateName } from '../db/schema.js';
+import {
+  epochMetrics,
+  evaluations,
+  studies,
+  trialRungs,
+  trials,
+  workers,
+  type StudyStateName,
+} from '../db/schema.js';
 
 /** The state names users see (`preparing` is shown as `queued`). */
 export type PublicStudyState = z.infer<typeof StudySummarySchema>['state'];
@@ -72,7 +80,12 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
     })
     .from(trials)
     .where(and(inArray(trials.studyId, ids), sql`${trials.score} is not null`))
-    .orderBy(trials.studyId, sql`${trials.meetsConstraints} desc nulls last`, sql`${trials.score} desc`, asc(trials.index));
+    .orderBy(
+      trials.studyId,
+      sql`${trials.meetsConstraints} desc nulls last`,
+      sql`${trials.score} desc`,
+      asc(trials.index),
+    );
 
   return rows.map((s) => {
     const t = trialCounts.find((c) => c.studyId === s.id);
@@ -90,7 +103,13 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
       startedAt: iso(s.startedAt),
       finishedAt: iso(s.finishedAt),
       objective: (s.config as { objective?: unknown }).objective ?? null,
-      trials: { total, completed: t?.completed ?? 0, failed: t?.failed ?? 0, running, queued: Math.max(0, total - done - running) },
+      trials: {
+        total,
+        completed: t?.completed ?? 0,
+        failed: t?.failed ?? 0,
+        running,
+        queued: Math.max(0, total - done - running),
+      },
       rungs: { planned: s.plannedRungs ?? r?.total ?? 0, completed: r?.completed ?? 0 },
       epochs: epochCounts.find((c) => c.studyId === s.id)?.n ?? 0,
       best: b
@@ -110,7 +129,11 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
 export type TrialRow = z.infer<typeof TrialRowSchema>;
 
 /** Trials of a study; `sort=objective` ranks constraint-meeting trials first, then by score. */
-export async function listTrials(db: DbOrTx, studyId: string, sort: 'objective' | 'index' = 'index'): Promise<TrialRow[]> {
+export async function listTrials(
+  db: DbOrTx,
+  studyId: string,
+  sort: 'objective' | 'index' = 'index',
+): Promise<TrialRow[]> {
   const [study] = await db.select({ id: studies.id }).from(studies).where(eq(studies.id, studyId));
   if (!study) throw new NotFoundError(`no study ${studyId}`, 'list studies with GET /api/studies');
   const rows = await db
@@ -119,10 +142,19 @@ export async function listTrials(db: DbOrTx, studyId: string, sort: 'objective' 
     .where(eq(trials.studyId, studyId))
     .orderBy(
       ...(sort === 'objective'
-        ? [sql`${trials.score} is null`, sql`${trials.meetsConstraints} desc nulls last`, sql`${trials.score} desc`, asc(trials.index)]
+        ? [
+            sql`${trials.score} is null`,
+            sql`${trials.meetsConstraints} desc nulls last`,
+            sql`${trials.score} desc`,
+            asc(trials.index),
+          ]
         : [asc(trials.index)]),
     );
-  const rungs = await db.select().from(trialRungs).where(eq(trialRungs.studyId, studyId)).orderBy(asc(trialRungs.rung));
+  const rungs = await db
+    .select()
+    .from(trialRungs)
+    .where(eq(trialRungs.studyId, studyId))
+    .orderBy(asc(trialRungs.rung));
   const evals = await db
     .selectDistinctOn([evaluations.trialId], { trialId: evaluations.trialId, report: evaluations.report })
     .from(evaluations)
@@ -145,13 +177,22 @@ export async function listTrials(db: DbOrTx, studyId: string, sort: 'objective' 
       valMacroF1: t.valMacroF1,
       valAccuracy: t.valAccuracy,
       valLoss: t.valLoss,
-      valRecall: report ? Object.fromEntries(Object.entries(report.perClass).map(([c, m]) => [c, m.recall])) : null,
+      valRecall: report
+        ? Object.fromEntries(Object.entries(report.perClass).map(([c, m]) => [c, m.recall]))
+        : null,
       hyperparameters: t.hyperparameters,
       workerId: t.workerId,
       error: t.error,
       rungs: rungs
         .filter((r) => r.trialId === t.id)
-        .map((r) => ({ rung: r.rung, fromEpoch: r.fromEpoch, toEpoch: r.toEpoch, status: r.status, score: r.score, workerId: r.workerId })),
+        .map((r) => ({
+          rung: r.rung,
+          fromEpoch: r.fromEpoch,
+          toEpoch: r.toEpoch,
+          status: r.status,
+          score: r.score,
+          workerId: r.workerId,
+        })),
     };
   });
 }

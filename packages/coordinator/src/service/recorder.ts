@@ -18,7 +18,12 @@ export type Scoring = Pick<StudyDefinition, 'score'>;
  * inserted with ON CONFLICT DO NOTHING. Returns false when the event changed nothing
  * (a duplicate, or news about a rung that is already closed).
  */
-export async function recordEvent(tx: Tx, event: EventOf<'result'> | EventOf<'failed'>, cached: CachedStudy, scoring: Scoring): Promise<boolean> {
+export async function recordEvent(
+  tx: Tx,
+  event: EventOf<'result'> | EventOf<'failed'>,
+  cached: CachedStudy,
+  scoring: Scoring,
+): Promise<boolean> {
   return event.kind === 'result' ? recordResult(tx, event, cached, scoring) : recordFailed(tx, event, cached);
 }
 
@@ -26,14 +31,30 @@ function cachedRung(cached: CachedStudy, trialId: string, rung: number) {
   return cached.byId.get(trialId)?.rungs.find((r) => r.rung === rung);
 }
 
-async function recordResult(tx: Tx, e: EventOf<'result'>, cached: CachedStudy, scoring: Scoring): Promise<boolean> {
+async function recordResult(
+  tx: Tx,
+  e: EventOf<'result'>,
+  cached: CachedStudy,
+  scoring: Scoring,
+): Promise<boolean> {
   const { result } = e;
   const last = result.history.at(-1);
   const completed = result.outcome === 'completed';
-  const { score, meetsConstraints } = completed ? scoring.score(result.evaluation, last) : { score: null, meetsConstraints: false };
-  const rungStatus: RungStatusName = completed ? 'completed' : result.outcome === 'cancelled' ? 'cancelled' : 'failed';
-  const trialStatus: TrialStatusName = completed ? 'paused' : result.outcome === 'cancelled' ? 'cancelled' : 'failed';
-  const error = result.outcome === 'diverged' ? (result.error ?? 'training diverged (non-finite loss)') : result.error;
+  const { score, meetsConstraints } = completed
+    ? scoring.score(result.evaluation, last)
+    : { score: null, meetsConstraints: false };
+  const rungStatus: RungStatusName = completed
+    ? 'completed'
+    : result.outcome === 'cancelled'
+      ? 'cancelled'
+      : 'failed';
+  const trialStatus: TrialStatusName = completed
+    ? 'paused'
+    : result.outcome === 'cancelled'
+      ? 'cancelled'
+      : 'failed';
+  const error =
+    result.outcome === 'diverged' ? (result.error ?? 'training diverged (non-finite loss)') : result.error;
   const evaluation = result.evaluation;
   const report = evaluation?.report;
   const valMacroF1 = report?.macroAvg.f1 ?? last?.valMacroF1 ?? null;
@@ -99,7 +120,10 @@ async function recordFailed(tx: Tx, e: EventOf<'failed'>, cached: CachedStudy): 
     .where(and(eq(trialRungs.jobId, e.jobId), inArray(trialRungs.status, OPEN)))
     .returning({ id: trialRungs.id });
   if (closed.length === 0) return false;
-  await tx.update(trials).set({ status: 'failed', error: e.error, updatedAt: new Date() }).where(eq(trials.id, e.trialId));
+  await tx
+    .update(trials)
+    .set({ status: 'failed', error: e.error, updatedAt: new Date() })
+    .where(eq(trials.id, e.trialId));
   const trial = cached.byId.get(e.trialId);
   const r = cachedRung(cached, e.trialId, e.rung);
   if (r) r.status = 'failed';
@@ -114,7 +138,11 @@ async function recordFailed(tx: Tx, e: EventOf<'failed'>, cached: CachedStudy): 
  * notification travel together. Far fewer round trips than a BEGIN … COMMIT block.
  * Returns whether the event changed anything; the caller mirrors it into the cache.
  */
-export async function recordProgressEvent(db: DbOrTx, e: EventOf<'started'> | EventOf<'epoch'>, channel: string): Promise<boolean> {
+export async function recordProgressEvent(
+  db: DbOrTx,
+  e: EventOf<'started'> | EventOf<'epoch'>,
+  channel: string,
+): Promise<boolean> {
   if (e.kind === 'started') {
     const res = await db.execute<{ changed: number }>(sql`
       WITH r AS (

@@ -45,7 +45,11 @@ export function toStudyState(cached: CachedStudy, elapsedMinutes: number): Study
 }
 
 export async function loadStudy(db: DbOrTx, studyId: string): Promise<CachedStudy> {
-  const trialRows = await db.select().from(trials).where(eq(trials.studyId, studyId)).orderBy(asc(trials.index));
+  const trialRows = await db
+    .select()
+    .from(trials)
+    .where(eq(trials.studyId, studyId))
+    .orderBy(asc(trials.index));
   const rungRows = await db
     .select()
     .from(trialRungs)

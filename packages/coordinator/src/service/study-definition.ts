@@ -16,7 +16,10 @@ export interface StudyDefinition {
   /** Throws InvalidInputError when the objective or a constraint names a class the data set lacks. */
   checkClasses(classes: readonly string[]): void;
   /** The objective of a finished rung oriented so that larger is better, and the constraint verdict. */
-  score(evaluation: Evaluation | null, lastEpoch: EpochMetrics | undefined): { score: number | null; meetsConstraints: boolean };
+  score(
+    evaluation: Evaluation | null,
+    lastEpoch: EpochMetrics | undefined,
+  ): { score: number | null; meetsConstraints: boolean };
   /** A fresh scheduler; it must be a deterministic function of (config, state). */
   createScheduler(): Scheduler;
 }

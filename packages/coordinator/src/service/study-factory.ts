@@ -1,15 +1,28 @@
-import { assertClassNames, imageSizesOf, parseStudyConfig, scoreOf, type StudyConfig } from '../study/index.js';
+import {
+  assertClassNames,
+  imageSizesOf,
+  parseStudyConfig,
+  scoreOf,
+  type StudyConfig,
+} from '../study/index.js';
 import { createScheduler } from '../scheduling/index.js';
 import type { StudyDefinition, StudyFactory } from './study-definition.js';
 
 /** Study definitions from the config module (../study) and the schedulers (../scheduling). */
 export const defaultStudyFactory: StudyFactory = {
   parse(input: string | object): StudyDefinition {
-    const config: StudyConfig = typeof input === 'string' ? parseStudyConfig(input, 'yaml') : parseStudyConfig(JSON.stringify(input), 'json');
+    const config: StudyConfig =
+      typeof input === 'string'
+        ? parseStudyConfig(input, 'yaml')
+        : parseStudyConfig(JSON.stringify(input), 'json');
     return {
       name: config.name,
       config: JSON.parse(JSON.stringify(config)) as Record<string, unknown>,
-      dataset: { path: config.dataset.path, valFraction: config.dataset.valFraction, seed: config.dataset.seed },
+      dataset: {
+        path: config.dataset.path,
+        valFraction: config.dataset.valFraction,
+        seed: config.dataset.seed,
+      },
       imageSizes: imageSizesOf(config),
       seed: config.seed,
       checkClasses: (classes) => assertClassNames(config, classes),

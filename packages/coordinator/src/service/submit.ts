@@ -16,13 +16,19 @@ export function newStudyId(): string {
  * tick), prepares the dataset and starts scheduling, so submission needs only Postgres
  * and works from any process that mounts the API.
  */
-export async function submitStudy(db: DbOrTx, factory: StudyFactory, input: string | object): Promise<{ studyId: string; plannedRungs: number | null }> {
+export async function submitStudy(
+  db: DbOrTx,
+  factory: StudyFactory,
+  input: string | object,
+): Promise<{ studyId: string; plannedRungs: number | null }> {
   const def = factory.parse(input);
   // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.
   const source = typeof input === 'string' ? { yaml: input } : input;
   const plannedRungs = def.createScheduler().plannedRungs();
   const id = newStudyId();
-  await db.insert(studies).values({ id, name: def.name, config: def.config, source, state: 'preparing', plannedRungs });
+  await db
+    .insert(studies)
+    .values({ id, name: def.name, config: def.config, source, state: 'preparing', plannedRungs });
   await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${id})`);
   return { studyId: id, plannedRungs };
 }
@@ -46,7 +52,10 @@ export async function cancelStudy(db: DbOrTx, studyId: string): Promise<void> {
   if (updated.length === 0) {
     const [study] = await db.select({ state: studies.state }).from(studies).where(eq(studies.id, studyId));
     if (!study) throw new NotFoundError(`no study ${studyId}`, 'list studies with GET /api/studies');
-    throw new ConflictError(`study ${studyId} is already ${study.state}`, 'only queued or running studies can be cancelled');
+    throw new ConflictError(
+      `study ${studyId} is already ${study.state}`,
+      'only queued or running studies can be cancelled',
+    );
   }
   await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${studyId})`);
 }

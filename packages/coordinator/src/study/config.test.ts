@@ -56,7 +56,11 @@ describe('parseStudyConfig', () => {
   it('parses a full YAML config into a normalised, typed config', () => {
     const config = parseStudyConfig(VALID);
     expect(config.name).toBe('brain-mri-hyperband');
-    expect(config.dataset).toEqual({ path: '/work/shared/datasets/brain-tumor-mri', valFraction: 0.2, seed: 7 });
+    expect(config.dataset).toEqual({
+      path: '/work/shared/datasets/brain-tumor-mri',
+      valFraction: 0.2,
+      seed: 7,
+    });
     expect(config.scheduler).toEqual({ type: 'hyperband', maxEpochs: 9, factor: 3, iterations: 1 });
     expect(config.objective).toEqual({ metric: 'val_macro_f1', direction: 'max' });
     expect(config.constraints).toEqual([{ metric: 'val_recall:glioma_tumor', min: 0.9 }]);
@@ -90,16 +94,19 @@ describe('parseStudyConfig', () => {
     expect(config.dataset).toEqual({ path: '/data', valFraction: 0.2, seed: 1 });
     expect(imageSizesOf(config)).toEqual([64, 128]);
     expect(imageSizesOf(parseStudyConfig(withPart('searchSpace: {}')))).toEqual([64]);
-    expect(parseStudyConfig(withPart('objective: {metric: val_loss}')).objective).toEqual({ metric: 'val_loss', direction: 'min' });
+    expect(parseStudyConfig(withPart('objective: {metric: val_loss}')).objective).toEqual({
+      metric: 'val_loss',
+      direction: 'min',
+    });
   });
 
   it('names the field, the value and what is allowed for a bad factor', () => {
     expect(problemsOf(withPart('scheduler: {type: hyperband, maxEpochs: 9, factor: 1}'))).toEqual([
       'scheduler.factor: got 1, must be an integer ≥ 2',
     ]);
-    expect(problemsOf(withPart('scheduler: {type: asha, maxEpochs: 9, factor: 2.5, maxTrials: 10}'))).toEqual([
-      'scheduler.factor: got 2.5, must be an integer ≥ 2',
-    ]);
+    expect(problemsOf(withPart('scheduler: {type: asha, maxEpochs: 9, factor: 2.5, maxTrials: 10}'))).toEqual(
+      ['scheduler.factor: got 2.5, must be an integer ≥ 2'],
+    );
   });
 
   it('rejects an unknown hyperparameter, listing the valid names', () => {
@@ -126,24 +133,38 @@ describe('parseStudyConfig', () => {
     expect(problemsOf(withPart('searchSpace: {kernelSize: {type: int, min: 3, max: 5}}'))).toEqual([
       'searchSpace.kernelSize.type: got "int", kernelSize must be 3 or 5; use choice, boolean or fixed',
     ]);
-    expect(problemsOf(withPart('searchSpace: {learningRate: {type: float, min: 0, max: 0.1, sampling: log}}'))).toEqual([
-      'searchSpace.learningRate.min: got 0, log sampling needs min > 0',
-    ]);
+    expect(
+      problemsOf(withPart('searchSpace: {learningRate: {type: float, min: 0, max: 0.1, sampling: log}}')),
+    ).toEqual(['searchSpace.learningRate.min: got 0, log sampling needs min > 0']);
     expect(problemsOf(withPart('searchSpace: {learningRate: {type: gaussian}}'))).toEqual([
       'searchSpace.learningRate.type: got "gaussian", type must be one of int, float, choice, boolean, fixed',
     ]);
   });
 
   it('rejects bad conditions', () => {
-    expect(problemsOf(withPart('searchSpace: {optimizer: [adam, sgd], momentum: {type: float, min: 0.5, max: 0.9, when: {optimiser: sgd}}}'))).toEqual([
+    expect(
+      problemsOf(
+        withPart(
+          'searchSpace: {optimizer: [adam, sgd], momentum: {type: float, min: 0.5, max: 0.9, when: {optimiser: sgd}}}',
+        ),
+      ),
+    ).toEqual([
       'searchSpace.momentum.when.optimiser: optimiser is not in the search space, did you mean "optimizer"? a condition needs a searched parent (one of optimizer)',
     ]);
-    expect(problemsOf(withPart('searchSpace: {optimizer: [adam, sgd], momentum: {type: float, min: 0.5, max: 0.9, when: {optimizer: rmsprop}}}'))).toEqual([
-      'searchSpace.momentum.when.optimizer: got "rmsprop", optimizer takes adam, sgd',
-    ]);
-    expect(problemsOf(withPart('searchSpace: {pooling: {type: choice, values: [flatten, gap], when: {preciseBn: true}}, preciseBn: {type: boolean, when: {pooling: gap}}}'))).toEqual([
-      'searchSpace.pooling.when: conditions form a cycle (pooling -> preciseBn -> pooling)',
-    ]);
+    expect(
+      problemsOf(
+        withPart(
+          'searchSpace: {optimizer: [adam, sgd], momentum: {type: float, min: 0.5, max: 0.9, when: {optimizer: rmsprop}}}',
+        ),
+      ),
+    ).toEqual(['searchSpace.momentum.when.optimizer: got "rmsprop", optimizer takes adam, sgd']);
+    expect(
+      problemsOf(
+        withPart(
+          'searchSpace: {pooling: {type: choice, values: [flatten, gap], when: {preciseBn: true}}, preciseBn: {type: boolean, when: {pooling: gap}}}',
+        ),
+      ),
+    ).toEqual(['searchSpace.pooling.when: conditions form a cycle (pooling -> preciseBn -> pooling)']);
   });
 
   it('rejects bad metrics and class names in val_recall', () => {
@@ -157,9 +178,12 @@ describe('parseStudyConfig', () => {
     expect(problemsOf(withPart('objective: {metric: "val_recall:glioma"}'), 'yaml', classes)).toEqual([
       'objective.metric: got "val_recall:glioma", the class must be one of glioma_tumor, meningioma_tumor, no_tumor, pituitary_tumor',
     ]);
-    expect(problemsOf(withPart('dataset: {path: /d, classes: [a, b]}') + '\nconstraints: [{metric: "val_recall:c", min: 0.5}]')).toEqual([
-      'constraints[0].metric: got "val_recall:c", the class must be one of a, b',
-    ]);
+    expect(
+      problemsOf(
+        withPart('dataset: {path: /d, classes: [a, b]}') +
+          '\nconstraints: [{metric: "val_recall:c", min: 0.5}]',
+      ),
+    ).toEqual(['constraints[0].metric: got "val_recall:c", the class must be one of a, b']);
     expect(problemsOf(withPart('name: t') + '\nconstraints: [{metric: val_accuracy}]')).toEqual([
       'constraints[0]: got {"metric":"val_accuracy"}, a constraint needs min, max or both',
     ]);
@@ -185,7 +209,14 @@ seeds: 3
   });
 
   it('rejects the image size in two places and too many image sizes', () => {
-    expect(problemsOf(withPart('dataset: {path: /d, imageSize: 64}').replace(/searchSpace: .*/, 'searchSpace: {imageSize: [64, 128]}'))).toEqual([
+    expect(
+      problemsOf(
+        withPart('dataset: {path: /d, imageSize: 64}').replace(
+          /searchSpace: .*/,
+          'searchSpace: {imageSize: [64, 128]}',
+        ),
+      ),
+    ).toEqual([
       'dataset.imageSize: got 64, searchSpace.imageSize also sets the image size; keep only one of them',
     ]);
     expect(problemsOf(withPart('searchSpace: {imageSize: {type: int, min: 32, max: 256}}'))).toEqual([
@@ -198,6 +229,8 @@ seeds: 3
       '(file): YAML syntax error at line 2, column 1: Map keys must be unique',
     ]);
     expect(problemsOf('{"name": ', 'json')[0]).toMatch(/^\(file\): not valid JSON: /);
-    expect(problemsOf('- 1\n- 2\n')).toEqual(['(root): got [1,2], must be a mapping with name, dataset, searchSpace, scheduler, ...']);
+    expect(problemsOf('- 1\n- 2\n')).toEqual([
+      '(root): got [1,2], must be a mapping with name, dataset, searchSpace, scheduler, ...',
+    ]);
   });
 });

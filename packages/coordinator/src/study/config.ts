@@ -145,12 +145,17 @@ function readText(text: string, format: 'yaml' | 'json'): unknown {
 }
 
 /** Problems with `val_recall:<class>` metrics naming a class the data set does not have. */
-export function classNameProblems(config: Pick<StudyConfig, 'objective' | 'constraints'>, classes: readonly string[]): string[] {
+export function classNameProblems(
+  config: Pick<StudyConfig, 'objective' | 'constraints'>,
+  classes: readonly string[],
+): string[] {
   const problems: string[] = [];
   const check = (metric: MetricName, path: (string | number)[]): void => {
     const name = recallClassOf(metric);
     if (name !== null && !classes.includes(name)) {
-      problems.push(`${formatPath(path)}: got ${showValue(metric)}, the class must be one of ${classes.join(', ')}`);
+      problems.push(
+        `${formatPath(path)}: got ${showValue(metric)}, the class must be one of ${classes.join(', ')}`,
+      );
     }
   };
   check(config.objective.metric, ['objective', 'metric']);
@@ -184,7 +189,9 @@ export function parseStudyConfig(
 ): StudyConfig {
   const raw = readText(text, format);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new StudyConfigError([`(root): got ${showValue(raw)}, must be a mapping with name, dataset, searchSpace, scheduler, ...`]);
+    throw new StudyConfigError([
+      `(root): got ${showValue(raw)}, must be a mapping with name, dataset, searchSpace, scheduler, ...`,
+    ]);
   }
   return validateStudyConfig(raw);
 
@@ -192,18 +199,24 @@ export function parseStudyConfig(
     const problems: string[] = [];
     const top = TopLevelSchema.safeParse(data);
     if (!top.success) problems.push(...zodProblems(top.error, TopLevelSchema, data));
-    const { space, problems: spaceProblems } = parseSearchSpace((data as Record<string, unknown>).searchSpace);
+    const { space, problems: spaceProblems } = parseSearchSpace(
+      (data as Record<string, unknown>).searchSpace,
+    );
     problems.push(...spaceProblems);
 
     // Class names are checked even when other fields are wrong, so every problem shows at once.
     const record = data as Record<string, unknown>;
-    const datasetClasses = DatasetConfigSchema.shape.classes.safeParse(valueAt(record, ['dataset', 'classes']));
+    const datasetClasses = DatasetConfigSchema.shape.classes.safeParse(
+      valueAt(record, ['dataset', 'classes']),
+    );
     const classes = options.classes ?? (datasetClasses.success ? datasetClasses.data : undefined);
     if (classes) {
       const objective = ObjectiveSchema.safeParse(record.objective ?? { metric: 'val_macro_f1' });
       const constraints = z.array(ConstraintSchema).safeParse(record.constraints ?? []);
       if (objective.success && constraints.success) {
-        problems.push(...classNameProblems({ objective: objective.data, constraints: constraints.data }, classes));
+        problems.push(
+          ...classNameProblems({ objective: objective.data, constraints: constraints.data }, classes),
+        );
       }
     }
     if (top.success) {
@@ -226,7 +239,9 @@ export function parseStudyConfig(
 
     const { dataset, seed } = top.data;
     const searchSpace: SearchSpace =
-      dataset.imageSize !== undefined ? { imageSize: { type: 'fixed', value: dataset.imageSize }, ...space } : space;
+      dataset.imageSize !== undefined
+        ? { imageSize: { type: 'fixed', value: dataset.imageSize }, ...space }
+        : space;
     return {
       name: top.data.name,
       dataset: {

@@ -3,7 +3,12 @@ import type { EpochMetrics, Evaluation } from '@braintune/protocol';
 import { compareRankable, scoreOf, type Objective } from './objective.js';
 
 const classes = ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor'];
-const metrics = (precision: number, recall: number) => ({ precision, recall, f1: (2 * precision * recall) / (precision + recall), support: 10 });
+const metrics = (precision: number, recall: number) => ({
+  precision,
+  recall,
+  f1: (2 * precision * recall) / (precision + recall),
+  support: 10,
+});
 
 const evaluation: Evaluation = {
   classes,
@@ -56,7 +61,9 @@ describe('scoreOf', () => {
     const a = scoreOf(evaluation, { metric: 'val_loss', direction: 'min' });
     const b = scoreOf(epoch, { metric: 'val_loss', direction: 'min' });
     expect(a).toMatchObject({ value: 0.31, score: -0.31 });
-    expect(compareRankable({ ...a, meetsConstraints: true }, { ...b, meetsConstraints: true })).toBeLessThan(0);
+    expect(compareRankable({ ...a, meetsConstraints: true }, { ...b, meetsConstraints: true })).toBeLessThan(
+      0,
+    );
   });
 
   it('checks constraints and explains the ones missed', () => {
@@ -68,8 +75,12 @@ describe('scoreOf', () => {
       violations: ['val_recall:glioma_tumor = 0.8 < min 0.9'],
     });
     expect(scoreOf(epoch, f1, constraint).meetsConstraints).toBe(true);
-    expect(scoreOf(epoch, f1, [{ metric: 'val_loss', max: 0.4 }]).violations).toEqual(['val_loss = 0.5 > max 0.4']);
-    expect(scoreOf(epoch, f1, [{ metric: 'val_recall:unknown', min: 0.1 }]).violations).toEqual(['val_recall:unknown is missing']);
+    expect(scoreOf(epoch, f1, [{ metric: 'val_loss', max: 0.4 }]).violations).toEqual([
+      'val_loss = 0.5 > max 0.4',
+    ]);
+    expect(scoreOf(epoch, f1, [{ metric: 'val_recall:unknown', min: 0.1 }]).violations).toEqual([
+      'val_recall:unknown is missing',
+    ]);
   });
 
   it('gives no score to a diverged rung', () => {
@@ -86,6 +97,12 @@ describe('compareRankable', () => {
       { name: 'mid-meets', score: 0.7, meetsConstraints: true },
       { name: 'low-misses', score: 0.2, meetsConstraints: false },
     ];
-    expect([...rungs].sort(compareRankable).map((r) => r.name)).toEqual(['mid-meets', 'low-meets', 'high-score-misses', 'low-misses', 'failed']);
+    expect([...rungs].sort(compareRankable).map((r) => r.name)).toEqual([
+      'mid-meets',
+      'low-meets',
+      'high-score-misses',
+      'low-misses',
+      'failed',
+    ]);
   });
 });

@@ -61,7 +61,11 @@ export const ConstraintSchema = z
   .superRefine((constraint, ctx) => {
     if (constraint.min === undefined && constraint.max === undefined) {
       ctx.addIssue({ code: 'custom', path: [], message: 'a constraint needs min, max or both' });
-    } else if (constraint.min !== undefined && constraint.max !== undefined && constraint.min > constraint.max) {
+    } else if (
+      constraint.min !== undefined &&
+      constraint.max !== undefined &&
+      constraint.min > constraint.max
+    ) {
       ctx.addIssue({ code: 'custom', path: ['max'], message: `must be ≥ min (${constraint.min})` });
     }
   });
@@ -111,15 +115,21 @@ export interface ScoreResult {
 }
 
 /** Objective value, oriented score and constraint check of one rung's metrics. */
-export function scoreOf(source: MetricSource, objective: Objective, constraints: readonly Constraint[] = []): ScoreResult {
+export function scoreOf(
+  source: MetricSource,
+  objective: Objective,
+  constraints: readonly Constraint[] = [],
+): ScoreResult {
   const value = metricValue(source, objective.metric);
   const score = Number.isFinite(value) ? (objective.direction === 'max' ? value : -value) : null;
   const violations: string[] = [];
   for (const constraint of constraints) {
     const actual = metricValue(source, constraint.metric);
     if (!Number.isFinite(actual)) violations.push(`${constraint.metric} is missing`);
-    else if (constraint.min !== undefined && actual < constraint.min) violations.push(`${constraint.metric} = ${actual} < min ${constraint.min}`);
-    else if (constraint.max !== undefined && actual > constraint.max) violations.push(`${constraint.metric} = ${actual} > max ${constraint.max}`);
+    else if (constraint.min !== undefined && actual < constraint.min)
+      violations.push(`${constraint.metric} = ${actual} < min ${constraint.min}`);
+    else if (constraint.max !== undefined && actual > constraint.max)
+      violations.push(`${constraint.metric} = ${actual} > max ${constraint.max}`);
   }
   return { value, score, meetsConstraints: violations.length === 0, violations };
 }

@@ -68,10 +68,16 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   if (best !== null && bestDistance <= Math.max(2, Math.floor(word.length / 3))) return best;
   // Abbreviations such as valFrac -> valFraction.
   const lower = word.toLowerCase();
-  return word.length >= 3 ? (candidates.find((candidate) => candidate.toLowerCase().startsWith(lower)) ?? null) : null;
+  return word.length >= 3
+    ? (candidates.find((candidate) => candidate.toLowerCase().startsWith(lower)) ?? null)
+    : null;
 }
 
-export function unknownKeyProblem(path: readonly PathSegment[], key: string, allowed: readonly string[]): string {
+export function unknownKeyProblem(
+  path: readonly PathSegment[],
+  key: string,
+  allowed: readonly string[],
+): string {
   const suggestion = didYouMean(key, allowed);
   const hint = suggestion ? `did you mean "${suggestion}"? ` : '';
   return `${formatPath([...path, key])}: unknown key, ${hint}allowed: ${allowed.join(', ')}`;
@@ -100,8 +106,11 @@ function schemaAt(schema: z.ZodType, path: readonly PathSegment[], data: unknown
       const discriminator = def.discriminator;
       const chosen = def.options.find((option) => {
         const shape = (option as unknown as { shape?: Record<string, z.ZodType> }).shape;
-        if (!shape || discriminator === undefined || value === null || typeof value !== 'object') return false;
-        return shape[discriminator]?.safeParse((value as Record<string, unknown>)[discriminator]).success ?? false;
+        if (!shape || discriminator === undefined || value === null || typeof value !== 'object')
+          return false;
+        return (
+          shape[discriminator]?.safeParse((value as Record<string, unknown>)[discriminator]).success ?? false
+        );
       });
       if (!chosen) return null;
       current = chosen;
@@ -113,9 +122,11 @@ function schemaAt(schema: z.ZodType, path: readonly PathSegment[], data: unknown
       element?: z.ZodType;
       _zod: { def: { type: string; valueType?: z.ZodType } };
     };
-    if (structural.shape && typeof segment === 'string' && structural.shape[segment]) current = structural.shape[segment];
+    if (structural.shape && typeof segment === 'string' && structural.shape[segment])
+      current = structural.shape[segment];
     else if (structural.element) current = structural.element;
-    else if (structural._zod.def.type === 'record' && structural._zod.def.valueType) current = structural._zod.def.valueType;
+    else if (structural._zod.def.type === 'record' && structural._zod.def.valueType)
+      current = structural._zod.def.valueType;
     else return null;
     value = valueAt(value, [segment]);
   }

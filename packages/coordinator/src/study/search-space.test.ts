@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { HyperparametersSchema, resolveHyperparameters } from '@braintune/protocol';
-import { enumerateSpace, hashHyperparameters, parseSearchSpace, SearchSpaceSampler, type SearchSpace } from './search-space.js';
+import {
+  enumerateSpace,
+  hashHyperparameters,
+  parseSearchSpace,
+  SearchSpaceSampler,
+  type SearchSpace,
+} from './search-space.js';
 
 function space(raw: unknown): SearchSpace {
   const { space, problems } = parseSearchSpace(raw);
@@ -63,7 +69,9 @@ describe('search space sampling', () => {
     }
     // Every branch of the conditions is reached.
     expect(samples.some((hp) => hp.optimizer === 'sgd' && hp.momentum !== defaults.momentum)).toBe(true);
-    expect(samples.some((hp) => hp.family === 'resnet' && hp.blocksPerStage !== defaults.blocksPerStage)).toBe(true);
+    expect(
+      samples.some((hp) => hp.family === 'resnet' && hp.blocksPerStage !== defaults.blocksPerStage),
+    ).toBe(true);
     expect(samples.some((hp) => hp.augmentation.flip && hp.augmentation.rotation > 0)).toBe(true);
     // Log sampling puts about half of the draws below the geometric middle (1e-3).
     const below = samples.filter((hp) => hp.learningRate < 1e-3).length;
@@ -87,7 +95,11 @@ describe('search space sampling', () => {
   });
 
   it('uses up a tiny space completely, without duplicates, then reports exhaustion', () => {
-    const tiny = space({ 'augmentation.flip': { type: 'boolean' }, optimizer: ['adam', 'sgd'], momentum: { type: 'choice', values: [0.8, 0.9], when: { optimizer: 'sgd' } } });
+    const tiny = space({
+      'augmentation.flip': { type: 'boolean' },
+      optimizer: ['adam', 'sgd'],
+      momentum: { type: 'choice', values: [0.8, 0.9], when: { optimizer: 'sgd' } },
+    });
     expect(enumerateSpace(tiny)).toHaveLength(6); // flip × (adam | sgd × 2 momenta)
     const proposals = sampleMany(new SearchSpaceSampler(tiny, 3), 100);
     expect(proposals).toHaveLength(6);

@@ -19,16 +19,24 @@ const ScalarSchema = z.union([z.string(), z.number(), z.boolean()], {
 
 /** `when: {optimizer: sgd}` or `when: {family: [resnet, cnn]}`: active only for those parent values. */
 const WhenSchema = z
-  .record(z.string(), z.union([ScalarSchema, z.array(ScalarSchema).min(1, { error: 'must list at least one value' })]))
+  .record(
+    z.string(),
+    z.union([ScalarSchema, z.array(ScalarSchema).min(1, { error: 'must list at least one value' })]),
+  )
   .optional();
 
-const finite = (what: string) => z.number({ error: `must be ${what}` }).refine(Number.isFinite, { error: `must be ${what}` });
+const finite = (what: string) =>
+  z.number({ error: `must be ${what}` }).refine(Number.isFinite, { error: `must be ${what}` });
 
 export const IntParamSchema = z.strictObject({
   type: z.literal('int'),
   min: finite('an integer').pipe(z.number().int({ error: 'must be an integer' })),
   max: finite('an integer').pipe(z.number().int({ error: 'must be an integer' })),
-  step: z.number({ error: 'must be an integer ≥ 1' }).int({ error: 'must be an integer ≥ 1' }).min(1, { error: 'must be an integer ≥ 1' }).default(1),
+  step: z
+    .number({ error: 'must be an integer ≥ 1' })
+    .int({ error: 'must be an integer ≥ 1' })
+    .min(1, { error: 'must be an integer ≥ 1' })
+    .default(1),
   when: WhenSchema,
 });
 export const FloatParamSchema = z.strictObject({
@@ -42,11 +50,17 @@ export const FloatParamSchema = z.strictObject({
 });
 export const ChoiceParamSchema = z.strictObject({
   type: z.literal('choice'),
-  values: z.array(ScalarSchema, { error: 'must be a list of values' }).min(1, { error: 'must list at least one value' }),
+  values: z
+    .array(ScalarSchema, { error: 'must be a list of values' })
+    .min(1, { error: 'must list at least one value' }),
   when: WhenSchema,
 });
 export const BooleanParamSchema = z.strictObject({ type: z.literal('boolean'), when: WhenSchema });
-export const FixedParamSchema = z.strictObject({ type: z.literal('fixed'), value: ScalarSchema, when: WhenSchema });
+export const FixedParamSchema = z.strictObject({
+  type: z.literal('fixed'),
+  value: ScalarSchema,
+  when: WhenSchema,
+});
 
 export const ParamSpecSchema = z.discriminatedUnion(
   'type',
@@ -66,7 +80,8 @@ function unwrap(schema: AnySchema): AnySchema {
   let current = schema;
   for (;;) {
     const def = current._zod.def as { type: string; innerType?: AnySchema };
-    if ((def.type === 'default' || def.type === 'optional' || def.type === 'nullable') && def.innerType) current = def.innerType;
+    if ((def.type === 'default' || def.type === 'optional' || def.type === 'nullable') && def.innerType)
+      current = def.innerType;
     else return current;
   }
 }
@@ -77,7 +92,8 @@ function tunableFields(): Map<string, AnySchema> {
   for (const [name, schema] of Object.entries(HyperparametersSchema.shape as Record<string, AnySchema>)) {
     const inner = unwrap(schema) as unknown as { shape?: Record<string, AnySchema> };
     if (inner.shape) {
-      for (const [child, childSchema] of Object.entries(inner.shape)) fields.set(`${name}.${child}`, childSchema);
+      for (const [child, childSchema] of Object.entries(inner.shape))
+        fields.set(`${name}.${child}`, childSchema);
     } else fields.set(name, schema);
   }
   return fields;
@@ -88,14 +104,27 @@ export const TUNABLE_NAMES: readonly string[] = [...TUNABLE_FIELDS.keys()];
 /** Human description of what a protocol field accepts, e.g. "an integer from 2 to 5". */
 function describeField(schema: AnySchema): string {
   const inner = unwrap(schema);
-  const def = inner._zod.def as { type: string; entries?: Record<string, string>; options?: AnySchema[]; values?: unknown[] };
+  const def = inner._zod.def as {
+    type: string;
+    entries?: Record<string, string>;
+    options?: AnySchema[];
+    values?: unknown[];
+  };
   if (def.type === 'number') {
     const number = inner as unknown as z.ZodNumber;
     const kind = number.isInt ? 'an integer' : 'a number';
     const bounded = (v: number | null): v is number => v !== null && Number.isFinite(v) && Math.abs(v) < 1e15;
     const { minValue, maxValue } = number;
-    const low = bounded(minValue) ? (number.safeParse(minValue).success ? `≥ ${minValue}` : `> ${minValue}`) : null;
-    const high = bounded(maxValue) ? (number.safeParse(maxValue).success ? `≤ ${maxValue}` : `< ${maxValue}`) : null;
+    const low = bounded(minValue)
+      ? number.safeParse(minValue).success
+        ? `≥ ${minValue}`
+        : `> ${minValue}`
+      : null;
+    const high = bounded(maxValue)
+      ? number.safeParse(maxValue).success
+        ? `≤ ${maxValue}`
+        : `< ${maxValue}`
+      : null;
     if (low?.startsWith('≥') && high?.startsWith('≤')) return `${kind} from ${minValue} to ${maxValue}`;
     if (low && high) return `${kind} ${low} and ${high}`;
     if (low ?? high) return `${kind} ${low ?? high}`;
@@ -133,9 +162,14 @@ export function discreteValues(spec: ParamSpec, cap = 100_000): ParamValue[] | n
       if (spec.step === undefined) return spec.min === spec.max ? [spec.min] : null;
       const values: number[] = [];
       if (spec.sampling === 'log') {
-        for (let v = spec.min; v <= spec.max * (1 + 1e-12) && values.length <= cap; v = clean(v * spec.step)) values.push(v);
+        for (let v = spec.min; v <= spec.max * (1 + 1e-12) && values.length <= cap; v = clean(v * spec.step))
+          values.push(v);
       } else {
-        for (let k = 0; spec.min + k * spec.step <= spec.max + 1e-12 * Math.abs(spec.max) && values.length <= cap; k++) {
+        for (
+          let k = 0;
+          spec.min + k * spec.step <= spec.max + 1e-12 * Math.abs(spec.max) && values.length <= cap;
+          k++
+        ) {
           values.push(clean(spec.min + k * spec.step));
         }
       }
@@ -162,7 +196,8 @@ function sameValue(a: ParamValue, b: ParamValue): boolean {
 /** Shorthand: a list is a choice, a bare value is fixed. */
 function expandShorthand(raw: unknown): unknown {
   if (Array.isArray(raw)) return { type: 'choice', values: raw };
-  if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') return { type: 'fixed', value: raw };
+  if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean')
+    return { type: 'fixed', value: raw };
   return raw;
 }
 
@@ -178,7 +213,12 @@ function checkFieldAccepts(
   }
 }
 
-function checkSpecAgainstField(problems: string[], name: string, spec: ParamSpec, prefix: PathSegment[]): void {
+function checkSpecAgainstField(
+  problems: string[],
+  name: string,
+  spec: ParamSpec,
+  prefix: PathSegment[],
+): void {
   const field = TUNABLE_FIELDS.get(name)!;
   switch (spec.type) {
     case 'int':
@@ -190,7 +230,9 @@ function checkSpecAgainstField(problems: string[], name: string, spec: ParamSpec
         return;
       }
       if (spec.type === 'float' && isIntegerField(field) && spec.min !== spec.max) {
-        problems.push(`${formatPath([...prefix, 'type'])}: got "float", ${name} must be ${describeField(field)}; use type int`);
+        problems.push(
+          `${formatPath([...prefix, 'type'])}: got "float", ${name} must be ${describeField(field)}; use type int`,
+        );
         return;
       }
       if (spec.min > spec.max) {
@@ -198,9 +240,12 @@ function checkSpecAgainstField(problems: string[], name: string, spec: ParamSpec
         return;
       }
       if (spec.type === 'float' && spec.sampling === 'log') {
-        if (spec.min <= 0) problems.push(`${formatPath([...prefix, 'min'])}: got ${spec.min}, log sampling needs min > 0`);
+        if (spec.min <= 0)
+          problems.push(`${formatPath([...prefix, 'min'])}: got ${spec.min}, log sampling needs min > 0`);
         if (spec.step !== undefined && spec.step <= 1) {
-          problems.push(`${formatPath([...prefix, 'step'])}: got ${spec.step}, a log step multiplies and must be > 1`);
+          problems.push(
+            `${formatPath([...prefix, 'step'])}: got ${spec.step}, a log step multiplies and must be > 1`,
+          );
         }
         if (spec.min <= 0 || (spec.step !== undefined && spec.step <= 1)) return;
       }
@@ -210,15 +255,22 @@ function checkSpecAgainstField(problems: string[], name: string, spec: ParamSpec
       const grid = spec.type === 'int' ? discreteValues(spec, 10_000) : null;
       const bad = grid?.find((value) => !field.safeParse(value).success);
       if (bad !== undefined && field.safeParse(spec.min).success && field.safeParse(spec.max).success) {
-        problems.push(`${formatPath(prefix)}: the grid contains ${bad}, ${name} must be ${describeField(field)}; use a choice`);
+        problems.push(
+          `${formatPath(prefix)}: the grid contains ${bad}, ${name} must be ${describeField(field)}; use a choice`,
+        );
       }
       return;
     }
     case 'choice': {
-      spec.values.forEach((value, i) => checkFieldAccepts(problems, name, field, [...prefix, 'values', i], value));
+      spec.values.forEach((value, i) =>
+        checkFieldAccepts(problems, name, field, [...prefix, 'values', i], value),
+      );
       const seen = new Set<ParamValue>();
       spec.values.forEach((value, i) => {
-        if (seen.has(value)) problems.push(`${formatPath([...prefix, 'values', i])}: got ${showValue(value)} twice, values must be distinct`);
+        if (seen.has(value))
+          problems.push(
+            `${formatPath([...prefix, 'values', i])}: got ${showValue(value)} twice, values must be distinct`,
+          );
         seen.add(value);
       });
       return;
@@ -239,11 +291,14 @@ function orderByConditions(space: SearchSpace, problems: string[], prefix: PathS
   const visit = (name: string, chain: string[]): void => {
     if (state.get(name) === 'done') return;
     if (state.get(name) === 'visiting') {
-      problems.push(`${formatPath([...prefix, name, 'when'])}: conditions form a cycle (${[...chain, name].join(' -> ')})`);
+      problems.push(
+        `${formatPath([...prefix, name, 'when'])}: conditions form a cycle (${[...chain, name].join(' -> ')})`,
+      );
       return;
     }
     state.set(name, 'visiting');
-    for (const parent of Object.keys(space[name]?.when ?? {})) if (space[parent]) visit(parent, [...chain, name]);
+    for (const parent of Object.keys(space[name]?.when ?? {}))
+      if (space[parent]) visit(parent, [...chain, name]);
     state.set(name, 'done');
     order.push(name);
   };
@@ -262,7 +317,9 @@ export function parseSearchSpace(raw: unknown, prefix: PathSegment[] = ['searchS
   const space: SearchSpace = {};
   if (raw === undefined || raw === null) return { space, problems };
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    problems.push(`${formatPath(prefix)}: got ${showValue(raw)}, must be a map from hyperparameter name to its range`);
+    problems.push(
+      `${formatPath(prefix)}: got ${showValue(raw)}, must be a map from hyperparameter name to its range`,
+    );
     return { space, problems };
   }
   for (const [name, rawSpec] of Object.entries(raw as Record<string, unknown>)) {
@@ -307,7 +364,9 @@ export function parseSearchSpace(raw: unknown, prefix: PathSegment[] = ['searchS
       }
       const possible = discreteValues(parentSpec);
       if (possible === null) {
-        problems.push(`${formatPath(path)}: ${parent} is a continuous float, a condition needs a discrete parent (choice, boolean, int, fixed or a float with step)`);
+        problems.push(
+          `${formatPath(path)}: ${parent} is a continuous float, a condition needs a discrete parent (choice, boolean, int, fixed or a float with step)`,
+        );
         continue;
       }
       const list = Array.isArray(wanted) ? wanted : [wanted];

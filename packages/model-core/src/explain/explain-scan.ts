@@ -21,7 +21,11 @@ export interface ScanExplanation {
  * Grad-CAM, drawn over the preprocessed image: whatever the resize mode (letterbox, crop,
  * stretch), the map lines up with the pixels the model actually looked at.
  */
-export async function explainScan(loaded: LoadedCheckpoint, bytes: Buffer, options: { size?: number } = {}): Promise<ScanExplanation> {
+export async function explainScan(
+  loaded: LoadedCheckpoint,
+  bytes: Buffer,
+  options: { size?: number } = {},
+): Promise<ScanExplanation> {
   const prediction = await predict(loaded, bytes);
   const { state } = loaded;
   const pixels = await preprocessImage(bytes, state.preprocessing);
@@ -32,13 +36,21 @@ export async function explainScan(loaded: LoadedCheckpoint, bytes: Buffer, optio
   } finally {
     input.dispose();
   }
-  const modelInputPng = await sharp(Buffer.from(pixels), { raw: { width: state.imageSize, height: state.imageSize, channels: 1 } })
+  const modelInputPng = await sharp(Buffer.from(pixels), {
+    raw: { width: state.imageSize, height: state.imageSize, channels: 1 },
+  })
     .png()
     .toBuffer();
   const overlayPng = await renderHeatmapOverlay(modelInputPng, cam, { size: options.size ?? 384 });
   return {
     prediction,
-    gradcam: { layerName: cam.layerName, classIndex: cam.classIndex, width: cam.width, height: cam.height, heatmap: cam.heatmap },
+    gradcam: {
+      layerName: cam.layerName,
+      classIndex: cam.classIndex,
+      width: cam.width,
+      height: cam.height,
+      heatmap: cam.heatmap,
+    },
     modelInputPng,
     overlayPng,
   };

@@ -20,7 +20,13 @@ beforeAll(async () => {
 function linearModel(size: number, dense: number[][]): tfl.LayersModel {
   const model = tfl.sequential();
   model.add(
-    tfl.layers.conv2d({ inputShape: [size, size, 1], filters: 2, kernelSize: 1, activation: 'relu', name: 'last_conv' }),
+    tfl.layers.conv2d({
+      inputShape: [size, size, 1],
+      filters: 2,
+      kernelSize: 1,
+      activation: 'relu',
+      name: 'last_conv',
+    }),
   );
   model.add(tfl.layers.flatten());
   model.add(tfl.layers.dense({ units: 2, activation: 'softmax' }));
@@ -72,9 +78,19 @@ describe('gradCam', () => {
 
   it('explains a seed-like CNN (conv → pool → dropout → flatten → dense → bn → softmax)', () => {
     const model = tfl.sequential();
-    model.add(tfl.layers.conv2d({ inputShape: [16, 16, 1], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' }));
+    model.add(
+      tfl.layers.conv2d({
+        inputShape: [16, 16, 1],
+        filters: 4,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+      }),
+    );
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
-    model.add(tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_b' }));
+    model.add(
+      tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_b' }),
+    );
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
     model.add(tfl.layers.dropout({ rate: 0.2 }));
     model.add(tfl.layers.flatten());
@@ -96,10 +112,21 @@ describe('gradCam', () => {
 
 describe('gradCam on model-core hypermodels', () => {
   it.each([
-    ['cnn with conv batch norm and global pooling', { family: 'cnn', convBatchNorm: true, pooling: 'gap' }, /^block3_conv1$/],
-    ['resnet (the map is the last residual block output)', { family: 'resnet', convBlocks: 2, blocksPerStage: 1 }, /^stage2_block1_out$/],
+    [
+      'cnn with conv batch norm and global pooling',
+      { family: 'cnn', convBatchNorm: true, pooling: 'gap' },
+      /^block3_conv1$/,
+    ],
+    [
+      'resnet (the map is the last residual block output)',
+      { family: 'resnet', convBlocks: 2, blocksPerStage: 1 },
+      /^stage2_block1_out$/,
+    ],
   ] as const)('%s', async (_name, hp, layerPattern) => {
-    const model = await buildModel(resolveHyperparameters({ imageSize: 16, baseFilters: 4, denseUnits: 8, dense2Units: 0, ...hp }), { imageSize: 16, numClasses: 4, seed: 2 });
+    const model = await buildModel(
+      resolveHyperparameters({ imageSize: 16, baseFilters: 4, denseUnits: 8, dense2Units: 0, ...hp }),
+      { imageSize: 16, numClasses: 4, seed: 2 },
+    );
     const input = tf.randomUniform([1, 16, 16, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
     const cam = gradCam(model, input);
     expect(cam.layerName).toMatch(layerPattern);
@@ -112,14 +139,17 @@ describe('gradCam on model-core hypermodels', () => {
 
 describe('renderHeatmapOverlay', () => {
   it('colours the important region and keeps the rest grey', async () => {
-    const scan = await sharp({ create: { width: 40, height: 20, channels: 3, background: { r: 90, g: 90, b: 90 } } })
+    const scan = await sharp({
+      create: { width: 40, height: 20, channels: 3, background: { r: 90, g: 90, b: 90 } },
+    })
       .png()
       .toBuffer();
     const heatmap = new Float32Array([1, 0, 0, 0]); // 2×2: top-left important
     const png = await renderHeatmapOverlay(scan, { heatmap, width: 2, height: 2 }, { size: 80 });
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height, info.format]).toEqual([80, 40, 'raw']);
-    const px = (x: number, y: number) => Array.from(data.subarray((y * 80 + x) * info.channels, (y * 80 + x) * info.channels + 3));
+    const px = (x: number, y: number) =>
+      Array.from(data.subarray((y * 80 + x) * info.channels, (y * 80 + x) * info.channels + 3));
     const [r, g, b] = px(2, 2);
     expect(r!).toBeGreaterThan(b! + 40); // red-ish where the map is 1
     expect(px(78, 38)).toEqual([90, 90, 90]); // untouched where the map is 0

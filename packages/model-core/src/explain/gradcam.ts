@@ -96,7 +96,8 @@ function headFunction(chain: Layer[]): (featureMap: tf.Tensor) => tf.Tensor2D {
  * takes it. `classIndex` defaults to the predicted class.
  */
 export function gradCam(model: tfl.LayersModel, input: tf.Tensor4D, classIndex?: number): GradCamResult {
-  if (input.shape[0] !== 1) throw new Error(`gradCam explains one image at a time, got a batch of ${input.shape[0]}`);
+  if (input.shape[0] !== 1)
+    throw new Error(`gradCam explains one image at a time, got a batch of ${input.shape[0]}`);
   const { layer, chain } = findLastConvLayer(model);
   const featureModel = tfl.model({ inputs: model.inputs, outputs: layer.output as tfl.SymbolicTensor });
   const head = headFunction(chain);

@@ -3,7 +3,8 @@ import sharp from 'sharp';
 /** The "jet"-like colormap used by most Grad-CAM figures: blue (0) → cyan → yellow → red (1). */
 export function colormap(value: number): [number, number, number] {
   const v = Math.min(1, Math.max(0, value));
-  const channel = (offset: number) => Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - offset))));
+  const channel = (offset: number) =>
+    Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - offset))));
   return [channel(3), channel(2), channel(1)];
 }
 
@@ -51,7 +52,9 @@ export async function renderHeatmapOverlay(
     out[i * 3 + 1] = Math.round(grey * (1 - a) + g * a);
     out[i * 3 + 2] = Math.round(grey * (1 - a) + b * a);
   }
-  return sharp(out, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(out, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** Bilinear upsampling of a coarse map to width × height, cell centres aligned (as image resizers do). */

@@ -66,7 +66,12 @@ export async function makePhantoms(options: MakePhantomsOptions): Promise<MakePh
   let done = 0;
   for (let index = 0; index < perClass && failure === undefined; index++) {
     for (const cls of PHANTOM_CLASSES) {
-      const phantom = renderPhantom({ cls, size, anatomySeed: `${seed}:${cls}:${index}`, lesionSeed: `${seed}:${index}` });
+      const phantom = renderPhantom({
+        cls,
+        size,
+        anatomySeed: `${seed}:${cls}:${index}`,
+        lesionSeed: `${seed}:${index}`,
+      });
       const file = path.join(outDir, cls, phantomFileName(index));
       const task: Promise<void> = sharp(phantom.pixels, { raw: { width: size, height: size, channels: 1 } })
         .jpeg({ quality })
@@ -87,7 +92,12 @@ export async function makePhantoms(options: MakePhantomsOptions): Promise<MakePh
   }
   await Promise.all(inFlight);
   if (failure !== undefined) {
-    throw new BraintuneError(`writing phantoms to ${outDir} failed: ${failure instanceof Error ? failure.message : String(failure)}`, 'phantoms_write_failed', 'check that the output directory is writable and the disk is not full', { cause: failure });
+    throw new BraintuneError(
+      `writing phantoms to ${outDir} failed: ${failure instanceof Error ? failure.message : String(failure)}`,
+      'phantoms_write_failed',
+      'check that the output directory is writable and the disk is not full',
+      { cause: failure },
+    );
   }
 
   return {

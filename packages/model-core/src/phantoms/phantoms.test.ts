@@ -30,7 +30,11 @@ async function meanIntensity(file: string): Promise<number> {
 }
 
 /** Head-normalised coordinates (u, v) of a pixel, as the renderer uses them. */
-function headCoords(head: ReturnType<typeof renderPhantom>['head'], x: number, y: number): { u: number; v: number } {
+function headCoords(
+  head: ReturnType<typeof renderPhantom>['head'],
+  x: number,
+  y: number,
+): { u: number; v: number } {
   const dx = x + 0.5 - head.cx;
   const dy = y + 0.5 - head.cy;
   const c = Math.cos(head.angle);
@@ -47,7 +51,9 @@ describe('makePhantoms', () => {
     const files = await listTree(out);
     expect(files).toHaveLength(12);
     for (const cls of PHANTOM_CLASSES) {
-      expect(files.filter((f) => f.startsWith(`${cls}/`))).toEqual([0, 1, 2].map((i) => `${cls}/${phantomFileName(i)}`));
+      expect(files.filter((f) => f.startsWith(`${cls}/`))).toEqual(
+        [0, 1, 2].map((i) => `${cls}/${phantomFileName(i)}`),
+      );
     }
     const meta = await sharp(path.join(out, 'glioma_tumor', phantomFileName(0))).metadata();
     expect(meta.format).toBe('jpeg');
@@ -80,8 +86,12 @@ describe('makePhantoms', () => {
   });
 
   it('rejects bad options with a typed error', async () => {
-    await expect(makePhantoms({ outDir: path.join(work, 'bad'), perClass: 0 })).rejects.toBeInstanceOf(InvalidInputError);
-    await expect(makePhantoms({ outDir: path.join(work, 'bad'), perClass: 1, size: 8 })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(makePhantoms({ outDir: path.join(work, 'bad'), perClass: 0 })).rejects.toBeInstanceOf(
+      InvalidInputError,
+    );
+    await expect(
+      makePhantoms({ outDir: path.join(work, 'bad'), perClass: 1, size: 8 }),
+    ).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it('is not separable by mean intensity alone: a nearest-centroid classifier stays near chance', async () => {

@@ -109,7 +109,15 @@ interface Lesion {
    * Returns the new intensity; sets out.mask to 1 where the lesion proper covers the point.
    * `phi` (angle on the head) is only computed near the cortex (r > 0.65), else 0.
    */
-  paint(u: number, v: number, r: number, phi: number, tissue: number, brain: number, out: { mask: number }): number;
+  paint(
+    u: number,
+    v: number,
+    r: number,
+    phi: number,
+    tissue: number,
+    brain: number,
+    out: { mask: number },
+  ): number;
 }
 
 function glioma(rng: Rng, tex: ValueNoise): Lesion {
@@ -170,7 +178,8 @@ function meningioma(rng: Rng): Lesion {
       if (r > BRAIN_EDGE - 0.02) {
         let dphi = Math.abs(phi - theta) % (2 * Math.PI);
         if (dphi > Math.PI) dphi = 2 * Math.PI - dphi;
-        if (dphi < tailSpan) value += (massI * 0.85 - value) * (1 - dphi / tailSpan) * inside(-r, -(SKULL_INNER - 0.03), 0.02);
+        if (dphi < tailSpan)
+          value += (massI * 0.85 - value) * (1 - dphi / tailSpan) * inside(-r, -(SKULL_INNER - 0.03), 0.02);
       }
       if (lr > rm + 0.05) return value;
       // A thin CSF cleft separates the mass from the brain it pushes in.
@@ -296,7 +305,11 @@ export function renderPhantom(options: RenderPhantomOptions): RenderedPhantom {
         value += (wmI * tex - value) * inside(r, brainEdge - wmDepth + 3 * gyri, edge * 3);
         // Lateral ventricles: two tilted ellipses either side of the midline, and the falx.
         const ventReach = ventU + ventRy * 1.3;
-        for (let side = -1; side <= 1 && Math.abs(u) < ventReach && Math.abs(v - ventV) < ventRy * 1.3; side += 2) {
+        for (
+          let side = -1;
+          side <= 1 && Math.abs(u) < ventReach && Math.abs(v - ventV) < ventRy * 1.3;
+          side += 2
+        ) {
           const lu = u - side * ventU;
           const lv = v - ventV;
           const ru = (lu * vCos - side * lv * vSin) / ventRx;
@@ -304,7 +317,8 @@ export function renderPhantom(options: RenderPhantomOptions): RenderedPhantom {
           const q = Math.sqrt(ru * ru + rv * rv);
           if (q < 1.3) value += (csfI - value) * inside(q, 1, (edge / ventRx) * 1.5);
         }
-        if (Math.abs(v) > 0.3 && Math.abs(v) < brainEdge) value += (csfI - value) * 0.6 * inside(Math.abs(u), 0.01, edge);
+        if (Math.abs(v) > 0.3 && Math.abs(v) < brainEdge)
+          value += (csfI - value) * 0.6 * inside(Math.abs(u), 0.01, edge);
         if (lesion) {
           out.mask = 0;
           value = lesion.paint(u, v, r, phi, value, brain, out);
