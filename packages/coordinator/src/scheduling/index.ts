@@ -1,4 +1,5 @@
 export * from './types.js';
+export { rungRecord, queuedRung } from './rung-record.js';
 export { createScheduler } from './create-scheduler.js';
 export { ChangeJournal } from './change-journal.js';
 export { HyperbandScheduler, type HyperbandSchedulerOptions } from './hyperband.js';

@@ -1,3 +1,4 @@
+import { queuedRung, rungRecord } from './rung-record.js';
 import type { Decision, RungRecord, StudyState, StudyStateChanges, TrialRecord } from './types.js';
 import {
   isActiveRung,
@@ -43,14 +44,7 @@ interface Snapshot extends TrialRecord {
 const PENDING_PREFIX = '\u0000pending:';
 
 function copyRungs(rungs: readonly RungRecord[]): RungRecord[] {
-  const copy = rungs.map((r) => ({
-    rung: r.rung,
-    fromEpoch: r.fromEpoch,
-    toEpoch: r.toEpoch,
-    status: r.status,
-    score: r.score,
-    meetsConstraints: r.meetsConstraints,
-  }));
+  const copy = rungs.map(rungRecord);
   return isSortedBy(copy, (r) => r.rung) ? copy : copy.sort((a, b) => a.rung - b.rung);
 }
 
@@ -167,16 +161,7 @@ export class StudyMirror implements ProposerView {
           hyperparameters: trial.hyperparameters,
           hpHash: trial.hpHash,
           status: 'running',
-          rungs: [
-            {
-              rung: trial.firstRung.rung,
-              fromEpoch: trial.firstRung.fromEpoch,
-              toEpoch: trial.firstRung.toEpoch,
-              status: 'queued',
-              score: null,
-              meetsConstraints: false,
-            },
-          ],
+          rungs: [queuedRung(trial.firstRung)],
           pos: -1,
         };
         this.pending.push(snap);
@@ -186,15 +171,7 @@ export class StudyMirror implements ProposerView {
       }
       case 'promote': {
         const old = this.byId.get(decision.trialId)!;
-        const rung: RungRecord = {
-          rung: decision.rung,
-          fromEpoch: decision.fromEpoch,
-          toEpoch: decision.toEpoch,
-          status: 'queued',
-          score: null,
-          meetsConstraints: false,
-        };
-        this.replace(old, { ...old, status: 'running', rungs: [...old.rungs, rung] });
+        this.replace(old, { ...old, status: 'running', rungs: [...old.rungs, queuedRung(decision)] });
         return;
       }
       case 'stop-trial': {

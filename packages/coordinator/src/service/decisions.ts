@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import { trialJobId, type DatasetRef, type TrialJobData } from '@braintune/protocol';
 import type { Tx } from '../db/client.js';
 import { studies, trialRungs, trials } from '../db/schema.js';
+import { queuedRung } from '../scheduling/rung-record.js';
 import type { Decision, TrialRecord } from '../scheduling/types.js';
 import type { CachedStudy } from './state-cache.js';
 import { trialSeed } from '../study/prng.js';
@@ -103,18 +104,7 @@ export async function applyDecisions(
           hyperparameters: t.hyperparameters,
           hpHash: t.hpHash,
           status: 'running',
-          // Explicit literals, not `{ ...x, more }`: in Node 20 each such spread copy gets its own hidden
-          // class, which makes every later read of the cached rungs (schedulers scan them) megamorphic.
-          rungs: [
-            {
-              rung: t.firstRung.rung,
-              fromEpoch: t.firstRung.fromEpoch,
-              toEpoch: t.firstRung.toEpoch,
-              status: 'queued',
-              score: null,
-              meetsConstraints: false,
-            },
-          ],
+          rungs: [queuedRung(t.firstRung)],
         };
         cached.trials.push(record);
         cached.byId.set(id, record);
@@ -131,14 +121,7 @@ export async function applyDecisions(
         const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
         newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
         promotedTrials.push({ id: d.trialId, rung: d.rung });
-        trial.rungs.push({
-          rung: d.rung,
-          fromEpoch: d.fromEpoch,
-          toEpoch: d.toEpoch,
-          status: 'queued',
-          score: null,
-          meetsConstraints: false,
-        });
+        trial.rungs.push(queuedRung(rung));
         trial.status = 'running';
         cached.inflight.add(jobId);
         out.jobs.push(jobData(study, trial, trial.index, rung));

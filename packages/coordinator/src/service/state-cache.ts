@@ -1,6 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client.js';
 import { trialRungs, trials } from '../db/schema.js';
+import { rungRecord } from '../scheduling/rung-record.js';
 import type { RungRecord, StudyState, TrialRecord } from '../scheduling/types.js';
 
 /** In-memory mirror of one study's trials, kept in step with every committed transaction. */
@@ -59,14 +60,7 @@ export async function loadStudy(db: DbOrTx, studyId: string): Promise<CachedStud
   const inflight = new Set<string>();
   for (const r of rungRows) {
     const list = rungsByTrial.get(r.trialId) ?? [];
-    list.push({
-      rung: r.rung,
-      fromEpoch: r.fromEpoch,
-      toEpoch: r.toEpoch,
-      status: r.status,
-      score: r.score,
-      meetsConstraints: r.meetsConstraints,
-    });
+    list.push(rungRecord(r));
     rungsByTrial.set(r.trialId, list);
     if (r.status === 'queued' || r.status === 'running') inflight.add(r.jobId);
   }
