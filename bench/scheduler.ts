@@ -19,11 +19,12 @@ import { parseArgs } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import sharp from 'sharp';
 import {
   Coordinator,
   defaultStudyFactory,
+  deleteKeysWithPrefix,
+  dropDatabase,
   migrateDatabase,
   studies,
   submitStudy,
@@ -225,17 +226,9 @@ seed: 11
   await new Promise((r) => workerProcess.once('exit', r));
   await coordinator.stop();
   const redis = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
-  const admin = new pg.Client({ connectionString: ADMIN });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await dropDatabase(databaseUrl);
   await rm(tmp, { recursive: true, force: true });
 
   latencies.sort((a, b) => a - b);

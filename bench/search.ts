@@ -33,7 +33,13 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { StudySummarySchema, SubmitResponseSchema, TrialRowSchema } from '@braintune/coordinator';
+import {
+  deleteKeysWithPrefix,
+  dropDatabase,
+  StudySummarySchema,
+  SubmitResponseSchema,
+  TrialRowSchema,
+} from '@braintune/coordinator';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TARGET_ACCURACY = 0.9;
@@ -104,21 +110,9 @@ const env: NodeJS.ProcessEnv = {
 /** A fresh start: no database, and no jobs or results of an earlier (interrupted) run in Redis. */
 async function resetState(): Promise<void> {
   const redis = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, PREFIX);
   redis.disconnect();
-
-  const admin = new URL(databaseUrl);
-  const name = admin.pathname.slice(1);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.href });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await client.end();
+  await dropDatabase(databaseUrl);
 }
 
 async function call(method: 'GET' | 'POST', urlPath: string, body?: object): Promise<unknown> {

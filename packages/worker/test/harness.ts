@@ -10,12 +10,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { asc, eq, sql } from 'drizzle-orm';
-import pg from 'pg';
 import sharp from 'sharp';
 import { afterAll, beforeAll, expect } from 'vitest';
 import {
   Coordinator,
+  createRedis,
   defaultStudyFactory,
+  deleteKeysWithPrefix,
+  dropDatabase,
   epochMetrics,
   evaluations,
   openDatabase,
@@ -399,18 +401,9 @@ export async function destroyCluster(c: TestCluster): Promise<void> {
   await killAll(c);
   await c.coordinator?.stop().catch(() => undefined);
   await c.database.close();
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(c.redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${c.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  const redis = createRedis(c.redisUrl);
+  await deleteKeysWithPrefix(redis, c.prefix);
   redis.disconnect();
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${new URL(c.databaseUrl).pathname.slice(1)}" WITH (FORCE)`);
-  await admin.end();
+  await dropDatabase(c.databaseUrl);
   await rm(path.dirname(c.artifactRoot), { recursive: true, force: true });
 }

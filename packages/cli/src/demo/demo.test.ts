@@ -3,8 +3,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis, deleteKeysWithPrefix, dropDatabase } from '@braintune/coordinator';
 
 /**
  * `braintune up --demo --exit-when-done` end to end as a process: phantoms are generated, the
@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const CLI = path.join(REPO, 'packages/cli/src/main.ts');
-const ADMIN_URL = process.env.BRAINTUNE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const suffix = `${process.pid}_${Date.now().toString(36)}`;
 const databaseName = `braintune_test_demo_${suffix}`;
+const databaseUrl = `postgres://postgres@127.0.0.1:5432/${databaseName}`;
 const prefix = `test-demo-${suffix}`;
 
 // Hyperband (maxEpochs 3, factor 3): bracket 1 = 3 trials × 1 epoch, then 1 of them 1 → 3;
@@ -39,18 +39,9 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'braintune-demo-'));
 });
 afterAll(async () => {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${databaseName}" WITH (FORCE)`);
-  await admin.end();
-  const { Redis } = await import('ioredis');
-  const redis = new Redis('redis://127.0.0.1:6379');
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropDatabase(databaseUrl);
+  const redis = createRedis('redis://127.0.0.1:6379');
+  await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
   await rm(work, { recursive: true, force: true });
 });
@@ -81,7 +72,7 @@ describe('braintune up --demo', () => {
         cwd: REPO,
         env: {
           ...process.env,
-          DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${databaseName}`,
+          DATABASE_URL: databaseUrl,
           REDIS_URL: 'redis://127.0.0.1:6379',
           BRAINTUNE_QUEUE_PREFIX: prefix,
           ARTIFACT_ROOT: path.join(work, 'artifacts'),

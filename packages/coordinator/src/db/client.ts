@@ -41,8 +41,8 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   return { db, pool, close: () => pool.end() };
 }
 
-/** Creates the database named in `url` when it does not exist yet (connecting to `postgres`). */
-export async function ensureDatabaseExists(url: string): Promise<void> {
+/** The database named by `url`, and a connected client on the server's `postgres` database. */
+async function connectAdmin(url: string): Promise<{ name: string; client: pg.Client }> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
   if (!name)
@@ -64,16 +64,34 @@ export async function ensureDatabaseExists(url: string): Promise<void> {
       { cause: err },
     );
   }
+  return { name, client };
+}
+
+const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+
+/** Creates the database named in `url` when it does not exist yet (connecting to `postgres`). */
+export async function ensureDatabaseExists(url: string): Promise<void> {
+  const { name, client } = await connectAdmin(url);
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) {
       try {
-        await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+        await client.query(`CREATE DATABASE ${quoteIdentifier(name)}`);
       } catch (err) {
         // Another process created it at the same moment.
         if ((err as { code?: string }).code !== '42P04') throw err;
       }
     }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops the database named by `url`, closing its connections (tests and benchmarks clean up with it). */
+export async function dropDatabase(url: string): Promise<void> {
+  const { name, client } = await connectAdmin(url);
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
   } finally {
     await client.end();
   }

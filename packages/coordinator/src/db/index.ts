@@ -3,6 +3,7 @@ export * from './schema.js';
 export {
   openDatabase,
   ensureDatabaseExists,
+  dropDatabase,
   migrateDatabase,
   MIGRATIONS_FOLDER,
   type Db,

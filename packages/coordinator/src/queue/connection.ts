@@ -11,3 +11,13 @@ export function createRedis(url: string): Redis {
   redis.on('error', () => undefined);
   return redis;
 }
+
+/** Deletes every key under `<prefix>:` (a queue prefix's jobs, results and worker heartbeats). */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
