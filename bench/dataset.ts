@@ -1,6 +1,8 @@
 /**
  * Dataset preparation on the shared data set: first (decode) and reused (hash only) runs at
- * 64 and 128 px, into a fresh temp artifact store. Prints one JSON object as the last line.
+ * 64 and 128 px, then 64 px with head crop and each intensity standardisation, into a fresh
+ * temp artifact store; and the near-duplicate grouping at several thresholds (from the
+ * perceptual hashes recorded in the 64 px manifest). Prints one JSON object as the last line.
  * Usage: npm run bench:dataset [-- DATA_DIR] [-- --concurrency N]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,7 +10,16 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openArtifactStore } from '@braintune/artifacts';
-import { prepareDataset } from '@braintune/model-core/dataset';
+import {
+  groupForSplit,
+  hashFromHex,
+  prepareDataset,
+  splitSummary,
+  stratifiedGroupSplit,
+  type BundleManifest,
+  type PerceptualHash,
+  type PrepareOptionsInput,
+} from '@braintune/model-core/dataset';
 
 const args = process.argv.slice(2);
 const concurrencyFlag = args.indexOf('--concurrency');
@@ -31,21 +42,35 @@ const results: Record<string, unknown> = {
   concurrency: concurrency ?? 'default',
   cpus: os.availableParallelism(),
 };
+
+const variants: [string, Partial<PrepareOptionsInput> & { imageSize: number }][] = [
+  ['px64', { imageSize: 64 }],
+  ['px128', { imageSize: 128 }],
+  ['px64HeadCrop', { imageSize: 64, headCrop: true }],
+  ['px64HeadCropPercentile', { imageSize: 64, headCrop: true, intensity: 'percentile' }],
+  ['px64HeadCropEqualize', { imageSize: 64, headCrop: true, intensity: 'equalize' }],
+  ['px64HeadCropClahe', { imageSize: 64, headCrop: true, intensity: 'clahe' }],
+];
+
+/** Groups, pairs and split sizes at other thresholds, from the hashes in a manifest (no decoding). */
+function thresholdTable(manifest: BundleManifest, thresholds: (number | null)[]): Record<string, unknown> {
+  const hashes = new Map<string, PerceptualHash>();
+  for (const f of manifest.files) if (f.phash) hashes.set(f.sha256, hashFromHex(f.phash));
+  const table: Record<string, unknown> = {};
+  for (const threshold of thresholds) {
+    const grouping = groupForSplit(manifest.files, manifest.classes, hashes, threshold);
+    const split = stratifiedGroupSplit(grouping.groups, manifest.options);
+    table[threshold === null ? 'off' : String(threshold)] = splitSummary(split, grouping.report);
+  }
+  return table;
+}
+
 try {
-  for (const imageSize of [64, 128]) {
-    const first = await prepareDataset({
-      dataDir,
-      imageSize,
-      store,
-      ...(concurrency ? { concurrency } : {}),
-    });
-    const again = await prepareDataset({
-      dataDir,
-      imageSize,
-      store,
-      ...(concurrency ? { concurrency } : {}),
-    });
-    results[`px${imageSize}`] = {
+  for (const [name, variant] of variants) {
+    const options = { dataDir, store, ...variant, ...(concurrency ? { concurrency } : {}) };
+    const first = await prepareDataset(options);
+    const again = await prepareDataset(options);
+    results[name] = {
       firstMs: Math.round(first.stats.totalMs),
       firstHashMs: Math.round(first.stats.hashMs),
       firstDecodeMs: Math.round(first.stats.decodeMs),
@@ -56,9 +81,13 @@ try {
       images: first.manifest.count,
       skipped: first.manifest.skipped.length,
       duplicateGroups: first.manifest.duplicateGroups.length,
-      split: { train: first.manifest.split.train.length, val: first.manifest.split.val.length },
+      split: first.split,
     };
-    console.error(JSON.stringify({ imageSize, ...(results[`px${imageSize}`] as object) }));
+    console.error(JSON.stringify({ name, ...(results[name] as object) }));
+    if (name === 'px64') {
+      results.thresholds = thresholdTable(first.manifest, [null, 4, 6, 8, 10, 12]);
+      console.error(JSON.stringify({ thresholds: results.thresholds }));
+    }
   }
 } finally {
   await rm(root, { recursive: true, force: true });

@@ -19,6 +19,42 @@ export const AugmentationSchema = z
   .strict();
 export type Augmentation = z.infer<typeof AugmentationSchema>;
 
+/**
+ * Pixel preprocessing that removes acquisition differences (framing, border, brightness) before
+ * the model sees a scan. Each distinct value is its own dataset bundle, and `predict` repeats it
+ * from the bundle's record. The defaults are the historic pipeline (no crop, raw intensities).
+ */
+export const IntensityStandardisationSchema = z.enum(['none', 'percentile', 'equalize', 'clahe']);
+export type IntensityStandardisation = z.infer<typeof IntensityStandardisationSchema>;
+
+export const DEFAULT_CROP_MARGIN = 0.05;
+
+export const PreprocessingHyperparametersSchema = z
+  .object({
+    /** Crop to the bounding box of the head (non-background region), made square, before the resize. */
+    headCrop: z.boolean().default(false),
+    /** Margin added around the head box on every side, as a fraction of the box's longer side. */
+    cropMargin: z.number().min(0).max(0.5).default(DEFAULT_CROP_MARGIN),
+    /**
+     * none; percentile: clip to p1–p99 of the head region and rescale to 0–255; equalize:
+     * histogram equalisation of the head region; clahe: sharp's contrast-limited adaptive equalisation.
+     */
+    intensity: IntensityStandardisationSchema.default('none'),
+  })
+  .strict();
+export type PreprocessingHyperparameters = z.infer<typeof PreprocessingHyperparametersSchema>;
+
+/**
+ * The same preprocessing in one canonical form: without head crop the margin changes no
+ * pixel, so it is reset to its default (two such values share one dataset bundle).
+ */
+export function canonicalPreprocessing(
+  input: z.input<typeof PreprocessingHyperparametersSchema> = {},
+): PreprocessingHyperparameters {
+  const p = PreprocessingHyperparametersSchema.parse(input);
+  return p.headCrop ? p : { ...p, cropMargin: DEFAULT_CROP_MARGIN };
+}
+
 export const ModelFamilySchema = z.enum(['cnn', 'resnet', 'transfer']);
 export type ModelFamily = z.infer<typeof ModelFamilySchema>;
 
@@ -70,6 +106,12 @@ export const HyperparametersSchema = z
     labelSmoothing: z.number().min(0).max(0.3).default(0),
     classWeighting: z.enum(['none', 'balanced']).default('none'),
     augmentation: AugmentationSchema.default({ flip: false, rotation: 0, zoom: 0, contrast: 0 }),
+    /** Head crop and intensity standardisation; each distinct value is its own dataset bundle. */
+    preprocessing: PreprocessingHyperparametersSchema.default({
+      headCrop: false,
+      cropMargin: DEFAULT_CROP_MARGIN,
+      intensity: 'none',
+    }),
     /** transfer family: URL of a tfjs LayersModel (file://, http://, https://) used as the feature extractor. */
     baseModelUrl: z.string().url().optional(),
     /** transfer family: keep the base model's weights fixed. */

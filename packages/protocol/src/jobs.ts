@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HyperparametersSchema } from './hyperparameters.js';
+import { HyperparametersSchema, PreprocessingHyperparametersSchema } from './hyperparameters.js';
 import { EpochMetricsSchema, EvaluationSchema } from './evaluation.js';
 
 /** BullMQ queue carrying one job per trial rung, produced by the coordinator, consumed by workers. */
@@ -12,13 +12,35 @@ export function trialJobId(trialId: string, rung: number): string {
   return `${trialId}:${rung}`;
 }
 
+/**
+ * A bundle's split at a glance (train output, study page): image counts per side, groups of
+ * two or more images kept on one side, near-duplicate pairs and those across two classes.
+ */
+export const SplitSummarySchema = z.object({
+  train: z.number().int().min(0),
+  val: z.number().int().min(0),
+  test: z.number().int().min(0),
+  /** Near-duplicate threshold (max Hamming distance); null = byte-identical groups only. */
+  nearDuplicateThreshold: z.number().int().min(0).nullable(),
+  groups: z.number().int().min(0),
+  largestGroup: z.number().int().min(0),
+  nearDuplicatePairs: z.number().int().min(0),
+  crossClassPairs: z.number().int().min(0),
+});
+export type SplitSummary = z.infer<typeof SplitSummarySchema>;
+
 export const DatasetRefSchema = z.object({
   /** sha256 of the bundle; the bundle lives at `datasets/<hash>/` in the artifact store. */
   hash: z.string().regex(/^[0-9a-f]{64}$/),
   imageSize: z.number().int().positive(),
   classes: z.array(z.string()).min(2),
+  /** Preprocessing the bundle's pixels went through (absent in refs stored before it existed = defaults). */
+  preprocessing: PreprocessingHyperparametersSchema.optional(),
+  /** How the bundle was split (absent in refs stored before near-duplicate grouping). */
+  split: SplitSummarySchema.optional(),
 });
 export type DatasetRef = z.infer<typeof DatasetRefSchema>;
+
 
 export const TrialJobDataSchema = z.object({
   studyId: z.string().min(1),

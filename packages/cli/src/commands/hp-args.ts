@@ -2,7 +2,11 @@ import { HyperparametersSchema, InvalidInputError, type HyperparametersInput } f
 import type { z } from 'zod';
 
 const TOP_KEYS = Object.keys(HyperparametersSchema.shape);
-const AUGMENTATION_KEYS = ['flip', 'rotation', 'zoom', 'contrast'];
+/** Nested objects take dotted keys (`augmentation.flip=true`, `preprocessing.headCrop=true`). */
+const NESTED_KEYS: Record<string, string[]> = {
+  augmentation: Object.keys(HyperparametersSchema.shape.augmentation.unwrap().shape),
+  preprocessing: Object.keys(HyperparametersSchema.shape.preprocessing.unwrap().shape),
+};
 
 /** A `--hp` value as JSON when it is JSON (numbers, booleans), else as the raw string. */
 function parseValue(raw: string): unknown {
@@ -30,7 +34,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
  */
 export function parseHpArgs(pairs: readonly string[]): HyperparametersInput {
   const out: Record<string, unknown> = {};
-  const augmentation: Record<string, unknown> = {};
+  const nested: Record<string, Record<string, unknown>> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0)
@@ -41,23 +45,24 @@ export function parseHpArgs(pairs: readonly string[]): HyperparametersInput {
     const key = pair.slice(0, eq).trim();
     const value = parseValue(pair.slice(eq + 1).trim());
     const [head, sub, ...rest] = key.split('.');
-    if (head === 'augmentation' && sub !== undefined && rest.length === 0) {
-      if (!AUGMENTATION_KEYS.includes(sub))
+    const subKeys = head === undefined ? undefined : NESTED_KEYS[head];
+    if (head !== undefined && subKeys && sub !== undefined && rest.length === 0) {
+      if (!subKeys.includes(sub))
         throw new InvalidInputError(
           `unknown hyperparameter "${key}"`,
-          `augmentation keys: ${AUGMENTATION_KEYS.map((k) => `augmentation.${k}`).join(', ')}`,
+          `${head} keys: ${subKeys.map((k) => `${head}.${k}`).join(', ')}`,
         );
-      augmentation[sub] = value;
+      (nested[head] ??= {})[sub] = value;
     } else if (head !== undefined && sub === undefined && TOP_KEYS.includes(head)) {
       out[head] = value;
     } else {
       throw new InvalidInputError(
         `unknown hyperparameter "${key}"`,
-        `known keys: ${TOP_KEYS.join(', ')} (augmentation.flip, augmentation.rotation, …)`,
+        `known keys: ${TOP_KEYS.join(', ')} (augmentation.flip, preprocessing.headCrop, …)`,
       );
     }
   }
-  if (Object.keys(augmentation).length > 0) out['augmentation'] = augmentation;
+  Object.assign(out, nested);
   // Validate each given key on its own so the error names it, whatever the preset fills in.
   const partial = HyperparametersSchema.partial().safeParse(out);
   if (!partial.success) {

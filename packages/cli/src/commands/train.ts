@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { openArtifactStore } from '@braintune/artifacts';
-import { createLogger, InvalidInputError, readEnv } from '@braintune/protocol';
+import { createLogger, InvalidInputError, readEnv, type SplitSummary } from '@braintune/protocol';
 import {
   initBackend,
   isPresetName,
@@ -13,10 +13,12 @@ import {
 import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
 import { integerOption } from '../options.js';
+import { nearDuplicateThresholdOption, preprocessingFlags, type PreprocessingFlags } from './train-options.js';
 import { stderrProgressBar } from '../progress-bar.js';
 import { parseHpArgs } from './hp-args.js';
 
-interface TrainCliOptions {
+interface TrainCliOptions extends PreprocessingFlags {
+  nearDuplicateThreshold?: string;
   data: string;
   imageSize: string;
   epochs: string;
@@ -49,6 +51,13 @@ export function register(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
+    .option(
+      '--near-duplicate-threshold <n|off>',
+      'near-duplicate split: images whose dHash and pHash are within n bits stay on one side (off = byte-identical copies only; default 8)',
+    )
+    .option('--head-crop', 'crop each scan to the head (square, plus --crop-margin) before the resize')
+    .option('--crop-margin <fraction>', 'margin around the head box, as a fraction of its side (default 0.05)')
+    .option('--intensity <method>', 'intensity standardisation: none, percentile, equalize or clahe')
     .option('--out <dir>', 'checkpoint directory (default: checkpoints/cli/<time> in the artifact store)')
     .option('--json', 'print one JSON summary as the last stdout line')
     .action(async (opts: TrainCliOptions) => {
@@ -61,7 +70,13 @@ export function register(program: Command): void {
           `unknown preset "${opts.preset}"`,
           `use one of: ${PRESET_NAMES.join(', ')}`,
         );
-      const overrides = parseHpArgs(opts.hp);
+      const parsedHp = parseHpArgs(opts.hp);
+      // Flags win over --hp for the same field; both end up in hparams.preprocessing.
+      const overrides = {
+        ...parsedHp,
+        preprocessing: { ...parsedHp.preprocessing, ...preprocessingFlags(opts) },
+      };
+      const nearDuplicateThreshold = nearDuplicateThresholdOption(opts.nearDuplicateThreshold);
       // A cosine schedule spans the run unless its horizon is given explicitly.
       const hparams = presetHyperparameters(opts.preset, {
         scheduleEpochs: epochs,
@@ -79,6 +94,8 @@ export function register(program: Command): void {
           store,
           dataDir: path.resolve(opts.data),
           imageSize: hparams.imageSize,
+          ...hparams.preprocessing,
+          ...(nearDuplicateThreshold === undefined ? {} : { nearDuplicateThreshold }),
           onProgress: (done, total) => {
             bar.setTotal(total);
             bar.update(done);
@@ -86,6 +103,7 @@ export function register(program: Command): void {
         });
         const bundle = await loadBundle(store, prepared.hash);
         bar.stop();
+        console.log(formatSplit(prepared.split));
 
         const checkpointKey = `checkpoints/cli/${new Date().toISOString().replace(/[:.]/g, '-')}`;
         const checkpointDir = opts.out !== undefined ? path.resolve(opts.out) : store.localDir(checkpointKey);
@@ -160,6 +178,13 @@ export function register(program: Command): void {
               seed,
               wallSeconds: round(wallSeconds, 1),
               dataset: prepared.hash,
+              split: {
+                train: prepared.split.train,
+                val: prepared.split.val,
+                groups: prepared.split.groups,
+                nearDuplicatePairs: prepared.split.nearDuplicatePairs,
+                crossClassPairs: prepared.split.crossClassPairs,
+              },
               hparams,
             }),
           );
@@ -169,4 +194,17 @@ export function register(program: Command): void {
         bar.stop();
       }
     });
+}
+
+/** One line on how the data was split, e.g. after the decode progress bar. */
+function formatSplit(split: SplitSummary): string {
+  const how =
+    split.nearDuplicateThreshold === null
+      ? 'byte-identical copies grouped'
+      : `near-duplicates within ${split.nearDuplicateThreshold} bits grouped`;
+  return (
+    `split: ${split.train} train / ${split.val} val${split.test > 0 ? ` / ${split.test} test` : ''} ` +
+    `(${how}: ${split.groups} groups of 2+, largest ${split.largestGroup}; ` +
+    `${split.nearDuplicatePairs} near-duplicate pairs, ${split.crossClassPairs} across classes)`
+  );
 }

@@ -6,6 +6,7 @@ import {
   EpochMetricsSchema,
   EvaluationSchema,
   HyperparametersSchema,
+  IntensityStandardisationSchema,
   NotFoundError,
 } from '@braintune/protocol';
 import { z } from 'zod';
@@ -28,11 +29,15 @@ import { disposeValues, readTensors, writeTensors, type NamedValue } from './ten
 export const CHECKPOINT_FORMAT = 1;
 const LATEST = 'latest.json';
 
+/** The bundle's preprocessing; head crop and intensity are absent in checkpoints written before them (= off). */
 export const CheckpointPreprocessingSchema = z.object({
   grayscale: z.literal(true),
   resize: z.enum(['fill', 'contain', 'cover']),
   kernel: z.string(),
   imageSize: z.number().int().positive(),
+  headCrop: z.boolean().optional(),
+  cropMargin: z.number().min(0).max(0.5).optional(),
+  intensity: IntensityStandardisationSchema.optional(),
 });
 
 export const CheckpointStateSchema = z.object({

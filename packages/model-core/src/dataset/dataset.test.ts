@@ -115,6 +115,9 @@ describe('prepareDataset', () => {
       resize: 'contain',
       kernel: 'lanczos3',
       imageSize: 8,
+      headCrop: false,
+      cropMargin: 0.05,
+      intensity: 'none',
     });
     const dir = store.localDir(`datasets/${manifest.hash}`);
     expect((await readFile(path.join(dir, 'images.u8'))).length).toBe(39 * 64);

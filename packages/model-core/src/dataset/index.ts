@@ -18,6 +18,7 @@ export {
   DEFAULT_RESIZE,
   DEFAULT_KERNEL,
   type Preprocessing,
+  type PreprocessingInput,
   type ResizeMethod,
   type ResizeKernel,
   type ImageFormat,
@@ -28,8 +29,23 @@ export {
   BUNDLE_FORMAT_VERSION,
   type BundleManifest,
   type BundleOptions,
+  type NearDuplicateReport,
+  NearDuplicateReportSchema,
   type DuplicateGroup,
   type ManifestFile,
   type SkippedFile,
 } from './manifest.js';
 export { stratifiedGroupSplit, mulberry32, type Split, type SplitGroup } from './split.js';
+export {
+  perceptualHash,
+  hashDistances,
+  hashToHex,
+  hashFromHex,
+  UnionFind,
+  DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+  NEAR_DUPLICATE_METHOD,
+  type PerceptualHash,
+} from './near-duplicates.js';
+export { groupForSplit, splitSummary } from './groups.js';
+export { headBox, otsuThreshold, type Box } from './head-crop.js';
+export { standardiseIntensity } from './intensity.js';

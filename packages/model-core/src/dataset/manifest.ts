@@ -1,8 +1,13 @@
 import { z } from 'zod';
+import { DEFAULT_CROP_MARGIN, IntensityStandardisationSchema } from '@braintune/protocol';
 import { PreprocessingSchema, ResizeKernelSchema, ResizeMethodSchema } from './preprocess.js';
 
-/** Bumped whenever the bundle layout or the pixel pipeline changes; part of the bundle hash. */
-export const BUNDLE_FORMAT_VERSION = 1;
+/**
+ * Bumped whenever the bundle layout or the pixel pipeline changes; part of the bundle hash.
+ * 2: near-duplicate groups (perceptual hashes) in the split, head crop and intensity options.
+ * Bundles of version 1 still load (their new fields take the defaults of the old behaviour).
+ */
+export const BUNDLE_FORMAT_VERSION = 2;
 export const MANIFEST_FILE = 'manifest.json';
 export const IMAGES_FILE = 'images.u8';
 export const LABELS_FILE = 'labels.u8';
@@ -22,6 +27,14 @@ export const BundleOptionsSchema = z.object({
   seed: z.number().int(),
   /** What to do with byte-identical files found in two or more classes (contradicting labels). */
   crossClassDuplicates: CrossClassDuplicatePolicySchema,
+  /**
+   * Images whose dHash and pHash both lie within this Hamming distance are one split group;
+   * null = byte-identical groups only (version-1 bundles).
+   */
+  nearDuplicateThreshold: z.number().int().min(0).max(64).nullable().default(null),
+  headCrop: z.boolean().default(false),
+  cropMargin: z.number().min(0).max(0.5).default(DEFAULT_CROP_MARGIN),
+  intensity: IntensityStandardisationSchema.default('none'),
 });
 export type BundleOptions = z.infer<typeof BundleOptionsSchema>;
 
@@ -34,6 +47,13 @@ export const ManifestFileSchema = z.object({
   width: z.number().int().min(0),
   height: z.number().int().min(0),
   channels: z.number().int().min(0),
+  /** Perceptual hash, 32 hex digits: dHash then pHash (absent when near-duplicates are off). */
+  phash: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .optional(),
+  /** Split group: files with the same group id are always on the same side. */
+  group: z.number().int().min(0).optional(),
 });
 export type ManifestFile = z.infer<typeof ManifestFileSchema>;
 
@@ -55,8 +75,33 @@ export const DuplicateGroupSchema = z.object({
 });
 export type DuplicateGroup = z.infer<typeof DuplicateGroupSchema>;
 
+/** What the near-duplicate grouping found (the split deals each group out whole). */
+export const NearDuplicateReportSchema = z.object({
+  /** `dhash+phash` (both within the threshold), or `sha256` when only byte-identical files are grouped. */
+  method: z.enum(['dhash+phash', 'sha256']),
+  threshold: z.number().int().min(0).nullable(),
+  /** Groups of two or more images. */
+  groups: z.number().int().min(0),
+  /** Group size → number of groups of that size (size 1 = images with no near duplicate). */
+  groupSizes: z.record(z.string(), z.number().int().min(0)),
+  largestGroup: z.object({ size: z.number().int().min(0), paths: z.array(z.string()) }),
+  /** Pairs of distinct files (different bytes) within the threshold. */
+  pairs: z.number().int().min(0),
+  /** Those pairs whose two files are in different classes: possible label conflicts. */
+  crossClassPairs: z.number().int().min(0),
+  /** The first cross-class pairs, by path (at most 200; `crossClassPairs` counts all). */
+  crossClassExamples: z.array(
+    z.object({
+      paths: z.tuple([z.string(), z.string()]),
+      classes: z.tuple([z.string(), z.string()]),
+      distance: z.number().int().min(0),
+    }),
+  ),
+});
+export type NearDuplicateReport = z.infer<typeof NearDuplicateReportSchema>;
+
 export const BundleManifestSchema = z.object({
-  formatVersion: z.literal(BUNDLE_FORMAT_VERSION),
+  formatVersion: z.union([z.literal(1), z.literal(BUNDLE_FORMAT_VERSION)]),
   hash: Sha256,
   createdAt: z.string(),
   /** Where the images came from (informational: the hash depends on content, not on paths). */
@@ -83,6 +128,8 @@ export const BundleManifestSchema = z.object({
   files: z.array(ManifestFileSchema),
   skipped: z.array(SkippedFileSchema),
   duplicateGroups: z.array(DuplicateGroupSchema),
+  /** Absent in version-1 bundles. */
+  nearDuplicates: NearDuplicateReportSchema.optional(),
   split: z.object({
     train: z.array(z.number().int().min(0)),
     val: z.array(z.number().int().min(0)),

@@ -1,16 +1,22 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
-import { InvalidInputError, createLogger, type Logger } from '@braintune/protocol';
+import {
+  DEFAULT_CROP_MARGIN,
+  IntensityStandardisationSchema,
+  InvalidInputError,
+  createLogger,
+  type Logger,
+  type SplitSummary,
+} from '@braintune/protocol';
 import {
   BUNDLE_FORMAT_VERSION,
   BundleOptionsSchema,
   IMAGES_FILE,
   LABELS_FILE,
-  MANIFEST_FILE,
   type BundleManifest,
   type BundleOptions,
   type DuplicateGroup,
@@ -18,6 +24,14 @@ import {
   type SkippedFile,
 } from './manifest.js';
 import { readManifestIfValid } from './bundle.js';
+import { bundleHash, sha256Hex, writeBundleAtomically } from './bundle-write.js';
+import { groupForSplit, splitSummary } from './groups.js';
+import {
+  DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+  hashToHex,
+  perceptualHash,
+  type PerceptualHash,
+} from './near-duplicates.js';
 import { mapWithConcurrency } from './pool.js';
 import {
   DEFAULT_KERNEL,
@@ -31,7 +45,9 @@ import {
   type Preprocessing,
 } from './preprocess.js';
 import { compareCodePoints, scanImageFolder, type SourceFile } from './scan.js';
-import { stratifiedGroupSplit, type SplitGroup } from './split.js';
+import { stratifiedGroupSplit } from './split.js';
+
+export { bundleHash } from './bundle-write.js';
 
 export const PrepareOptionsSchema = z.object({
   dataDir: z.string().min(1),
@@ -42,6 +58,14 @@ export const PrepareOptionsSchema = z.object({
   resize: ResizeMethodSchema.default(DEFAULT_RESIZE),
   kernel: ResizeKernelSchema.default(DEFAULT_KERNEL),
   crossClassDuplicates: z.enum(['skip', 'keep']).default('skip'),
+  /**
+   * Near-duplicate split: images whose dHash and pHash are both within this Hamming distance
+   * share a split group; null = byte-identical groups only.
+   */
+  nearDuplicateThreshold: z.number().int().min(0).max(64).nullable().default(DEFAULT_NEAR_DUPLICATE_THRESHOLD),
+  headCrop: z.boolean().default(false),
+  cropMargin: z.number().min(0).max(0.5).default(DEFAULT_CROP_MARGIN),
+  intensity: IntensityStandardisationSchema.default('none'),
   /** Files decoded at once. sharp runs each on libuv's thread pool (4 threads by default). */
   concurrency: z.number().int().min(1).max(64).optional(),
 });
@@ -60,11 +84,33 @@ export interface PrepareDatasetResult {
   manifest: BundleManifest;
   /** True when an existing bundle was used and nothing was decoded. */
   reused: boolean;
+  /** Split sizes and what the near-duplicate grouping found. */
+  split: SplitSummary;
   stats: { files: number; decoded: number; hashMs: number; decodeMs: number; totalMs: number };
 }
 
 interface HashedFile extends SourceFile {
   sha256: string;
+}
+
+interface Decoded {
+  image: DecodedImage;
+  phash: PerceptualHash | null;
+}
+
+/** The split summary of a manifest; version-1 bundles only know their byte-identical groups. */
+function summaryOf(manifest: BundleManifest): SplitSummary {
+  if (manifest.nearDuplicates) return splitSummary(manifest.split, manifest.nearDuplicates);
+  return {
+    train: manifest.split.train.length,
+    val: manifest.split.val.length,
+    test: manifest.split.test.length,
+    nearDuplicateThreshold: null,
+    groups: manifest.duplicateGroups.length,
+    largestGroup: Math.max(0, ...manifest.duplicateGroups.map((g) => g.indices.length)),
+    nearDuplicatePairs: 0,
+    crossClassPairs: 0,
+  };
 }
 
 let logger: Logger | undefined;
@@ -95,6 +141,8 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
       'keep valFraction + testFraction below 1 (e.g. 0.2 and 0)',
     );
   }
+  // Without head crop the margin changes no pixel: one canonical value, one bundle.
+  if (!opts.headCrop) opts.cropMargin = DEFAULT_CROP_MARGIN;
   const bundleOptions: BundleOptions = BundleOptionsSchema.parse(opts);
   const concurrency = opts.concurrency ?? Math.max(2, availableParallelism()) * 2;
   const source = path.resolve(opts.dataDir);
@@ -168,6 +216,7 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
         key,
         manifest: existing,
         reused: true,
+        split: summaryOf(existing),
         stats: { files: scanned.files.length, decoded: 0, hashMs, decodeMs: 0, totalMs },
       };
     }
@@ -181,7 +230,11 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     resize: opts.resize,
     kernel: opts.kernel,
     imageSize: opts.imageSize,
+    headCrop: opts.headCrop,
+    cropMargin: opts.cropMargin,
+    intensity: opts.intensity,
   };
+  const wantHashes = opts.nearDuplicateThreshold !== null;
   const uniqueShas = [...new Set(candidates.map((f) => f.sha256))].sort(compareCodePoints);
   const firstPath = new Map<string, HashedFile>();
   for (const f of candidates) if (!firstPath.has(f.sha256)) firstPath.set(f.sha256, f);
@@ -189,9 +242,11 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
   let done = 0;
   const decodedList = await mapWithConcurrency(uniqueShas, concurrency, async (sha) => {
     const file = firstPath.get(sha) as HashedFile;
-    let result: DecodedImage | string;
+    let result: Decoded | string;
     try {
-      result = await decodeImage(await readFile(file.absPath), preprocessing);
+      const bytes = await readFile(file.absPath);
+      const image = await decodeImage(bytes, preprocessing);
+      result = { image, phash: wantHashes ? await perceptualHash(bytes) : null };
     } catch (error) {
       if (!(error instanceof ImageDecodeError)) throw error;
       result = error.message;
@@ -200,18 +255,18 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     return result;
   });
   const decodeMs = performance.now() - decodeStart;
-  const decoded = new Map<string, DecodedImage | string>(
-    uniqueShas.map((sha, i) => [sha, decodedList[i] as DecodedImage | string]),
+  const decoded = new Map<string, Decoded | string>(
+    uniqueShas.map((sha, i) => [sha, decodedList[i] as Decoded | string]),
   );
 
   // 5. Order images by (label, sha256, path): the pixel arrays depend only on what the hash covers.
-  const included: (HashedFile & { image: DecodedImage })[] = [];
+  const included: (HashedFile & Decoded)[] = [];
   for (const f of candidates) {
     const d = decoded.get(f.sha256);
     if (typeof d === 'string' || d === undefined) {
       skipped.push({ path: f.relPath, sha256: f.sha256, reason: d ?? 'not decoded' });
     } else {
-      included.push({ ...f, image: d });
+      included.push({ ...f, ...d });
     }
   }
   included.sort(
@@ -248,6 +303,7 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
       width: f.image.width,
       height: f.image.height,
       channels: f.image.channels,
+      ...(f.phash ? { phash: hashToHex(f.phash) } : {}),
     };
   });
 
@@ -265,12 +321,16 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
         .map((l) => scanned.classes[l] as string),
       crossClass: conflicting.has(sha),
     }));
-  const splitGroups: SplitGroup[] = [...indicesBySha.entries()].map(([sha, members]) => ({
-    key: sha,
-    label: Math.min(...members.map((m) => m.label)),
-    indices: members.map((m) => m.index),
-  }));
-  const split = stratifiedGroupSplit(splitGroups, opts);
+  const phashes = new Map<string, PerceptualHash>();
+  for (const f of included) if (f.phash) phashes.set(f.sha256, f.phash);
+  const grouping = groupForSplit(
+    files,
+    scanned.classes,
+    wantHashes ? phashes : null,
+    opts.nearDuplicateThreshold,
+  );
+  for (const f of files) f.group = grouping.groupOf[f.index] as number;
+  const split = stratifiedGroupSplit(grouping.groups, opts);
 
   const manifest: BundleManifest = {
     formatVersion: BUNDLE_FORMAT_VERSION,
@@ -295,6 +355,7 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     files,
     skipped: skipped.sort((a, b) => compareCodePoints(a.path, b.path)),
     duplicateGroups,
+    nearDuplicates: grouping.report,
     split,
   };
 
@@ -307,6 +368,9 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
       images: included.length,
       skipped: skipped.length,
       duplicateGroups: duplicateGroups.length,
+      nearDuplicateGroups: grouping.report.groups,
+      nearDuplicatePairs: grouping.report.pairs,
+      crossClassPairs: grouping.report.crossClassPairs,
       decodeMs: Math.round(decodeMs),
     },
     'dataset bundle written',
@@ -316,63 +380,9 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     key,
     manifest,
     reused: false,
+    split: splitSummary(split, grouping.report),
     stats: { files: scanned.files.length, decoded: uniqueShas.length, hashMs, decodeMs, totalMs },
   };
-}
-
-/** The bundle's content address: everything that determines its images, labels and split. */
-export function bundleHash(
-  classes: readonly string[],
-  files: readonly { sha256: string; label: number }[],
-  options: BundleOptions,
-  decoder: { sharp: string; vips: string },
-): string {
-  const items = files.map((f) => `${f.label}:${f.sha256}`).sort(compareCodePoints);
-  const canonicalOptions = Object.fromEntries(
-    Object.entries(options).sort(([a], [b]) => compareCodePoints(a, b)),
-  );
-  const payload = JSON.stringify({
-    formatVersion: BUNDLE_FORMAT_VERSION,
-    decoder,
-    classes,
-    options: canonicalOptions,
-    items,
-  });
-  return createHash('sha256').update(payload).digest('hex');
-}
-
-/**
- * Writes into a sibling temp dir, then renames it into place, so a reader never sees half a
- * bundle. If another process renamed the same bundle first, its copy is equivalent and kept.
- */
-async function writeBundleAtomically(
-  dir: string,
-  manifest: BundleManifest,
-  images: Uint8Array,
-  labels: Uint8Array,
-): Promise<void> {
-  await mkdir(path.dirname(dir), { recursive: true });
-  const temp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await mkdir(temp);
-  try {
-    await writeFile(path.join(temp, IMAGES_FILE), images);
-    await writeFile(path.join(temp, LABELS_FILE), labels);
-    await writeFile(path.join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 1)}\n`);
-    try {
-      await rename(temp, dir);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await readManifestIfValid(dir, manifest.hash)))
-        return;
-      throw error;
-    }
-  } finally {
-    await rm(temp, { recursive: true, force: true });
-  }
-}
-
-function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { z } from 'zod';
-import { InvalidInputError } from '@braintune/protocol';
+import { DEFAULT_CROP_MARGIN, IntensityStandardisationSchema, InvalidInputError } from '@braintune/protocol';
+import { headBox, squareAround } from './head-crop.js';
+import { standardiseIntensity } from './intensity.js';
 
 export const ResizeMethodSchema = z.enum(['fill', 'contain', 'cover']);
 export type ResizeMethod = z.infer<typeof ResizeMethodSchema>;
@@ -28,8 +30,15 @@ export const PreprocessingSchema = z.object({
     message: `kernel must be one of ${ResizeKernelSchema.options.join(', ')}`,
   }),
   imageSize: z.number().int().min(1).max(4096),
+  /** Crop to the head's bounding box (square, plus cropMargin) before the resize; absent = false. */
+  headCrop: z.boolean().default(false),
+  cropMargin: z.number().min(0).max(0.5).default(DEFAULT_CROP_MARGIN),
+  /** Intensity standardisation of the resized image; absent = none (bundles before version 2). */
+  intensity: IntensityStandardisationSchema.default('none'),
 });
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+/** As recorded (bundles and checkpoints written before head crop existed lack the new fields). */
+export type PreprocessingInput = z.input<typeof PreprocessingSchema>;
 
 /** Raster formats we accept, identified by their leading bytes (never by file name). */
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff';
@@ -64,9 +73,10 @@ export interface DecodedImage {
 export class ImageDecodeError extends Error {}
 
 /**
- * The single decode → greyscale → resize pipeline used for bundles and for `predict`.
- * Transparent pixels become black (the MRI background), EXIF orientation is applied,
- * 16-bit input is scaled to 8 bits. Throws ImageDecodeError for non-images and corrupt files.
+ * The single decode → greyscale → [head crop] → resize → [intensity] pipeline used for
+ * bundles and for `predict`. Transparent pixels become black (the MRI background), EXIF
+ * orientation is applied, 16-bit input is scaled to 8 bits. Throws ImageDecodeError for
+ * non-images and corrupt files.
  */
 export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): Promise<DecodedImage> {
   const format = sniffImageFormat(bytes);
@@ -78,24 +88,32 @@ export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): 
     const meta = await image.metadata();
     // flatten only when there is alpha: it costs ~10 % of the decode time on opaque JPEGs.
     if (meta.hasAlpha) image.flatten({ background: { r: 0, g: 0, b: 0 } });
-    const { data, info } = await image
-      .autoOrient()
-      .resize(size, size, {
-        fit: preprocessing.resize,
-        kernel: preprocessing.kernel as ResizeKernel,
-        position: 'centre',
-        background: { r: 0, g: 0, b: 0, alpha: 1 },
-      })
-      .greyscale()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    const resized = preprocessing.headCrop
+      ? await resizeHeadCrop(image, preprocessing)
+      : await image
+          .autoOrient()
+          .resize(size, size, {
+            fit: preprocessing.resize,
+            kernel: preprocessing.kernel as ResizeKernel,
+            position: 'centre',
+            background: { r: 0, g: 0, b: 0, alpha: 1 },
+          })
+          .greyscale()
+          .raw({ depth: 'uchar' })
+          .toBuffer({ resolveWithObject: true });
+    const { data, info } = resized;
     if (info.width !== size || info.height !== size || info.channels !== 1 || data.length !== size * size) {
       throw new ImageDecodeError(
         `decoder produced ${info.width}×${info.height}×${info.channels} instead of ${size}×${size}×1`,
       );
     }
+    const pixels = await standardiseIntensity(
+      new Uint8Array(data.buffer, data.byteOffset, data.length),
+      size,
+      preprocessing.intensity,
+    );
     return {
-      pixels: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      pixels,
       format,
       width: meta.width ?? 0,
       height: meta.height ?? 0,
@@ -108,6 +126,55 @@ export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): 
   }
 }
 
+/** Side of the thumbnail the head box is searched on: small enough that thin lines are ≤ 2 px. */
+const CROP_SEARCH_SIDE = 128;
+
+type RawResult = { data: Buffer; info: OutputInfo };
+
+/**
+ * Head crop: decode at full size, find the head's box on a ≤ 128 px thumbnail, cut the square
+ * around it (black where it extends past the image) and resize that square to imageSize.
+ */
+async function resizeHeadCrop(image: Sharp, p: Preprocessing): Promise<RawResult> {
+  const full = await image.autoOrient().greyscale().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { width, height } = full.info;
+  const raw = { raw: { width, height, channels: 1 as const } };
+  const thumb = await sharp(full.data, raw)
+    .resize(CROP_SEARCH_SIDE, CROP_SEARCH_SIDE, { fit: 'inside', kernel: 'linear' })
+    .greyscale() // a raw one-channel input would come out as sRGB otherwise
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const found = headBox(thumb.data, thumb.info.width, thumb.info.height);
+  const sx = width / thumb.info.width;
+  const sy = height / thumb.info.height;
+  const box = found
+    ? { left: found.left * sx, top: found.top * sy, width: found.width * sx, height: found.height * sy }
+    : { left: 0, top: 0, width, height };
+  const square = squareAround(box, found ? p.cropMargin : 0);
+  const left = Math.max(0, square.left);
+  const top = Math.max(0, square.top);
+  const right = Math.min(width, square.left + square.width);
+  const bottom = Math.min(height, square.top + square.height);
+  // extract and extend in a call of their own: sharp would otherwise resize before extending.
+  const cropped = await sharp(full.data, raw)
+    .extract({ left, top, width: right - left, height: bottom - top })
+    .extend({
+      left: left - square.left,
+      top: top - square.top,
+      right: square.left + square.width - right,
+      bottom: square.top + square.height - bottom,
+      background: { r: 0, g: 0, b: 0, alpha: 1 },
+    })
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return sharp(cropped.data, { raw: { width: cropped.info.width, height: cropped.info.height, channels: 1 } })
+    .resize(p.imageSize, p.imageSize, { fit: 'fill', kernel: p.kernel as ResizeKernel })
+    .greyscale()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+}
+
 /**
  * Preprocesses one new scan (a file path or its bytes) exactly as the bundle's images were:
  * returns imageSize × imageSize greyscale uint8 pixels. Non-images and corrupt files are an
@@ -115,7 +182,7 @@ export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): 
  */
 export async function preprocessImage(
   input: Buffer | string,
-  preprocessing: Preprocessing,
+  preprocessing: PreprocessingInput,
 ): Promise<Uint8Array> {
   const parsed = PreprocessingSchema.safeParse(preprocessing);
   if (!parsed.success) {

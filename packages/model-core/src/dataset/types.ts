@@ -1,3 +1,5 @@
+import type { PreprocessingInput } from './preprocess.js';
+
 /**
  * A decoded, preprocessed data set held in memory: what training, evaluation and the
  * worker's cache pass around. Produced by `loadBundle` (dataset/bundle.ts); training code
@@ -17,5 +19,5 @@ export interface DatasetBundle {
   /** Indices into images/labels; disjoint; duplicate groups never straddle two splits. */
   split: { train: number[]; val: number[]; test: number[] };
   /** How pixels were produced from files; `predict` applies the same to a new scan. */
-  preprocessing: { grayscale: true; resize: 'fill' | 'contain' | 'cover'; kernel: string; imageSize: number };
+  preprocessing: PreprocessingInput;
 }

@@ -53,5 +53,6 @@ export function presetHyperparameters(
     ...base,
     ...overrides,
     augmentation: { ...(base.augmentation ?? {}), ...(overrides.augmentation ?? {}) },
+    preprocessing: { ...(base.preprocessing ?? {}), ...(overrides.preprocessing ?? {}) },
   });
 }

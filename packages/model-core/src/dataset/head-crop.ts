@@ -1,0 +1,157 @@
+/**
+ * Where the head is in a greyscale slice: the bounding box of the non-background region,
+ * ignoring specks, burnt-in text and thin border lines, so scans framed loosely or tightly,
+ * with or without a border, are cropped to the same anatomy.
+ */
+
+export interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** Otsu's threshold of 8-bit pixels: the level that best separates two classes (background, tissue). */
+export function otsuThreshold(pixels: Uint8Array): number {
+  const histogram = new Float64Array(256);
+  for (const v of pixels) histogram[v] = (histogram[v] as number) + 1;
+  const total = pixels.length;
+  let sumAll = 0;
+  for (let v = 0; v < 256; v++) sumAll += v * (histogram[v] as number);
+  let weightBelow = 0;
+  let sumBelow = 0;
+  let best = 0;
+  let bestVariance = -1;
+  for (let t = 0; t < 256; t++) {
+    weightBelow += histogram[t] as number;
+    if (weightBelow === 0) continue;
+    const weightAbove = total - weightBelow;
+    if (weightAbove === 0) break;
+    sumBelow += t * (histogram[t] as number);
+    const meanBelow = sumBelow / weightBelow;
+    const meanAbove = (sumAll - sumBelow) / weightAbove;
+    const variance = weightBelow * weightAbove * (meanBelow - meanAbove) ** 2;
+    if (variance > bestVariance) [bestVariance, best] = [variance, t];
+  }
+  return best;
+}
+
+/**
+ * Background level: half of Otsu's threshold, at least 8. Otsu's level splits black
+ * background from tissue; half of it keeps the darker scalp and skull rim inside the head.
+ */
+export function backgroundLevel(pixels: Uint8Array): number {
+  return Math.max(8, Math.round(otsuThreshold(pixels) / 2));
+}
+
+/** A component smaller than this share of the largest one is text, a marker or noise. */
+const MIN_COMPONENT_SHARE = 0.1;
+
+/**
+ * Bounding box of the head in a `width` × `height` greyscale image (best at ~128 px, where a
+ * one- or two-pixel structure is thin): pixels above the background level, opened with a 3×3
+ * square (which erases lines up to two pixels wide and isolated specks), then the union of the
+ * connected components with at least 10 % of the largest one's area. Null when nothing is found.
+ */
+export function headBox(pixels: Uint8Array, width: number, height: number): Box | null {
+  const level = backgroundLevel(pixels);
+  let mask: Uint8Array = new Uint8Array(width * height);
+  for (let i = 0; i < mask.length; i++) mask[i] = (pixels[i] as number) > level ? 1 : 0;
+  mask = dilate(erode(mask, width, height), width, height);
+  const components = labelComponents(mask, width, height);
+  if (components.length === 0) return null;
+  const largest = Math.max(...components.map((c) => c.area));
+  const kept = components.filter((c) => c.area >= MIN_COMPONENT_SHARE * largest);
+  const left = Math.min(...kept.map((c) => c.left));
+  const top = Math.min(...kept.map((c) => c.top));
+  const right = Math.max(...kept.map((c) => c.right));
+  const bottom = Math.max(...kept.map((c) => c.bottom));
+  return { left, top, width: right - left + 1, height: bottom - top + 1 };
+}
+
+function erode(mask: Uint8Array, width: number, height: number): Uint8Array {
+  return morph(mask, width, height, true);
+}
+
+function dilate(mask: Uint8Array, width: number, height: number): Uint8Array {
+  return morph(mask, width, height, false);
+}
+
+/** 3×3 erosion (all neighbours set) or dilation (any neighbour set); outside the image counts as background. */
+function morph(mask: Uint8Array, width: number, height: number, erosion: boolean): Uint8Array {
+  const out = new Uint8Array(mask.length);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      let all = true;
+      let any = false;
+      for (let dy = -1; dy <= 1; dy++)
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy;
+          const xx = x + dx;
+          const on = yy >= 0 && yy < height && xx >= 0 && xx < width && mask[yy * width + xx] === 1;
+          all &&= on;
+          any ||= on;
+        }
+      out[y * width + x] = (erosion ? all : any) ? 1 : 0;
+    }
+  return out;
+}
+
+interface Component {
+  area: number;
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** 4-connected components of a binary mask with their areas and bounding boxes. */
+function labelComponents(mask: Uint8Array, width: number, height: number): Component[] {
+  const seen = new Uint8Array(mask.length);
+  const stack = new Int32Array(mask.length);
+  const components: Component[] = [];
+  for (let start = 0; start < mask.length; start++) {
+    if (mask[start] !== 1 || seen[start] === 1) continue;
+    const c: Component = { area: 0, left: width, top: height, right: -1, bottom: -1 };
+    let sp = 0;
+    stack[sp++] = start;
+    seen[start] = 1;
+    while (sp > 0) {
+      const i = stack[--sp] as number;
+      const x = i % width;
+      const y = (i - x) / width;
+      c.area++;
+      c.left = Math.min(c.left, x);
+      c.right = Math.max(c.right, x);
+      c.top = Math.min(c.top, y);
+      c.bottom = Math.max(c.bottom, y);
+      const neighbours = [x > 0 ? i - 1 : -1, x < width - 1 ? i + 1 : -1, y > 0 ? i - width : -1];
+      neighbours.push(y < height - 1 ? i + width : -1);
+      for (const j of neighbours) {
+        if (j >= 0 && mask[j] === 1 && seen[j] === 0) {
+          seen[j] = 1;
+          stack[sp++] = j;
+        }
+      }
+    }
+    components.push(c);
+  }
+  return components;
+}
+
+/**
+ * The square region to cut from a `width` × `height` image for head box `box` (in the same
+ * coordinates): centred on the box, side = longer box side × (1 + 2 × margin). It may extend
+ * past the image; the caller pads that part with black.
+ */
+export function squareAround(box: Box, margin: number): Box {
+  const side = Math.max(1, Math.round(Math.max(box.width, box.height) * (1 + 2 * margin)));
+  const cx = box.left + box.width / 2;
+  const cy = box.top + box.height / 2;
+  return {
+    left: Math.round(cx - side / 2),
+    top: Math.round(cy - side / 2),
+    width: side,
+    height: side,
+  };
+}
