@@ -4,6 +4,7 @@ import {
   NotFoundError,
   WORKER_TTL_MS,
   type ClassificationReport,
+  type DatasetRef,
   type Evaluation,
 } from '@braintune/protocol';
 import {
@@ -222,6 +223,8 @@ export interface StudySnapshot {
   classes: string[];
   bestTrialId: string | null;
   varyingHyperparameters: string[];
+  /** The study's dataset bundles (image size, preprocessing, split summary); empty while preparing. */
+  datasets: DatasetRef[];
   rows: LeaderboardRow[];
   curves: CurveSeries[];
   brackets: BracketView[];
@@ -291,7 +294,10 @@ export async function studySnapshot(db: Db, studyId: string): Promise<StudySnaps
       .orderBy(epochMetrics.trialId, epochMetrics.epoch),
     db.select().from(trialRungs).where(eq(trialRungs.studyId, studyId)).orderBy(asc(trialRungs.rung)),
     db.select().from(workers).orderBy(asc(workers.id)),
-    db.select({ dataset: studies.dataset }).from(studies).where(eq(studies.id, studyId)),
+    db
+      .select({ dataset: studies.dataset, datasets: studies.datasets })
+      .from(studies)
+      .where(eq(studies.id, studyId)),
   ]);
 
   const reports = new Map(evalRows.map((e) => [e.trialId, e.report]));
@@ -361,6 +367,7 @@ export async function studySnapshot(db: Db, studyId: string): Promise<StudySnaps
     classes,
     bestTrialId,
     varyingHyperparameters,
+    datasets: datasetRow[0]?.datasets ?? [],
     rows,
     curves: [...curvesById.values()],
     brackets: bracketsOf(study.scheduler, trialRows, rungRows),

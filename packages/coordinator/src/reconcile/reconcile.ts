@@ -70,7 +70,7 @@ export async function inspectStudy(
               trialId: row.trialId,
               rung: row.rung,
               hyperparameters: row.hyperparameters,
-              dataset: datasetFor(study.datasets, row.hyperparameters.imageSize),
+              dataset: datasetFor(study.datasets, row.hyperparameters),
               fromEpoch: row.fromEpoch,
               toEpoch: row.toEpoch,
               checkpointKey: row.checkpointKey,

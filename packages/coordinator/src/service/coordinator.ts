@@ -473,13 +473,17 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     const def = this.definition(study.id, study.source);
     const datasets: DatasetRef[] = [];
     try {
-      // One content-addressed bundle per image size; an identical request reuses the bundle.
-      for (const imageSize of def.imageSizes) {
+      // One content-addressed bundle per (image size, preprocessing); an identical request reuses it.
+      for (const { imageSize, preprocessing } of def.bundles) {
         const prepared = await prepareDataset({
           dataDir: def.dataset.path,
           imageSize,
+          ...preprocessing,
           valFraction: def.dataset.valFraction,
           seed: def.dataset.seed,
+          ...(def.dataset.nearDuplicateThreshold !== undefined
+            ? { nearDuplicateThreshold: def.dataset.nearDuplicateThreshold }
+            : {}),
           store: this.store,
         });
         def.checkClasses(prepared.manifest.classes);
@@ -487,12 +491,16 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
           hash: prepared.hash,
           imageSize: prepared.manifest.imageSize,
           classes: prepared.manifest.classes,
+          preprocessing,
+          split: prepared.split,
         });
         this.log.info(
           {
             studyId,
             hash: prepared.hash,
             imageSize,
+            preprocessing,
+            split: prepared.split,
             reused: prepared.reused,
             images: prepared.manifest.count,
           },

@@ -1,5 +1,11 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { trialJobId, type DatasetRef, type TrialJobData } from '@braintune/protocol';
+import {
+  canonicalPreprocessing,
+  trialJobId,
+  type DatasetRef,
+  type Hyperparameters,
+  type TrialJobData,
+} from '@braintune/protocol';
 import type { Tx } from '../db/client.js';
 import { studies, trialRungs, trials } from '../db/schema.js';
 import { queuedRung } from '../scheduling/rung-record.js';
@@ -20,13 +26,26 @@ export function checkpointKeyOf(studyId: string, index: number): string {
 export interface StudyContext {
   id: string;
   seed: number;
-  /** One bundle per image size; a trial trains on the one matching its imageSize. */
+  /** One bundle per (image size, preprocessing); a trial trains on the one matching its hyperparameters. */
   datasets: DatasetRef[];
 }
 
-export function datasetFor(datasets: readonly DatasetRef[], imageSize: number): DatasetRef {
-  const match = datasets.find((d) => d.imageSize === imageSize) ?? datasets[0];
-  if (!match) throw new Error('the study has no prepared dataset');
+/**
+ * The bundle of a trial: same image size and same (canonical) preprocessing. Refs stored
+ * before preprocessing existed count as the default preprocessing.
+ */
+export function datasetFor(
+  datasets: readonly DatasetRef[],
+  hp: Pick<Hyperparameters, 'imageSize'> & { preprocessing?: Hyperparameters['preprocessing'] },
+): DatasetRef {
+  const wanted = JSON.stringify(canonicalPreprocessing(hp.preprocessing));
+  const match = datasets.find(
+    (d) => d.imageSize === hp.imageSize && JSON.stringify(canonicalPreprocessing(d.preprocessing)) === wanted,
+  );
+  if (!match)
+    throw new Error(
+      `the study has no dataset bundle for imageSize ${hp.imageSize} with preprocessing ${wanted}`,
+    );
   return match;
 }
 
@@ -49,7 +68,7 @@ function jobData(
     trialId: trial.id,
     rung: rung.rung,
     hyperparameters: trial.hyperparameters,
-    dataset: datasetFor(study.datasets, trial.hyperparameters.imageSize),
+    dataset: datasetFor(study.datasets, trial.hyperparameters),
     fromEpoch: rung.fromEpoch,
     toEpoch: rung.toEpoch,
     checkpointKey: checkpointKeyOf(study.id, index),

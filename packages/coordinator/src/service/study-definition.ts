@@ -1,4 +1,4 @@
-import type { EpochMetrics, Evaluation } from '@braintune/protocol';
+import type { EpochMetrics, Evaluation, PreprocessingHyperparameters } from '@braintune/protocol';
 import type { Scheduler } from '../scheduling/types.js';
 
 /**
@@ -9,9 +9,12 @@ export interface StudyDefinition {
   name: string;
   /** The validated config with defaults applied (stored for display). */
   config: Record<string, unknown>;
-  dataset: { path: string; valFraction: number; seed: number };
-  /** Every image size trials may use: one dataset bundle is prepared per size. */
+  /** nearDuplicateThreshold: null = byte-identical groups only, undefined = model-core's default. */
+  dataset: { path: string; valFraction: number; seed: number; nearDuplicateThreshold?: number | null };
+  /** Every image size trials may use. */
   imageSizes: number[];
+  /** Every (imageSize, preprocessing) trials may use: one dataset bundle is prepared per entry. */
+  bundles: { imageSize: number; preprocessing: PreprocessingHyperparameters }[];
   seed: number;
   /** Throws InvalidInputError when the objective or a constraint names a class the data set lacks. */
   checkClasses(classes: readonly string[]): void;

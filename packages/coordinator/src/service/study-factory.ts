@@ -1,6 +1,7 @@
 import {
   assertClassNames,
   imageSizesOf,
+  bundleVariantsOf,
   parseStudyConfig,
   scoreOf,
   type StudyConfig,
@@ -22,8 +23,15 @@ export const defaultStudyFactory: StudyFactory = {
         path: config.dataset.path,
         valFraction: config.dataset.valFraction,
         seed: config.dataset.seed,
+        ...(config.dataset.nearDuplicateThreshold !== undefined
+          ? {
+              nearDuplicateThreshold:
+                config.dataset.nearDuplicateThreshold === 'off' ? null : config.dataset.nearDuplicateThreshold,
+            }
+          : {}),
       },
       imageSizes: imageSizesOf(config),
+      bundles: bundleVariantsOf(config),
       seed: config.seed,
       checkClasses: (classes) => assertClassNames(config, classes),
       score(evaluation, lastEpoch) {

@@ -1,6 +1,11 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { HyperparametersSchema } from '@braintune/protocol';
+import {
+  canonicalPreprocessing,
+  HyperparametersSchema,
+  PreprocessingHyperparametersSchema,
+  type PreprocessingHyperparameters,
+} from '@braintune/protocol';
 import { ConstraintSchema, ObjectiveSchema, recallClassOf, type MetricName } from './objective.js';
 import { formatPath, showValue, StudyConfigError, valueAt, zodProblems } from './problems.js';
 import { discreteValues, parseSearchSpace, type SearchSpace } from './search-space.js';
@@ -75,6 +80,14 @@ export const DatasetConfigSchema = z.strictObject({
     .min(2, { error: 'must list at least 2 classes' })
     .refine((list) => new Set(list).size === list.length, { error: 'must not repeat a class' })
     .optional(),
+  /**
+   * Near-duplicate split: images whose perceptual hashes (dHash and pHash) are both within this
+   * many bits stay on one side of the split; `off` groups byte-identical copies only. Default:
+   * model-core's (8, chosen on the shared data set).
+   */
+  nearDuplicateThreshold: z
+    .union([int(0, 64), z.literal('off')], { error: 'must be an integer from 0 to 64 or off' })
+    .optional(),
 });
 
 export const BudgetSchema = z.strictObject({
@@ -104,7 +117,13 @@ const TopLevelSchema = z.strictObject({
 
 export interface StudyConfig {
   name: string;
-  dataset: { path: string; valFraction: number; seed: number; classes?: string[] };
+  dataset: {
+    path: string;
+    valFraction: number;
+    seed: number;
+    classes?: string[];
+    nearDuplicateThreshold?: number | 'off';
+  };
   /** Includes `imageSize` as a fixed parameter when the config set it under `dataset`. */
   searchSpace: SearchSpace;
   scheduler: SchedulerConfig;
@@ -177,6 +196,62 @@ export function imageSizesOf(config: Pick<StudyConfig, 'searchSpace'>): number[]
   return [...new Set(values.filter((v): v is number => typeof v === 'number'))].sort((a, b) => a - b);
 }
 
+/** The preprocessing fields a search space may set; each distinct value is its own bundle. */
+const PREPROCESSING_FIELDS = Object.keys(PreprocessingHyperparametersSchema.shape) as (keyof PreprocessingHyperparameters)[];
+
+/** One dataset bundle a study needs: an image size with a preprocessing. */
+export interface BundleVariant {
+  imageSize: number;
+  preprocessing: PreprocessingHyperparameters;
+}
+
+/**
+ * Every (imageSize, preprocessing) a trial of the study may use, one dataset bundle each: the
+ * product of the discrete values of `imageSize` and `preprocessing.*` in the search space (a
+ * superset when some are conditional), canonical and without repeats. Empty when a value set
+ * is not discrete (parseStudyConfig reports that).
+ */
+export function bundleVariantsOf(config: Pick<StudyConfig, 'searchSpace'>): BundleVariant[] {
+  let partials: Record<string, unknown>[] = [{}];
+  for (const field of PREPROCESSING_FIELDS) {
+    const spec = config.searchSpace[`preprocessing.${field}`];
+    if (!spec) continue;
+    const values = discreteValues(spec, MAX_IMAGE_SIZES) ?? [];
+    partials = partials.flatMap((p) => values.map((v) => ({ ...p, [field]: v })));
+  }
+  const variants = new Map<string, BundleVariant>();
+  for (const imageSize of imageSizesOf(config))
+    for (const partial of partials) {
+      const parsed = PreprocessingHyperparametersSchema.safeParse(partial);
+      if (!parsed.success) continue;
+      const preprocessing = canonicalPreprocessing(parsed.data);
+      variants.set(JSON.stringify([imageSize, preprocessing]), { imageSize, preprocessing });
+    }
+  return [...variants.values()];
+}
+
+/** Problems with the bundles a search space needs: preprocessing values must be a short discrete list. */
+function bundleProblems(space: SearchSpace, data: object): string[] {
+  const problems: string[] = [];
+  for (const field of PREPROCESSING_FIELDS) {
+    const spec = space[`preprocessing.${field}`];
+    if (!spec) continue;
+    const values = discreteValues(spec, MAX_IMAGE_SIZES);
+    if (values === null || values.length > MAX_IMAGE_SIZES)
+      problems.push(
+        `searchSpace.preprocessing.${field}: got ${showValue(valueAt(data, ['searchSpace', `preprocessing.${field}`]))}, each value is its own dataset bundle: use a choice of at most ${MAX_IMAGE_SIZES} values`,
+      );
+  }
+  if (problems.length === 0) {
+    const count = bundleVariantsOf({ searchSpace: space }).length;
+    if (count > MAX_IMAGE_SIZES)
+      problems.push(
+        `searchSpace: imageSize × preprocessing gives ${count} dataset bundles; at most ${MAX_IMAGE_SIZES}: search fewer sizes or preprocessing values`,
+      );
+  }
+  return problems;
+}
+
 /**
  * Parses and validates a study config. Throws one `StudyConfigError` (an `InvalidInputError`)
  * whose `problems` list every field that is wrong, e.g.
@@ -235,6 +310,7 @@ export function parseStudyConfig(
         }
       }
     }
+    if (problems.length === 0) problems.push(...bundleProblems(space, data));
     if (problems.length > 0 || !top.success) throw new StudyConfigError(problems);
 
     const { dataset, seed } = top.data;
@@ -249,6 +325,9 @@ export function parseStudyConfig(
         valFraction: dataset.valFraction,
         seed: dataset.seed ?? seed,
         ...(dataset.classes ? { classes: dataset.classes } : {}),
+        ...(dataset.nearDuplicateThreshold !== undefined
+          ? { nearDuplicateThreshold: dataset.nearDuplicateThreshold }
+          : {}),
       },
       searchSpace,
       scheduler: top.data.scheduler,

@@ -23,6 +23,7 @@ const f1Chart = el('div.chart', { id: 'chart-f1' });
 const lossChart = el('div.chart', { id: 'chart-loss' });
 const brackets = el('div', { id: 'brackets' });
 const workers = el('div', { id: 'workers' });
+const datasets = el('div', { id: 'datasets' });
 
 app.replaceChildren(
   el('div.row', {}, title, el('span', { style: 'flex:1' }), live),
@@ -32,6 +33,7 @@ app.replaceChildren(
   el('div.panel', {}, el('div.row', {}, el('h2', { style: 'flex:1' }, 'Leaderboard'), el('span.muted', {}, 'click a column to sort · trials that miss a constraint rank below all that meet them')), el('div.scroll', {}, leaderboard)),
   el('div.grid2', {}, el('div.panel', {}, el('h2', {}, 'Validation macro-F1 per epoch'), f1Chart), el('div.panel', {}, el('h2', {}, 'Validation loss per epoch'), lossChart)),
   el('div.grid3', {}, el('div.panel', {}, el('h2', {}, 'Brackets and rungs'), brackets), el('div.panel', {}, el('h2', {}, 'Workers'), workers)),
+  el('div.panel', {}, el('div.row', {}, el('h2', { style: 'flex:1' }, 'Data set'), el('span.muted', {}, 'near-duplicate groups never straddle train and validation')), datasets),
 );
 
 function columns(snap) {
@@ -193,6 +195,40 @@ function renderWorkers(snap) {
   );
 }
 
+function preprocessingText(p) {
+  if (!p) return 'as scanned';
+  const parts = [p.headCrop ? `head crop (margin ${p.cropMargin})` : 'no crop', p.intensity === 'none' ? 'raw intensities' : p.intensity];
+  return parts.join(' · ');
+}
+
+function renderDatasets(snap) {
+  const list = snap.datasets ?? [];
+  if (!list.length) {
+    datasets.replaceChildren(el('div.empty', {}, snap.study.state === 'preparing' ? 'Preparing the data set…' : 'No dataset bundle.'));
+    return;
+  }
+  datasets.replaceChildren(
+    el('table', {},
+      el('thead', {}, el('tr', {}, ['Bundle', 'Size', 'Preprocessing', 'Train', 'Val', 'Grouping', 'Groups (2+)', 'Largest', 'Near-dup pairs', 'Cross-class pairs'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, list.map((d) => {
+        const s = d.split;
+        return el('tr', { 'data-hash': d.hash },
+          el('td', {}, el('code', { title: d.hash }, d.hash.slice(0, 10))),
+          el('td.num', {}, `${d.imageSize} px`),
+          el('td', {}, preprocessingText(d.preprocessing)),
+          el('td.num', {}, s ? String(s.train) : '—'),
+          el('td.num', {}, s ? String(s.val) : '—'),
+          el('td', {}, !s ? '—' : s.nearDuplicateThreshold === null ? 'byte-identical' : `dHash+pHash ≤ ${s.nearDuplicateThreshold}`),
+          el('td.num', {}, s ? String(s.groups) : '—'),
+          el('td.num', {}, s ? String(s.largestGroup) : '—'),
+          el('td.num', {}, s ? String(s.nearDuplicatePairs) : '—'),
+          el('td.num', { title: 'pairs of near-identical images filed under different classes: possible label conflicts (listed in the bundle manifest)' }, s ? String(s.crossClassPairs) : '—'),
+        );
+      })),
+    ),
+  );
+}
+
 function render(snap) {
   snapshot = snap;
   renderKpis(snap);
@@ -200,6 +236,7 @@ function render(snap) {
   renderCurves(snap);
   renderBrackets(snap);
   renderWorkers(snap);
+  renderDatasets(snap);
   updates += 1;
   document.body.dataset.updates = String(updates);
   document.body.dataset.snapshotAt = String(snap.generatedAt);

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import sharp from 'sharp';
 import { z } from 'zod';
 import { DEFAULT_CROP_MARGIN, IntensityStandardisationSchema, InvalidInputError } from '@braintune/protocol';
-import { headBox, squareAround } from './head-crop.js';
+import { resizeHeadCrop } from './crop-pipeline.js';
 import { standardiseIntensity } from './intensity.js';
 
 export const ResizeMethodSchema = z.enum(['fill', 'contain', 'cover']);
@@ -89,7 +89,7 @@ export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): 
     // flatten only when there is alpha: it costs ~10 % of the decode time on opaque JPEGs.
     if (meta.hasAlpha) image.flatten({ background: { r: 0, g: 0, b: 0 } });
     const resized = preprocessing.headCrop
-      ? await resizeHeadCrop(image, preprocessing)
+      ? await resizeHeadCrop(image, preprocessing.imageSize, preprocessing.cropMargin, preprocessing.kernel)
       : await image
           .autoOrient()
           .resize(size, size, {
@@ -124,55 +124,6 @@ export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): 
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new ImageDecodeError(`corrupt ${format}: ${reason}`, { cause: error });
   }
-}
-
-/** Side of the thumbnail the head box is searched on: small enough that thin lines are ≤ 2 px. */
-const CROP_SEARCH_SIDE = 128;
-
-type RawResult = { data: Buffer; info: OutputInfo };
-
-/**
- * Head crop: decode at full size, find the head's box on a ≤ 128 px thumbnail, cut the square
- * around it (black where it extends past the image) and resize that square to imageSize.
- */
-async function resizeHeadCrop(image: Sharp, p: Preprocessing): Promise<RawResult> {
-  const full = await image.autoOrient().greyscale().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-  const { width, height } = full.info;
-  const raw = { raw: { width, height, channels: 1 as const } };
-  const thumb = await sharp(full.data, raw)
-    .resize(CROP_SEARCH_SIDE, CROP_SEARCH_SIDE, { fit: 'inside', kernel: 'linear' })
-    .greyscale() // a raw one-channel input would come out as sRGB otherwise
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const found = headBox(thumb.data, thumb.info.width, thumb.info.height);
-  const sx = width / thumb.info.width;
-  const sy = height / thumb.info.height;
-  const box = found
-    ? { left: found.left * sx, top: found.top * sy, width: found.width * sx, height: found.height * sy }
-    : { left: 0, top: 0, width, height };
-  const square = squareAround(box, found ? p.cropMargin : 0);
-  const left = Math.max(0, square.left);
-  const top = Math.max(0, square.top);
-  const right = Math.min(width, square.left + square.width);
-  const bottom = Math.min(height, square.top + square.height);
-  // extract and extend in a call of their own: sharp would otherwise resize before extending.
-  const cropped = await sharp(full.data, raw)
-    .extract({ left, top, width: right - left, height: bottom - top })
-    .extend({
-      left: left - square.left,
-      top: top - square.top,
-      right: square.left + square.width - right,
-      bottom: square.top + square.height - bottom,
-      background: { r: 0, g: 0, b: 0, alpha: 1 },
-    })
-    .greyscale()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return sharp(cropped.data, { raw: { width: cropped.info.width, height: cropped.info.height, channels: 1 } })
-    .resize(p.imageSize, p.imageSize, { fit: 'fill', kernel: p.kernel as ResizeKernel })
-    .greyscale()
-    .raw({ depth: 'uchar' })
-    .toBuffer({ resolveWithObject: true });
 }
 
 /**

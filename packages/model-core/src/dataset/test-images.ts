@@ -38,3 +38,30 @@ export async function writeFiles(root: string, files: Record<string, Buffer | st
     await writeFile(full, content);
   }
 }
+
+/**
+ * Test helper: a scan-like greyscale raw image (black background, a bright oval "head" with
+ * seeded blobs of other greys inside), so perceptual hashes of different seeds differ and
+ * survive resizing. Returns raw one-channel pixels of `size` × `size`.
+ */
+export function scanLikePixels(seed: number, size = 256): Uint8Array {
+  const random = mulberry32(seed);
+  const pixels = new Uint8Array(size * size);
+  const fill = (cx: number, cy: number, rx: number, ry: number, grey: number): void => {
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++)
+        if (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1) pixels[y * size + x] = grey;
+  };
+  const c = size / 2;
+  fill(c, c, size * (0.3 + 0.12 * random()), size * (0.35 + 0.1 * random()), 150 + Math.floor(60 * random()));
+  for (let k = 0; k < 8; k++) {
+    fill(
+      c + (random() - 0.5) * size * 0.4,
+      c + (random() - 0.5) * size * 0.5,
+      size * (0.04 + 0.1 * random()),
+      size * (0.04 + 0.1 * random()),
+      Math.floor(255 * random()),
+    );
+  }
+  return pixels;
+}

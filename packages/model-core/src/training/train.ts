@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
+  canonicalPreprocessing,
   InvalidInputError,
   type EpochMetrics,
   type Evaluation,
@@ -98,6 +99,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw new InvalidInputError(
       `the data set bundle is ${bundle.imageSize} px but imageSize is ${hp.imageSize}`,
       'prepare a bundle at the image size of the hyperparameters',
+    );
+  }
+  const { headCrop, cropMargin, intensity } = bundle.preprocessing;
+  const bundlePreprocessing = JSON.stringify(canonicalPreprocessing({ headCrop, cropMargin, intensity }));
+  const wantedPreprocessing = JSON.stringify(canonicalPreprocessing(hp.preprocessing));
+  if (bundlePreprocessing !== wantedPreprocessing) {
+    throw new InvalidInputError(
+      `the data set bundle's preprocessing is ${bundlePreprocessing} but the hyperparameters ask for ${wantedPreprocessing}`,
+      'prepare a bundle with the preprocessing of the hyperparameters (headCrop, cropMargin, intensity)',
     );
   }
   if (bundle.split.train.length === 0 || bundle.split.val.length === 0) {
