@@ -41,7 +41,6 @@ export const DatasetRefSchema = z.object({
 });
 export type DatasetRef = z.infer<typeof DatasetRefSchema>;
 
-
 export const TrialJobDataSchema = z.object({
   studyId: z.string().min(1),
   trialId: z.string().min(1),

@@ -73,6 +73,11 @@ describe('braintune train / predict', () => {
       'baseFilters=4',
       '--hp',
       'augmentation.rotation=5',
+      '--hp',
+      'preprocessing.cropMargin=0.1',
+      '--head-crop',
+      '--intensity',
+      'percentile',
       '--out',
       out,
     ]);
@@ -91,8 +96,22 @@ describe('braintune train / predict', () => {
     for (const key of ['trainImagesPerSecond', 'valAccuracy', 'valMacroF1'])
       expect(typeof summary[key]).toBe('number');
     expect(Object.keys(summary.perClass as object)).toEqual(CLASSES);
-    expect((summary.confusionMatrix as number[][]).flat().reduce((a, b) => a + b, 0)).toBe(4);
-    expect((summary.hparams as { augmentation: { rotation: number } }).augmentation.rotation).toBe(5);
+    // The fixture's scans differ only in brightness and a shift: near duplicates, so groups.
+    const split = summary.split as Record<string, number>;
+    expect(Object.keys(split).sort()).toEqual([
+      'crossClassPairs',
+      'groups',
+      'nearDuplicatePairs',
+      'train',
+      'val',
+    ]);
+    expect(split.train! + split.val!).toBe(20);
+    expect(split.groups).toBeGreaterThan(0);
+    expect(trained.stdout).toMatch(/split: \d+ train \/ \d+ val \(near-duplicates within 8 bits grouped/);
+    expect((summary.confusionMatrix as number[][]).flat().reduce((a, b) => a + b, 0)).toBe(split.val);
+    const hparams = summary.hparams as { augmentation: { rotation: number }; preprocessing: object };
+    expect(hparams.augmentation.rotation).toBe(5);
+    expect(hparams.preprocessing).toEqual({ headCrop: true, cropMargin: 0.1, intensity: 'percentile' });
 
     const predicted = await braintune([
       'predict',
@@ -127,6 +146,10 @@ describe('braintune train / predict', () => {
     });
     expect(() => parseHpArgs(['learningrate=0.1'])).toThrow(/unknown hyperparameter "learningrate"/);
     expect(() => parseHpArgs(['augmentation.blur=1'])).toThrow(/unknown hyperparameter "augmentation.blur"/);
+    expect(parseHpArgs(['preprocessing.headCrop=true', 'preprocessing.intensity=clahe'])).toEqual({
+      preprocessing: { headCrop: true, intensity: 'clahe' },
+    });
+    expect(() => parseHpArgs(['preprocessing.intensity=gamma'])).toThrow(/preprocessing.intensity/);
     expect(() => parseHpArgs(['convBlocks'])).toThrow(/not key=value/);
     expect(() => parseHpArgs(['convBlocks=9'])).toThrow(/convBlocks=9/);
   });

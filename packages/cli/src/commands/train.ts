@@ -13,7 +13,11 @@ import {
 import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
 import { integerOption } from '../options.js';
-import { nearDuplicateThresholdOption, preprocessingFlags, type PreprocessingFlags } from './train-options.js';
+import {
+  nearDuplicateThresholdOption,
+  preprocessingFlags,
+  type PreprocessingFlags,
+} from './train-options.js';
 import { stderrProgressBar } from '../progress-bar.js';
 import { parseHpArgs } from './hp-args.js';
 
@@ -56,7 +60,10 @@ export function register(program: Command): void {
       'near-duplicate split: images whose dHash and pHash are within n bits stay on one side (off = byte-identical copies only; default 8)',
     )
     .option('--head-crop', 'crop each scan to the head (square, plus --crop-margin) before the resize')
-    .option('--crop-margin <fraction>', 'margin around the head box, as a fraction of its side (default 0.05)')
+    .option(
+      '--crop-margin <fraction>',
+      'margin around the head box, as a fraction of its side (default 0.05)',
+    )
     .option('--intensity <method>', 'intensity standardisation: none, percentile, equalize or clahe')
     .option('--out <dir>', 'checkpoint directory (default: checkpoints/cli/<time> in the artifact store)')
     .option('--json', 'print one JSON summary as the last stdout line')

@@ -26,7 +26,9 @@ export const defaultStudyFactory: StudyFactory = {
         ...(config.dataset.nearDuplicateThreshold !== undefined
           ? {
               nearDuplicateThreshold:
-                config.dataset.nearDuplicateThreshold === 'off' ? null : config.dataset.nearDuplicateThreshold,
+                config.dataset.nearDuplicateThreshold === 'off'
+                  ? null
+                  : config.dataset.nearDuplicateThreshold,
             }
           : {}),
       },

@@ -199,7 +199,7 @@ budget: {maxTrials: 0}
 seeds: 3
 `);
     expect(problems).toEqual([
-      'dataset.valFrac: unknown key, did you mean "valFraction"? allowed: path, imageSize, valFraction, seed, classes',
+      'dataset.valFrac: unknown key, did you mean "valFraction"? allowed: path, imageSize, valFraction, seed, classes, nearDuplicateThreshold',
       'scheduler.maxEpochs: got nothing, is required, must be an integer from 1 to 10000',
       'scheduler.factor: got 1, must be an integer ≥ 2',
       'scheduler.maxEpoch: unknown key, did you mean "maxEpochs"? allowed: type, maxEpochs, factor, iterations',

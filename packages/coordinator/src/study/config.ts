@@ -62,6 +62,8 @@ const IMAGE_SIZE_FIELD = HyperparametersSchema.shape.imageSize.unwrap();
 /** Each image size is its own dataset bundle: keep the list short. */
 export const MAX_IMAGE_SIZES = 8;
 
+const THRESHOLD_TEXT = 'must be an integer from 0 to 64 or off';
+
 export const DatasetConfigSchema = z.strictObject({
   /** Directory with one sub-directory of images per class. */
   path: z.string({ error: 'must be a directory path' }).min(1, { error: 'must be a directory path' }),
@@ -86,7 +88,17 @@ export const DatasetConfigSchema = z.strictObject({
    * model-core's (8, chosen on the shared data set).
    */
   nearDuplicateThreshold: z
-    .union([int(0, 64), z.literal('off')], { error: 'must be an integer from 0 to 64 or off' })
+    .union(
+      [
+        z
+          .number()
+          .int({ error: THRESHOLD_TEXT })
+          .min(0, { error: THRESHOLD_TEXT })
+          .max(64, { error: THRESHOLD_TEXT }),
+        z.literal('off'),
+      ],
+      { error: THRESHOLD_TEXT },
+    )
     .optional(),
 });
 
@@ -197,7 +209,9 @@ export function imageSizesOf(config: Pick<StudyConfig, 'searchSpace'>): number[]
 }
 
 /** The preprocessing fields a search space may set; each distinct value is its own bundle. */
-const PREPROCESSING_FIELDS = Object.keys(PreprocessingHyperparametersSchema.shape) as (keyof PreprocessingHyperparameters)[];
+const PREPROCESSING_FIELDS = Object.keys(
+  PreprocessingHyperparametersSchema.shape,
+) as (keyof PreprocessingHyperparameters)[];
 
 /** One dataset bundle a study needs: an image size with a preprocessing. */
 export interface BundleVariant {

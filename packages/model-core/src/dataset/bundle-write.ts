@@ -66,4 +66,3 @@ export async function writeBundleAtomically(
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
-

@@ -11,15 +11,26 @@ const rawInput = (width: number, height: number) => ({ raw: { width, height, cha
  * Head crop: decode at full size, find the head's box, cut the square around it (black where
  * it extends past the image) and resize that square to `size` × `size` greyscale.
  */
-export async function resizeHeadCrop(image: Sharp, size: number, margin: number, kernel: string): Promise<Raw> {
-  const full = await image.autoOrient().greyscale().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+export async function resizeHeadCrop(
+  image: Sharp,
+  size: number,
+  margin: number,
+  kernel: string,
+): Promise<Raw> {
+  const full = await image
+    .autoOrient()
+    .greyscale()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
   const { width, height } = full.info;
   const found = await findHead(full.data, { left: 0, top: 0, width, height }, width, height);
   // A second look at the region around the first box: a head that is small in a big frame
   // covers few thumbnail pixels the first time, so its edges are found to a few per cent only.
   const around = found && clip(squareAround(found, 0.15), width, height);
   const refined = around ? ((await findHead(full.data, around, width, height)) ?? found) : found;
-  const square = refined ? squareAround(refined, margin) : squareAround({ left: 0, top: 0, width, height }, 0);
+  const square = refined
+    ? squareAround(refined, margin)
+    : squareAround({ left: 0, top: 0, width, height }, 0);
   const inside = clip(square, width, height);
   // extract and extend in a call of their own: sharp would otherwise resize before extending.
   const cropped = await sharp(full.data, rawInput(width, height))

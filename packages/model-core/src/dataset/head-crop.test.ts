@@ -37,8 +37,15 @@ async function looseScan(seed: number): Promise<Buffer> {
   for (let y = 0; y < side; y++) frame[y * side + 592] = frame[y * side + 593] = 255; // border line
   for (let x = 0; x < side; x++) frame[8 * side + x] = 255;
   for (let y = 20; y < 30; y++) for (let x = 30; x < 36; x++) frame[y * side + x] = 240; // "L" marker
-  for (const [x, y] of [[400, 100], [500, 250], [300, 550]] as const) frame[y * side + x] = 255;
-  return sharp(frame, { raw: { width: side, height: side, channels: 1 } }).jpeg({ quality: 85 }).toBuffer();
+  for (const [x, y] of [
+    [400, 100],
+    [500, 250],
+    [300, 550],
+  ] as const)
+    frame[y * side + x] = 255;
+  return sharp(frame, { raw: { width: side, height: side, channels: 1 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
 }
 
 const settings = (extra: Partial<PreprocessingInput>): PreprocessingInput => ({

@@ -94,12 +94,19 @@ describe('perceptual hashes', () => {
   it('keep distinct images apart', async () => {
     const hashes = await Promise.all(
       Array.from({ length: 12 }, async (_, s) =>
-        perceptualHash(await sharp(scanLikePixels(500 + s, SIZE), raw).png().toBuffer()),
+        perceptualHash(
+          await sharp(scanLikePixels(500 + s, SIZE), raw)
+            .png()
+            .toBuffer(),
+        ),
       ),
     );
     for (let i = 0; i < hashes.length; i++)
       for (let j = i + 1; j < hashes.length; j++)
-        expect(within(hashes[i] as PerceptualHash, hashes[j] as PerceptualHash, DEFAULT_NEAR_DUPLICATE_THRESHOLD), `${i}, ${j}`).toBe(false);
+        expect(
+          within(hashes[i] as PerceptualHash, hashes[j] as PerceptualHash, DEFAULT_NEAR_DUPLICATE_THRESHOLD),
+          `${i}, ${j}`,
+        ).toBe(false);
   });
 });
 

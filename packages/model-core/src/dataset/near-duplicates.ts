@@ -166,7 +166,8 @@ export function joinNearDuplicates(
     const a3 = words[i * 4 + 3] as number;
     for (let j = i + 1; j < n; j++) {
       const d =
-        popcount32((a0 ^ (words[j * 4] as number)) >>> 0) + popcount32((a1 ^ (words[j * 4 + 1] as number)) >>> 0);
+        popcount32((a0 ^ (words[j * 4] as number)) >>> 0) +
+        popcount32((a1 ^ (words[j * 4 + 1] as number)) >>> 0);
       if (d > threshold) continue;
       const p =
         popcount32((a2 ^ (words[j * 4 + 2] as number)) >>> 0) +

@@ -62,7 +62,13 @@ export const PrepareOptionsSchema = z.object({
    * Near-duplicate split: images whose dHash and pHash are both within this Hamming distance
    * share a split group; null = byte-identical groups only.
    */
-  nearDuplicateThreshold: z.number().int().min(0).max(64).nullable().default(DEFAULT_NEAR_DUPLICATE_THRESHOLD),
+  nearDuplicateThreshold: z
+    .number()
+    .int()
+    .min(0)
+    .max(64)
+    .nullable()
+    .default(DEFAULT_NEAR_DUPLICATE_THRESHOLD),
   headCrop: z.boolean().default(false),
   cropMargin: z.number().min(0).max(0.5).default(DEFAULT_CROP_MARGIN),
   intensity: IntensityStandardisationSchema.default('none'),
