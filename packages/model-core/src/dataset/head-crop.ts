@@ -70,31 +70,34 @@ export function headBox(pixels: Uint8Array, width: number, height: number): Box 
 }
 
 function erode(mask: Uint8Array, width: number, height: number): Uint8Array {
-  return morph(mask, width, height, true);
+  return morph(mask, width, height, 1);
 }
 
 function dilate(mask: Uint8Array, width: number, height: number): Uint8Array {
-  return morph(mask, width, height, false);
+  return morph(mask, width, height, 0);
 }
 
-/** 3×3 erosion (all neighbours set) or dilation (any neighbour set); outside the image counts as background. */
-function morph(mask: Uint8Array, width: number, height: number, erosion: boolean): Uint8Array {
-  const out = new Uint8Array(mask.length);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      let all = true;
-      let any = false;
-      for (let dy = -1; dy <= 1; dy++)
-        for (let dx = -1; dx <= 1; dx++) {
-          const yy = y + dy;
-          const xx = x + dx;
-          const on = yy >= 0 && yy < height && xx >= 0 && xx < width && mask[yy * width + xx] === 1;
-          all &&= on;
-          any ||= on;
-        }
-      out[y * width + x] = (erosion ? all : any) ? 1 : 0;
+/**
+ * 3×3 erosion (keep = 1: all neighbours set) or dilation (keep = 0: any neighbour set), done
+ * separably (rows, then columns); outside the image counts as background.
+ */
+function morph(mask: Uint8Array, width: number, height: number, erosion: 0 | 1): Uint8Array {
+  const pass = (input: Uint8Array, step: number, along: number, across: number): Uint8Array => {
+    const out = new Uint8Array(input.length);
+    const lineStep = step === 1 ? width : 1;
+    for (let line = 0; line < across; line++) {
+      const base = line * lineStep;
+      for (let k = 0; k < along; k++) {
+        const i = base + k * step;
+        const prev = k > 0 ? (input[i - step] as number) : 0;
+        const next = k < along - 1 ? (input[i + step] as number) : 0;
+        const self = input[i] as number;
+        out[i] = erosion ? prev & self & next : prev | self | next;
+      }
     }
-  return out;
+    return out;
+  };
+  return pass(pass(mask, 1, width, height), width, height, width);
 }
 
 interface Component {
@@ -125,10 +128,10 @@ function labelComponents(mask: Uint8Array, width: number, height: number): Compo
       c.right = Math.max(c.right, x);
       c.top = Math.min(c.top, y);
       c.bottom = Math.max(c.bottom, y);
-      const neighbours = [x > 0 ? i - 1 : -1, x < width - 1 ? i + 1 : -1, y > 0 ? i - width : -1];
-      neighbours.push(y < height - 1 ? i + width : -1);
-      for (const j of neighbours) {
-        if (j >= 0 && mask[j] === 1 && seen[j] === 0) {
+      for (let n = 0; n < 4; n++) {
+        if (n === 0 ? x === 0 : n === 1 ? x === width - 1 : n === 2 ? y === 0 : y === height - 1) continue;
+        const j = n === 0 ? i - 1 : n === 1 ? i + 1 : n === 2 ? i - width : i + width;
+        if (mask[j] === 1 && seen[j] === 0) {
           seen[j] = 1;
           stack[sp++] = j;
         }
