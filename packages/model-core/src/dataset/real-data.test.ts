@@ -26,7 +26,7 @@ describe.skipIf(!present)(`shared brain-MRI data set (${DATA_DIR}) at 32 px`, ()
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  it('has the known class counts, 93 redundant byte-identical copies, none across classes, none straddling the split', async () => {
+  it('has the known class counts, 93 redundant byte-identical copies, none across classes, no byte-identical or near-duplicate group straddling the split', async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'braintune-real-data-'));
     const store = new FilesystemArtifactStore(root);
     const { manifest, hash } = await prepareDataset({ dataDir: DATA_DIR, imageSize: 32, store });
@@ -51,6 +51,20 @@ describe.skipIf(!present)(`shared brain-MRI data set (${DATA_DIR}) at 32 px`, ()
       expect(new Set(g.indices.map((i) => val.has(i))).size, g.paths.join(', ')).toBe(1);
     expect(manifest.split.val.length).toBeGreaterThan(0.19 * 2870);
     expect(manifest.split.val.length).toBeLessThan(0.21 * 2870);
+
+    // Near-duplicate groups (dHash+pHash ≤ 8): measured 528 groups of 2+, largest 30, 1,321
+    // pairs, 27 across classes; none may straddle the split.
+    const report = manifest.nearDuplicates;
+    expect(report?.threshold).toBe(8);
+    expect(report?.groups).toBeGreaterThan(400);
+    expect(report?.largestGroup.size).toBeLessThan(100);
+    expect(report?.crossClassPairs).toBeLessThan(100);
+    const sideOfGroup = new Map<number, boolean>();
+    for (const f of manifest.files) {
+      const inVal = val.has(f.index);
+      expect(sideOfGroup.get(f.group as number) ?? inVal, f.path).toBe(inVal);
+      sideOfGroup.set(f.group as number, inVal);
+    }
 
     const bundle = await loadBundle(store, hash);
     expect(bundle.images.length).toBe(2870 * 32 * 32);
