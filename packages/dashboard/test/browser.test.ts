@@ -179,6 +179,9 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     );
     expect(Number(await page.evaluate(() => document.body.dataset.updates))).toBeGreaterThan(1);
     expect(await page.textContent('#kpi-rungs')).toMatch(/6 \/ 6/);
+    // The data-set panel: the bundle's preprocessing and its near-duplicate split.
+    expect(await page.textContent('#datasets')).toMatch(/dHash\+pHash ≤ 8/);
+    expect(await page.textContent('#datasets')).toMatch(/no crop · raw intensities/);
     // Sorting by a column (glioma recall) reorders without a reload.
     await page.click('th[data-key="recall:glioma_tumor"]');
     await page.waitForSelector('th[data-key="recall:glioma_tumor"] .arrow');

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
 import { CheckpointPreprocessingSchema } from '../checkpoint/checkpoint.js';
 import { headBox, loadBundle, prepareDataset, preprocessImage, type PreprocessingInput } from './index.js';
