@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { RegistryService, VersionInfo } from '@braintune/coordinator';
-import type { Logger } from '@braintune/protocol';
+import { DEFAULT_CROP_MARGIN, type Logger } from '@braintune/protocol';
 import type { CheckedScan } from './uploads.js';
 
 // Type-only: the module itself is imported on the first prediction.
@@ -23,6 +23,10 @@ export interface RegistryPrediction {
     kernel: string;
     pixelScale: number;
     scale: string;
+    /** Head crop and intensity standardisation of the bundle the model was trained on. */
+    headCrop: boolean;
+    cropMargin: number;
+    intensity: string;
   };
   input: { format: string; width: number; height: number };
   gradcam: { layer: string; classIndex: number; width: number; height: number };
@@ -104,6 +108,9 @@ export class RegistryPredictor {
           kernel: p.kernel,
           pixelScale: loaded.state.pixelScale,
           scale: `greyscale 0–255 × ${+loaded.state.pixelScale.toPrecision(6)} (→ 0–1)`,
+          headCrop: p.headCrop ?? false,
+          cropMargin: p.cropMargin ?? DEFAULT_CROP_MARGIN,
+          intensity: p.intensity ?? 'none',
         },
         input: { format: scan.format, width: scan.width, height: scan.height },
         gradcam: {

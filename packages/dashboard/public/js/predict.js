@@ -50,6 +50,7 @@ function render(r) {
         el('dl.kv', { id: 'preprocessing' },
           el('dt', {}, 'input'), el('dd', {}, `${p.imageSize} × ${p.imageSize} px, ${p.grayscale ? '1 channel (greyscale)' : 'RGB'}`),
           el('dt', {}, 'resize'), el('dd', {}, `${p.resize} (${p.kernel})`),
+          el('dt', {}, 'acquisition'), el('dd', { id: 'acquisition' }, `${p.headCrop ? `head crop (margin ${p.cropMargin})` : 'no crop'} · intensity ${p.intensity ?? 'none'}`),
           el('dt', {}, 'pixel scale'), el('dd', {}, p.scale ?? '0–255 → 0–1'),
           el('dt', {}, 'your file'), el('dd', {}, `${r.input.format.toUpperCase()} ${r.input.width} × ${r.input.height}`),
         ),
