@@ -20,31 +20,23 @@ import {
   type BundleManifest,
   type BundleOptions,
   type DuplicateGroup,
-  type ManifestFile,
   type SkippedFile,
 } from './manifest.js';
 import { readManifestIfValid } from './bundle.js';
 import { bundleHash, sha256Hex, writeBundleAtomically } from './bundle-write.js';
 import { groupForSplit, splitSummary } from './groups.js';
-import {
-  DEFAULT_NEAR_DUPLICATE_THRESHOLD,
-  hashToHex,
-  perceptualHash,
-  type PerceptualHash,
-} from './near-duplicates.js';
+import { DEFAULT_NEAR_DUPLICATE_THRESHOLD, type PerceptualHash } from './near-duplicates.js';
 import { mapWithConcurrency } from './pool.js';
 import {
   DEFAULT_KERNEL,
   DEFAULT_RESIZE,
-  ImageDecodeError,
   ResizeKernelSchema,
   ResizeMethodSchema,
-  decodeImage,
   decoderVersions,
-  type DecodedImage,
   type Preprocessing,
 } from './preprocess.js';
 import { compareCodePoints, scanImageFolder, type SourceFile } from './scan.js';
+import { decodeDistinct, packImages, type Decoded } from './decode-all.js';
 import { stratifiedGroupSplit } from './split.js';
 
 export { bundleHash } from './bundle-write.js';
@@ -95,13 +87,8 @@ export interface PrepareDatasetResult {
   stats: { files: number; decoded: number; hashMs: number; decodeMs: number; totalMs: number };
 }
 
-interface HashedFile extends SourceFile {
+export interface HashedFile extends SourceFile {
   sha256: string;
-}
-
-interface Decoded {
-  image: DecodedImage;
-  phash: PerceptualHash | null;
 }
 
 /** The split summary of a manifest; version-1 bundles only know their byte-identical groups. */
@@ -241,29 +228,9 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     intensity: opts.intensity,
   };
   const wantHashes = opts.nearDuplicateThreshold !== null;
-  const uniqueShas = [...new Set(candidates.map((f) => f.sha256))].sort(compareCodePoints);
-  const firstPath = new Map<string, HashedFile>();
-  for (const f of candidates) if (!firstPath.has(f.sha256)) firstPath.set(f.sha256, f);
   const decodeStart = performance.now();
-  let done = 0;
-  const decodedList = await mapWithConcurrency(uniqueShas, concurrency, async (sha) => {
-    const file = firstPath.get(sha) as HashedFile;
-    let result: Decoded | string;
-    try {
-      const bytes = await readFile(file.absPath);
-      const image = await decodeImage(bytes, preprocessing);
-      result = { image, phash: wantHashes ? await perceptualHash(bytes) : null };
-    } catch (error) {
-      if (!(error instanceof ImageDecodeError)) throw error;
-      result = error.message;
-    }
-    onProgress?.(++done, uniqueShas.length);
-    return result;
-  });
+  const decoded = await decodeDistinct(candidates, preprocessing, wantHashes, concurrency, onProgress);
   const decodeMs = performance.now() - decodeStart;
-  const decoded = new Map<string, Decoded | string>(
-    uniqueShas.map((sha, i) => [sha, decodedList[i] as Decoded | string]),
-  );
 
   // 5. Order images by (label, sha256, path): the pixel arrays depend only on what the hash covers.
   const included: (HashedFile & Decoded)[] = [];
@@ -294,24 +261,7 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     }
   }
 
-  const pixelsPerImage = opts.imageSize * opts.imageSize;
-  const images = new Uint8Array(included.length * pixelsPerImage);
-  const labels = new Uint8Array(included.length);
-  const files: ManifestFile[] = included.map((f, index) => {
-    images.set(f.image.pixels, index * pixelsPerImage);
-    labels[index] = f.label;
-    return {
-      index,
-      path: f.relPath,
-      sha256: f.sha256,
-      label: f.label,
-      format: f.image.format,
-      width: f.image.width,
-      height: f.image.height,
-      channels: f.image.channels,
-      ...(f.phash ? { phash: hashToHex(f.phash) } : {}),
-    };
-  });
+  const { images, labels, files } = packImages(included, opts.imageSize);
 
   // 6. Duplicate groups (all copies, incl. skipped conflicts) and the group-aware split.
   const indicesBySha = groupBy(files, (f) => f.sha256);
@@ -387,7 +337,7 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     manifest,
     reused: false,
     split: splitSummary(split, grouping.report),
-    stats: { files: scanned.files.length, decoded: uniqueShas.length, hashMs, decodeMs, totalMs },
+    stats: { files: scanned.files.length, decoded: decoded.size, hashMs, decodeMs, totalMs },
   };
 }
 
