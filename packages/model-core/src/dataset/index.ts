@@ -33,3 +33,9 @@ export {
   type SkippedFile,
 } from './manifest.js';
 export { stratifiedGroupSplit, mulberry32, type Split, type SplitGroup } from './split.js';
+export {
+  applyAcquisitionShift,
+  ACQUISITION_SHIFTS,
+  type AcquisitionShift,
+  type NamedAcquisitionShift,
+} from './acquisition-shift.js';
