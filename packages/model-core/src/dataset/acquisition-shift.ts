@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { InvalidInputError } from '@braintune/protocol';
 import { ImageDecodeError, sniffImageFormat } from './preprocess.js';
 
@@ -99,7 +99,7 @@ async function decodeRaw(bytes: Buffer): Promise<RawImage> {
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
-function fromRaw(raw: RawImage): sharp.Sharp {
+function fromRaw(raw: RawImage): Sharp {
   return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels } });
 }
 
@@ -123,7 +123,7 @@ function meanLevel(raw: RawImage): number {
 }
 
 /** The shifted pixels, before encoding. */
-function shifted(raw: RawImage, shift: AcquisitionShift): sharp.Sharp {
+function shifted(raw: RawImage, shift: AcquisitionShift): Sharp {
   const { width, height } = raw;
   switch (shift.kind) {
     case 'gamma':
