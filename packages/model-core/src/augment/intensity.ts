@@ -29,17 +29,20 @@ function cubic(t: number, a: number, b: number, c: number, d: number): number {
 
 /**
  * The curve as a 256-entry table, after Models Genesis' non-linear transformation: sample the
- * Bézier, sort its x values, and read y either in curve order (not necessarily monotonic) or
- * sorted (monotonic); linear interpolation in between. Every value is in [0, 1] because the
- * control points are, and 0 ↦ 0 (the black MRI background stays black).
+ * Bézier, sort its x values, and read y either sorted (monotonic) or in curve order with
+ * stretched control heights (non-monotonic); linear interpolation in between, clipped to
+ * [0, 1]; 0 ↦ 0 (the black MRI background stays black).
  */
 export function bezierCurveTable(curve: CurveDraw): Float32Array {
   const xs: number[] = [];
   const ys: number[] = [];
+  // Control heights in [0, 1] almost never bend the curve back; [-0.5, 1.5] lets mid-greys
+  // overtake white (as tissues swap brightness between T1 and T2), clipped to [0, 1] below.
+  const height = (y: number): number => (curve.monotonic ? y : 2 * y - 0.5);
   for (let i = 0; i < CURVE_SAMPLES; i++) {
     const t = i / (CURVE_SAMPLES - 1);
     xs.push(cubic(t, 0, curve.p1[0], curve.p2[0], 1));
-    ys.push(cubic(t, 0, curve.p1[1], curve.p2[1], 1));
+    ys.push(cubic(t, 0, height(curve.p1[1]), height(curve.p2[1]), 1));
   }
   xs.sort((a, b) => a - b);
   if (curve.monotonic) ys.sort((a, b) => a - b);
@@ -53,7 +56,7 @@ export function bezierCurveTable(curve: CurveDraw): Float32Array {
     const y0 = ys[j] as number;
     const y1 = ys[j + 1] as number;
     const t = x1 > x0 ? Math.min(1, Math.max(0, (x - x0) / (x1 - x0))) : 0;
-    table[k] = y0 + t * (y1 - y0);
+    table[k] = Math.min(1, Math.max(0, y0 + t * (y1 - y0)));
   }
   return table;
 }
