@@ -15,9 +15,33 @@ export const AugmentationSchema = z
     zoom: z.number().min(0).max(0.5).default(0),
     /** Maximum contrast change fraction (factor uniform in [1 - contrast, 1 + contrast]). */
     contrast: z.number().min(0).max(0.9).default(0),
+    // Acquisition shift (other scanners, sequences, framings). Every default is "off".
+    /** Vertical flip with probability 0.5 (slices of other planes arrive upside down). */
+    verticalFlip: z.boolean().default(false),
+    /** Gamma: every pixel x becomes x^γ, γ log-uniform in [1/(1 + gamma), 1 + gamma]. */
+    gamma: z.number().min(0).max(2).default(0),
+    /** Brightness offset uniform in [-brightness, brightness] added to every pixel. */
+    brightness: z.number().min(0).max(0.5).default(0),
+    /**
+     * Probability of a random smooth intensity curve (a cubic Bézier from (0,0) to (1,1), as in
+     * Models Genesis); half of them are not monotonic. Simulates other MRI sequences, where other
+     * tissues are bright.
+     */
+    curve: z.number().min(0).max(1).default(0),
+    /** Per-image weight w uniform in [-sharpen, blur] of x + w·(gauss_σ=1px(x) − x): w > 0 blurs. */
+    blur: z.number().min(0).max(1).default(0),
+    /** Unsharp-mask strength: the negative end of blur's weight range (w < 0 sharpens). */
+    sharpen: z.number().min(0).max(2).default(0),
+    /** Gaussian pixel noise; standard deviation per image uniform in [0, noise]. */
+    noise: z.number().min(0).max(0.2).default(0),
+    /** Random resized crop (torchvision's RandomResizedCrop): area fraction uniform in [cropScale, 1]. 1 = off. */
+    cropScale: z.number().min(0.08).max(1).default(1),
+    /** Random resized crop: aspect ratio log-uniform in [1/cropRatio, cropRatio] (torchvision: 4/3). 1 = square. */
+    cropRatio: z.number().min(1).max(2).default(1),
   })
   .strict();
 export type Augmentation = z.infer<typeof AugmentationSchema>;
+export type AugmentationInput = z.input<typeof AugmentationSchema>;
 
 /**
  * Pixel preprocessing that removes acquisition differences (framing, border, brightness) before
@@ -105,7 +129,8 @@ export const HyperparametersSchema = z
     weightDecay: z.number().min(0).max(0.1).default(0),
     labelSmoothing: z.number().min(0).max(0.3).default(0),
     classWeighting: z.enum(['none', 'balanced']).default('none'),
-    augmentation: AugmentationSchema.default({ flip: false, rotation: 0, zoom: 0, contrast: 0 }),
+    // Every field's own default (all off), spelled once in AugmentationSchema.
+    augmentation: AugmentationSchema.default(() => AugmentationSchema.parse({})),
     /** Head crop and intensity standardisation; each distinct value is its own dataset bundle. */
     preprocessing: PreprocessingHyperparametersSchema.default({
       headCrop: false,

@@ -1,51 +1,139 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Augmentation } from '@braintune/protocol';
+import { AugmentationSchema, type Augmentation, type AugmentationInput } from '@braintune/protocol';
 import type { Rng } from '../training/rng.js';
+import { addNoise, blurOrSharpen } from './filters.js';
+import { drawCrop, transformRow, type CropDraw } from './geometry.js';
+import { applyIntensityTables, intensityTable, type CurveDraw } from './intensity.js';
 
 /** True when the augmentation changes anything (lets the training loop skip it entirely). */
-export function isAugmenting(aug: Augmentation): boolean {
-  return aug.flip || aug.rotation > 0 || aug.zoom > 0 || aug.contrast > 0;
+export function isAugmenting(input: AugmentationInput): boolean {
+  const aug = AugmentationSchema.parse(input);
+  return aug.flip || aug.rotation > 0 || aug.zoom > 0 || aug.contrast > 0 || isShifting(aug);
+}
+
+/** True when one of the acquisition-shift transforms (everything after `contrast` in the schema) is on. */
+function isShifting(aug: Augmentation): boolean {
+  return (
+    aug.verticalFlip || hasIntensity(aug) || hasCrop(aug) || aug.blur > 0 || aug.sharpen > 0 || aug.noise > 0
+  );
+}
+
+const hasIntensity = (aug: Augmentation): boolean => aug.gamma > 0 || aug.brightness > 0 || aug.curve > 0;
+const hasCrop = (aug: Augmentation): boolean => aug.cropScale < 1 || aug.cropRatio > 1;
+
+/** Every random number of one image, in draw order. */
+interface ImageDraw {
+  flip: boolean;
+  transform: number[];
+  contrast: number;
+  verticalFlip: boolean;
+  gamma: number;
+  brightness: number;
+  curve: CurveDraw | null;
+  blurWeight: number;
+  noiseStd: number;
+}
+
+function drawCurve(rng: Rng, probability: number): CurveDraw | null {
+  if (!(probability > 0) || rng.next() >= probability) return null;
+  return { p1: [rng.next(), rng.next()], p2: [rng.next(), rng.next()], monotonic: rng.next() < 0.5 };
 }
 
 /**
- * Random flip, rotation, zoom and contrast of a batch [B, H, W, C] with pixels in [0, 1],
- * as tf ops on the whole batch. Every random number comes from `rng` (drawn in a fixed
- * order), so the augmented batch is a pure function of the RNG state: resumable.
- * Rotation and zoom are one projective transform per image (bilinear, black fill: the MRI
- * background is black).
+ * The draws of one image. The first four (flip, rotation, zoom, contrast) are those of the
+ * original augmentation, in its order, so with every newer field off the stream, and hence
+ * every resumed or old run, is unchanged; each newer field draws only when it is on.
  */
-export function augmentBatch(images: tf.Tensor4D, aug: Augmentation, rng: Rng): tf.Tensor4D {
+function drawImage(rng: Rng, aug: Augmentation, width: number, height: number): ImageDraw {
+  const flip = aug.flip && rng.next() < 0.5;
+  const angle = aug.rotation > 0 ? (rng.uniform(-aug.rotation, aug.rotation) * Math.PI) / 180 : 0;
+  const scale = aug.zoom > 0 ? rng.uniform(1 - aug.zoom, 1 + aug.zoom) : 1;
+  const contrast = aug.contrast > 0 ? rng.uniform(1 - aug.contrast, 1 + aug.contrast) : 1;
+  const verticalFlip = aug.verticalFlip && rng.next() < 0.5;
+  const crop: CropDraw | null = hasCrop(aug) ? drawCrop(rng, aug, width, height) : null;
+  const logGamma = Math.log1p(aug.gamma);
+  const gamma = aug.gamma > 0 ? Math.exp(rng.uniform(-logGamma, logGamma)) : 1;
+  const brightness = aug.brightness > 0 ? rng.uniform(-aug.brightness, aug.brightness) : 0;
+  const curve = drawCurve(rng, aug.curve);
+  const blurWeight = aug.blur > 0 || aug.sharpen > 0 ? rng.uniform(-aug.sharpen, aug.blur) : 0;
+  const noiseStd = aug.noise > 0 ? rng.uniform(0, aug.noise) : 0;
+  return {
+    flip,
+    transform: transformRow(angle, scale, crop, width, height),
+    contrast,
+    verticalFlip,
+    gamma,
+    brightness,
+    curve,
+    blurWeight,
+    noiseStd,
+  };
+}
+
+function flipWhere(x: tf.Tensor4D, flags: readonly boolean[], axis: 1 | 2): tf.Tensor4D {
+  const mask = tf.cast(tf.tensor4d(flags.map(Number), [flags.length, 1, 1, 1]), 'bool');
+  return tf.where(tf.broadcastTo(mask, x.shape), tf.reverse(x, axis), x) as tf.Tensor4D;
+}
+
+/**
+ * Random augmentation of a batch [B, H, W, C] with pixels in [0, 1], as tf ops on the whole
+ * batch plus one JavaScript pass for the pointwise intensity changes. Every random number comes
+ * from `rng` in a fixed order, so the augmented batch is a pure function of the RNG state:
+ * resumable. Order: intensity curve → gamma → brightness (one table per image), flips, one
+ * projective transform (random resized crop, rotation, zoom; bilinear, black fill: the MRI
+ * background is black), contrast, blur/sharpen, noise, clip to [0, 1].
+ */
+export function augmentBatch(images: tf.Tensor4D, input: AugmentationInput, rng: Rng): tf.Tensor4D {
+  const aug = AugmentationSchema.parse(input);
   if (!isAugmenting(aug)) return images.clone();
   const [batch, height, width] = images.shape;
-  const flips: number[] = [];
-  const transforms: number[] = [];
-  const contrasts: number[] = [];
-  const cx = (width - 1) / 2;
-  const cy = (height - 1) / 2;
-  for (let i = 0; i < batch; i++) {
-    flips.push(aug.flip && rng.next() < 0.5 ? 1 : 0);
-    const angle = aug.rotation > 0 ? (rng.uniform(-aug.rotation, aug.rotation) * Math.PI) / 180 : 0;
-    const scale = aug.zoom > 0 ? rng.uniform(1 - aug.zoom, 1 + aug.zoom) : 1;
-    contrasts.push(aug.contrast > 0 ? rng.uniform(1 - aug.contrast, 1 + aug.contrast) : 1);
-    // Output pixel p samples input M·(p − c) + c, M = rotation(angle) / scale.
-    const cos = Math.cos(angle) / scale;
-    const sin = Math.sin(angle) / scale;
-    transforms.push(cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0, 0);
-  }
+  const draws: ImageDraw[] = [];
+  for (let i = 0; i < batch; i++) draws.push(drawImage(rng, aug, width, height));
+  const noiseSeed = aug.noise > 0 ? rng.nextUint32() : 0;
   return tf.tidy(() => {
     let x: tf.Tensor4D = images;
-    if (aug.flip) {
-      const mask = tf.cast(tf.tensor4d(flips, [batch, 1, 1, 1]), 'bool');
-      x = tf.where(tf.broadcastTo(mask, x.shape), tf.reverse(x, 2), x) as tf.Tensor4D;
+    if (hasIntensity(aug)) {
+      const tables = draws.map((d) => intensityTable(d));
+      const pixels = applyIntensityTables(x.dataSync() as Float32Array, x.size / batch, tables);
+      x = tf.tensor4d(pixels, x.shape);
     }
-    if (aug.rotation > 0 || aug.zoom > 0) {
-      x = tf.image.transform(x, tf.tensor2d(transforms, [batch, 8]), 'bilinear', 'constant', 0);
+    if (aug.flip)
+      x = flipWhere(
+        x,
+        draws.map((d) => d.flip),
+        2,
+      );
+    if (aug.verticalFlip)
+      x = flipWhere(
+        x,
+        draws.map((d) => d.verticalFlip),
+        1,
+      );
+    if (aug.rotation > 0 || aug.zoom > 0 || hasCrop(aug)) {
+      const rows = draws.flatMap((d) => d.transform);
+      x = tf.image.transform(x, tf.tensor2d(rows, [batch, 8]), 'bilinear', 'constant', 0);
     }
     if (aug.contrast > 0) {
-      const factor = tf.tensor4d(contrasts, [batch, 1, 1, 1]);
+      const factor = tf.tensor4d(
+        draws.map((d) => d.contrast),
+        [batch, 1, 1, 1],
+      );
       const mean = tf.mean(x, [1, 2, 3], true);
       x = tf.clipByValue(tf.add(tf.mul(tf.sub(x, mean), factor), mean), 0, 1) as tf.Tensor4D;
     }
+    if (aug.blur > 0 || aug.sharpen > 0)
+      x = blurOrSharpen(
+        x,
+        draws.map((d) => d.blurWeight),
+      );
+    if (aug.noise > 0)
+      x = addNoise(
+        x,
+        draws.map((d) => d.noiseStd),
+        noiseSeed,
+      );
+    // Sharpening and noise leave [0, 1]; the original four transforms never do, and stay unclipped.
+    if (isShifting(aug)) x = tf.clipByValue(x, 0, 1) as tf.Tensor4D;
     return x;
   });
 }

@@ -49,3 +49,9 @@ export {
 export { groupForSplit, splitSummary } from './groups.js';
 export { headBox, otsuThreshold, type Box } from './head-crop.js';
 export { standardiseIntensity } from './intensity.js';
+export {
+  applyAcquisitionShift,
+  ACQUISITION_SHIFTS,
+  type AcquisitionShift,
+  type NamedAcquisitionShift,
+} from './acquisition-shift.js';

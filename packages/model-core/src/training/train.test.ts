@@ -83,6 +83,33 @@ describe('train', () => {
     }
   });
 
+  it('resumes exactly with every acquisition-shift augmentation on', async () => {
+    const bundle = syntheticBundle({ perClass: 6 });
+    const hparams = resolveHyperparameters({
+      ...everything,
+      augmentation: {
+        ...everything.augmentation,
+        verticalFlip: true,
+        gamma: 0.5,
+        brightness: 0.1,
+        curve: 0.5,
+        blur: 1,
+        sharpen: 1,
+        noise: 0.05,
+        cropScale: 0.5,
+        cropRatio: 4 / 3,
+      },
+    });
+    const oneGo = await train({ bundle, hparams, toEpoch: 2, seed: 3, checkpointDir: join(dir, 'aug-one') });
+    const split = join(dir, 'aug-split');
+    (await train({ bundle, hparams, toEpoch: 1, seed: 3, checkpointDir: split })).model.dispose();
+    const rest = await train({ bundle, hparams, fromEpoch: 1, toEpoch: 2, seed: 3, checkpointDir: split });
+    expect(maxWeightDiff(rest.model.getWeights(), oneGo.model.getWeights())).toBeLessThan(1e-4);
+    expect(rest.history[0]?.loss).toBeCloseTo(oneGo.history[1]?.loss ?? NaN, 4);
+    oneGo.model.dispose();
+    rest.model.dispose();
+  });
+
   it('learns the synthetic task, reports complete epoch metrics, and val accuracy tracks training with conv BN + precise BN', async () => {
     const bundle = syntheticBundle({ perClass: 16 });
     // bnMomentum 0.99 is the setting whose moving statistics lagged in the DESIGN probes.
@@ -234,6 +261,10 @@ describe('train', () => {
       { augmentation: { rotation: 20 } },
       { augmentation: { zoom: 0.2 } },
       { augmentation: { contrast: 0.5 } },
+      { augmentation: { gamma: 0.5 } },
+      { augmentation: { curve: 1 } },
+      { augmentation: { noise: 0.1 } },
+      { augmentation: { cropScale: 0.5 } },
     ];
     const sgd = await fingerprint({ optimizer: 'sgd' });
     const cosine = await fingerprint({ lrSchedule: 'cosine' });
