@@ -57,7 +57,14 @@ const PromoteBody = z.object({
   trialId: z.string().min(1).optional(),
   model: z.string().min(1).default('brain-mri'),
   alias: z.string().min(1).optional(),
+  /** Promote the study's K best trials as one ensemble version. */
+  top: z.coerce.number().int().min(1).optional(),
 });
+/** Multipart field of /api/predict: "true"/"1"/"on" (a checkbox) turns flip TTA on. */
+const TtaField = z
+  .enum(['true', 'false', '1', '0', 'on', 'off'])
+  .optional()
+  .transform((v) => v === 'true' || v === '1' || v === 'on');
 const AliasBody = z.object({ version: z.coerce.number().int().min(1) });
 
 /** Who did it, for the registry history: the caller may name itself, else the channel. */
@@ -218,7 +225,8 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   router.post('/api/predict', guard, scanUpload(), async (req, res) => {
     const scan = await checkScan(req.file);
     const ref = z.string().min(1).optional().parse(req.body?.model) ?? (await defaultModelRef(registry));
-    res.json(await predictor.predict(ref, scan));
+    const tta = TtaField.parse(req.body?.tta);
+    res.json(await predictor.predict(ref, scan, { tta }));
   });
 
   router.use('/api', (err: unknown, _req: Request, res: Response, next: NextFunction) =>

@@ -7,6 +7,7 @@
  * job id, so a result delivered twice is recorded once (INSERT … ON CONFLICT DO NOTHING).
  */
 import { sql } from 'drizzle-orm';
+import type { EnsembleMember } from '../registry/ensemble.js';
 import {
   bigint,
   boolean,
@@ -213,6 +214,8 @@ export const modelVersions = pgTable(
     classes: jsonb('classes').$type<string[]>().notNull(),
     imageSize: integer('image_size').notNull(),
     preprocessing: jsonb('preprocessing').$type<Record<string, unknown>>().notNull(),
+    /** An ensemble's members, best first (registry/ensemble.ts); null for a single checkpoint. */
+    members: jsonb('members').$type<EnsembleMember[]>(),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull().default('unknown'),
   },
