@@ -60,11 +60,14 @@ const PromoteBody = z.object({
   /** Promote the study's K best trials as one ensemble version. */
   top: z.coerce.number().int().min(1).optional(),
 });
-/** Multipart field of /api/predict: "true"/"1"/"on" (a checkbox) turns flip TTA on. */
-const TtaField = z
-  .enum(['true', 'false', '1', '0', 'on', 'off'])
-  .optional()
-  .transform((v) => v === 'true' || v === '1' || v === 'on');
+/** Multipart fields of /api/predict besides the image: "tta" true/1/on (a checkbox) turns flip TTA on. */
+const PredictFields = z.object({
+  model: z.string().min(1).optional(),
+  tta: z
+    .enum(['true', 'false', '1', '0', 'on', 'off'])
+    .optional()
+    .transform((v) => v === 'true' || v === '1' || v === 'on'),
+});
 const AliasBody = z.object({ version: z.coerce.number().int().min(1) });
 
 /** Who did it, for the registry history: the caller may name itself, else the channel. */
@@ -224,8 +227,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   // ------------------------------------------------------------ predictions
   router.post('/api/predict', guard, scanUpload(), async (req, res) => {
     const scan = await checkScan(req.file);
-    const ref = z.string().min(1).optional().parse(req.body?.model) ?? (await defaultModelRef(registry));
-    const tta = TtaField.parse(req.body?.tta);
+    const fields = PredictFields.parse({ model: req.body?.model, tta: req.body?.tta });
+    const ref = fields.model ?? (await defaultModelRef(registry));
+    const tta = fields.tta;
     res.json(await predictor.predict(ref, scan, { tta }));
   });
 
