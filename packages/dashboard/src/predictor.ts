@@ -87,7 +87,11 @@ export class RegistryPredictor {
     return entry;
   }
 
-  async predict(ref: string, scan: CheckedScan, options: { tta?: boolean } = {}): Promise<RegistryPrediction> {
+  async predict(
+    ref: string,
+    scan: CheckedScan,
+    options: { tta?: boolean } = {},
+  ): Promise<RegistryPrediction> {
     const version = await this.registry.resolve(ref);
     const alias = ref.includes('@') && !/@v\d+$/.test(ref) ? ref.slice(ref.lastIndexOf('@') + 1) : null;
     const run = this.queue.then(async () => {
@@ -118,7 +122,12 @@ export class RegistryPredictor {
         temperature: prediction.temperature,
         tta: prediction.tta,
         ensemble: core.isEnsemble(loaded)
-          ? { members: loaded.members.map((_, i) => ({ rank: i + 1, trialId: version.members?.[i]?.trialId ?? null })) }
+          ? {
+              members: loaded.members.map((_, i) => ({
+                rank: i + 1,
+                trialId: version.members?.[i]?.trialId ?? null,
+              })),
+            }
           : null,
         preprocessing: {
           imageSize: state.imageSize,
