@@ -4,6 +4,7 @@ import {
   NotFoundError,
   WORKER_TTL_MS,
   type ClassificationReport,
+  type Calibration,
   type Evaluation,
 } from '@braintune/protocol';
 import {
@@ -458,6 +459,8 @@ export interface TrialDetail {
   };
   objective: ObjectiveView;
   evaluation: Evaluation | null;
+  /** Temperature and triage operating point of the last evaluated rung (null: not calibrated). */
+  calibration: Calibration | null;
   reportText: string | null;
   epochs: {
     epoch: number;
@@ -527,6 +530,7 @@ export async function trialDetail(db: Db, trialId: string): Promise<TrialDetail>
     },
     objective,
     evaluation,
+    calibration: e?.calibration ?? null,
     reportText: evaluation ? formatClassificationReport(evaluation.report) : null,
     epochs: epochRows.map((m) => ({
       epoch: m.epoch,

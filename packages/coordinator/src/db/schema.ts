@@ -22,7 +22,13 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import type { ClassificationReport, DatasetRef, EpochMetrics, Hyperparameters } from '@braintune/protocol';
+import type {
+  Calibration,
+  ClassificationReport,
+  DatasetRef,
+  EpochMetrics,
+  Hyperparameters,
+} from '@braintune/protocol';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const createdAt = () => ts('created_at').notNull().defaultNow();
@@ -164,6 +170,8 @@ export const evaluations = pgTable(
     confusionMatrix: jsonb('confusion_matrix').$type<number[][]>().notNull(),
     report: jsonb('report').$type<ClassificationReport>().notNull(),
     loss: doublePrecision('loss').notNull(),
+    /** Temperature and operating point the worker fitted at the end of the rung (null: none). */
+    calibration: jsonb('calibration').$type<Calibration>(),
     createdAt: createdAt(),
   },
   (t) => [
