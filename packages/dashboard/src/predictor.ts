@@ -7,15 +7,25 @@ import type { CheckedScan } from './uploads.js';
 import type * as ModelCoreModule from '@braintune/model-core';
 
 type ModelCore = typeof ModelCoreModule;
-type Loaded = Awaited<ReturnType<ModelCore['loadCheckpoint']>>;
+type Loaded = Awaited<ReturnType<ModelCore['loadPredictor']>>;
 
 export interface RegistryPrediction {
   model: string;
   version: number;
   alias: string | null;
   classes: string[];
+  /** Calibrated probabilities (averaged over TTA passes and ensemble members). */
   probabilities: number[];
+  /** The most probable class, also when the scan is referred. */
   predicted: string;
+  confidence: number;
+  threshold: number;
+  refer: boolean;
+  /** `predicted`, or "refer" (to a radiologist) below the threshold. */
+  decision: string;
+  temperature: number | null;
+  tta: boolean;
+  ensemble: { members: { rank: number; trialId: string | null }[] } | null;
   preprocessing: {
     imageSize: number;
     grayscale: boolean;
@@ -68,46 +78,68 @@ export class RegistryPredictor {
     if (!entry) {
       entry = (async () => {
         const core = await this.modelCore();
-        return core.loadCheckpoint(await this.registry.versionDir(version));
+        return core.loadPredictor(await this.registry.versionDir(version));
       })();
       this.loaded.set(version.artifactKey, entry);
       entry.catch(() => this.loaded.delete(version.artifactKey));
       while (this.loaded.size > this.cacheSize) {
         const [oldestKey, oldest] = this.loaded.entries().next().value as [string, Promise<Loaded>];
         this.loaded.delete(oldestKey);
-        void oldest.then((l) => l.model.dispose()).catch(() => undefined);
+        void oldest.then((l) => this.core?.then((c) => c.disposePredictor(l))).catch(() => undefined);
       }
     }
     return entry;
   }
 
-  async predict(ref: string, scan: CheckedScan): Promise<RegistryPrediction> {
+  async predict(
+    ref: string,
+    scan: CheckedScan,
+    options: { tta?: boolean } = {},
+  ): Promise<RegistryPrediction> {
     const version = await this.registry.resolve(ref);
     const alias = ref.includes('@') && !/@v\d+$/.test(ref) ? ref.slice(ref.lastIndexOf('@') + 1) : null;
     const run = this.queue.then(async () => {
       const core = await this.modelCore();
       const loaded = await this.load(version);
-      const explained = await core.explainScan(loaded, scan.bytes);
+      // An ensemble is explained through its best member: one heatmap, not an average of K.
+      const explainer = core.isEnsemble(loaded) ? loaded.members[0]! : loaded;
+      const prediction = await core.predict(loaded, scan.bytes, { tta: options.tta === true });
+      const explained = await core.explainScan(explainer, scan.bytes);
       const scanPng = await sharp(scan.bytes)
         .rotate()
         .resize(384, 384, { fit: 'inside', withoutEnlargement: true })
         .png()
         .toBuffer();
-      const p = loaded.state.preprocessing;
+      const state = explainer.state;
+      const p = state.preprocessing;
       return {
         model: version.model,
         version: version.version,
         alias,
-        classes: explained.prediction.classes,
-        probabilities: explained.prediction.probabilities,
-        predicted: explained.prediction.predicted,
+        classes: prediction.classes,
+        probabilities: prediction.probabilities,
+        predicted: prediction.predicted,
+        confidence: prediction.confidence,
+        threshold: prediction.threshold,
+        refer: prediction.refer,
+        decision: prediction.decision,
+        temperature: prediction.temperature,
+        tta: prediction.tta,
+        ensemble: core.isEnsemble(loaded)
+          ? {
+              members: loaded.members.map((_, i) => ({
+                rank: i + 1,
+                trialId: version.members?.[i]?.trialId ?? null,
+              })),
+            }
+          : null,
         preprocessing: {
-          imageSize: loaded.state.imageSize,
+          imageSize: state.imageSize,
           grayscale: p.grayscale,
           resize: p.resize,
           kernel: p.kernel,
-          pixelScale: loaded.state.pixelScale,
-          scale: `greyscale 0–255 × ${+loaded.state.pixelScale.toPrecision(6)} (→ 0–1)`,
+          pixelScale: state.pixelScale,
+          scale: `greyscale 0–255 × ${+state.pixelScale.toPrecision(6)} (→ 0–1)`,
           headCrop: p.headCrop ?? false,
           cropMargin: p.cropMargin ?? DEFAULT_CROP_MARGIN,
           intensity: p.intensity ?? 'none',
@@ -132,7 +164,7 @@ export class RegistryPredictor {
 
   dispose(): void {
     for (const entry of this.loaded.values())
-      void entry.then((l) => l.model.dispose()).catch(() => undefined);
+      void entry.then((l) => this.core?.then((c) => c.disposePredictor(l))).catch(() => undefined);
     this.loaded.clear();
   }
 }

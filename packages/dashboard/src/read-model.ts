@@ -5,6 +5,7 @@ import {
   WORKER_TTL_MS,
   type ClassificationReport,
   type DatasetRef,
+  type Calibration,
   type Evaluation,
 } from '@braintune/protocol';
 import {
@@ -465,6 +466,8 @@ export interface TrialDetail {
   };
   objective: ObjectiveView;
   evaluation: Evaluation | null;
+  /** Temperature and triage operating point of the last evaluated rung (null: not calibrated). */
+  calibration: Calibration | null;
   reportText: string | null;
   epochs: {
     epoch: number;
@@ -534,6 +537,7 @@ export async function trialDetail(db: Db, trialId: string): Promise<TrialDetail>
     },
     objective,
     evaluation,
+    calibration: e?.calibration ?? null,
     reportText: evaluation ? formatClassificationReport(evaluation.report) : null,
     epochs: epochRows.map((m) => ({
       epoch: m.epoch,

@@ -57,6 +57,16 @@ const PromoteBody = z.object({
   trialId: z.string().min(1).optional(),
   model: z.string().min(1).default('brain-mri'),
   alias: z.string().min(1).optional(),
+  /** Promote the study's K best trials as one ensemble version. */
+  top: z.coerce.number().int().min(1).optional(),
+});
+/** Multipart fields of /api/predict besides the image: "tta" true/1/on (a checkbox) turns flip TTA on. */
+const PredictFields = z.object({
+  model: z.string().min(1).optional(),
+  tta: z
+    .enum(['true', 'false', '1', '0', 'on', 'off'])
+    .optional()
+    .transform((v) => v === 'true' || v === '1' || v === 'on'),
 });
 const AliasBody = z.object({ version: z.coerce.number().int().min(1) });
 
@@ -217,8 +227,10 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   // ------------------------------------------------------------ predictions
   router.post('/api/predict', guard, scanUpload(), async (req, res) => {
     const scan = await checkScan(req.file);
-    const ref = z.string().min(1).optional().parse(req.body?.model) ?? (await defaultModelRef(registry));
-    res.json(await predictor.predict(ref, scan));
+    const fields = PredictFields.parse({ model: req.body?.model, tta: req.body?.tta });
+    const ref = fields.model ?? (await defaultModelRef(registry));
+    const tta = fields.tta;
+    res.json(await predictor.predict(ref, scan, { tta }));
   });
 
   router.use('/api', (err: unknown, _req: Request, res: Response, next: NextFunction) =>

@@ -243,6 +243,11 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     expect(shares).toHaveLength(4);
     expect(shares.reduce((a, b) => a + b, 0)).toBeGreaterThan(99);
     expect(await page.textContent('#preprocessing')).toMatch(/32 × 32/);
+    // Triage: the confidence against the threshold the worker fitted on validation.
+    expect(await page.textContent('#triage')).toMatch(/confidence \d+\.\d%, (threshold|no referral)/);
     await shot('predict');
+    await page.check('#predict-tta');
+    await page.click('#predict-submit');
+    await page.waitForFunction(() => /flip TTA/.test(document.querySelector('#triage')?.textContent ?? ''));
   }, 600_000);
 });

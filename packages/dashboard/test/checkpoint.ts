@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { buildModel, initBackend, saveCheckpoint, PIXEL_SCALE } from '@braintune/model-core';
-import { resolveHyperparameters } from '@braintune/protocol';
+import { resolveHyperparameters, type Calibration } from '@braintune/protocol';
 import { CLASSES } from './fixtures.js';
 
 /**
@@ -10,7 +10,7 @@ import { CLASSES } from './fixtures.js';
  */
 export async function writeTinyCheckpoint(
   dir: string,
-  options: { imageSize?: number; seed?: number } = {},
+  options: { imageSize?: number; seed?: number; calibration?: Calibration } = {},
 ): Promise<void> {
   await initBackend({ backend: 'wasm' });
   const imageSize = options.imageSize ?? 32;
@@ -38,7 +38,28 @@ export async function writeTinyCheckpoint(
     backend: 'wasm',
     history: [],
     evaluation: null,
+    ...(options.calibration ? { calibration: options.calibration } : {}),
     savedAt: new Date().toISOString(),
   });
   model.dispose();
+}
+
+/** A stored calibration with the given temperature and referral threshold (other numbers illustrative). */
+export function calibrationFor(temperature: number, threshold: number): Calibration {
+  return {
+    temperature,
+    eceBefore: 0.12,
+    eceAfter: 0.03,
+    nllBefore: 0.6,
+    nllAfter: 0.5,
+    images: 40,
+    operatingPoint: {
+      threshold,
+      targetError: 0.05,
+      maxReferral: 0.25,
+      referralRate: 0.2,
+      acceptedErrorRate: 0.04,
+      targetMet: true,
+    },
+  };
 }

@@ -23,11 +23,38 @@ export {
   restoreCheckpoint,
   loadCheckpoint,
   readCheckpointState,
+  storeCalibration,
   CheckpointStateSchema,
   type CheckpointState,
   type LoadedCheckpoint,
 } from './checkpoint/checkpoint.js';
-export { predict, type Prediction, type ImageInput } from './inference/predict.js';
+export {
+  predict,
+  REFER,
+  type Prediction,
+  type PredictOptions,
+  type ImageInput,
+} from './inference/predict.js';
+export {
+  loadPredictor,
+  disposePredictor,
+  isEnsemble,
+  type LoadedEnsemble,
+  type LoadedPredictor,
+} from './inference/ensemble.js';
+export {
+  calibrate,
+  calibrateProbabilities,
+  applyTemperature,
+  fitTemperature,
+  temperatureNll,
+  expectedCalibrationError,
+  chooseOperatingPoint,
+  DEFAULT_MAX_REFERRAL,
+  DEFAULT_TARGET_ERROR,
+  ECE_BINS,
+  type OperatingPointOptions,
+} from './calibration/index.js';
 export {
   gradCam,
   findLastConvLayer,

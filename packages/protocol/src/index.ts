@@ -1,5 +1,7 @@
 export * from './hyperparameters.js';
 export * from './evaluation.js';
+export * from './calibration.js';
+export * from './ensemble.js';
 export * from './jobs.js';
 export * from './events.js';
 export * from './errors.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HyperparametersSchema, PreprocessingHyperparametersSchema } from './hyperparameters.js';
 import { EpochMetricsSchema, EvaluationSchema } from './evaluation.js';
+import { CalibrationSchema } from './calibration.js';
 
 /** BullMQ queue carrying one job per trial rung, produced by the coordinator, consumed by workers. */
 export const TRIAL_QUEUE = 'braintune-trials';
@@ -80,6 +81,8 @@ export const TrialRungResultSchema = z.object({
   /** Every epoch of this rung (lower rungs were reported by their own jobs). */
   history: z.array(EpochMetricsSchema),
   evaluation: EvaluationSchema.nullable(),
+  /** Temperature and operating point fitted on validation at the end of the rung (absent from older workers). */
+  calibration: CalibrationSchema.nullable().optional(),
   error: z.string().nullable(),
 });
 export type TrialRungResult = z.infer<typeof TrialRungResultSchema>;

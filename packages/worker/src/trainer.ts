@@ -2,7 +2,14 @@ import type { ArtifactStore } from '@braintune/artifacts';
 import type * as ModelCoreModule from '@braintune/model-core';
 import type * as DatasetModuleNs from '@braintune/model-core/dataset';
 import type { DatasetBundle } from '@braintune/model-core/dataset';
-import type { EpochMetrics, Evaluation, Logger, TrialJobData, TrialOutcome } from '@braintune/protocol';
+import type {
+  Calibration,
+  EpochMetrics,
+  Evaluation,
+  Logger,
+  TrialJobData,
+  TrialOutcome,
+} from '@braintune/protocol';
 
 /** What the worker needs from model-core, as one seam (simulated workers in benchmarks replace it). */
 export interface RungTrainer {
@@ -26,6 +33,8 @@ export interface RungOutput {
   /** Every epoch of this rung (fromEpoch, toEpoch], including ones an earlier attempt trained. */
   history: EpochMetrics[];
   evaluation: Evaluation | null;
+  /** Temperature and operating point fitted on validation and stored with the checkpoint. */
+  calibration?: Calibration | null;
 }
 
 /**
@@ -88,7 +97,16 @@ export class ModelCoreTrainer implements RungTrainer {
         await onEpoch(m);
       },
     });
-    result.model.dispose();
+    let calibration: Calibration | null = null;
+    try {
+      // A rung that trained nothing new is recalibrated too: cheap, and the same numbers.
+      if (result.evaluation !== null && result.outcome !== 'diverged') {
+        calibration = await mc.calibrate(result.model, bundle, { checkpointDir });
+        await this.store.push(job.checkpointKey);
+      }
+    } finally {
+      result.model.dispose();
+    }
     // The checkpoint's history spans every attempt; this call's history only what it trained.
     const state = await mc.readCheckpointState(checkpointDir);
     const all = state?.history ?? result.history;
@@ -96,6 +114,12 @@ export class ModelCoreTrainer implements RungTrainer {
     for (const m of [...all, ...result.history])
       if (m.epoch > job.fromEpoch && m.epoch <= job.toEpoch) byEpoch.set(m.epoch, m);
     const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
-    return { outcome: result.outcome, epochsDone: result.epochsDone, history, evaluation: result.evaluation };
+    return {
+      outcome: result.outcome,
+      epochsDone: result.epochsDone,
+      history,
+      evaluation: result.evaluation,
+      calibration,
+    };
   }
 }

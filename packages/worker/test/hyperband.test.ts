@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { studySummary } from '@braintune/coordinator';
+import { eq } from 'drizzle-orm';
+import { evaluations, studySummary } from '@braintune/coordinator';
 import {
   auditStudy,
   expectExactAudit,
@@ -58,5 +59,12 @@ describe('Hyperband (9, 3, 1) with two worker processes', () => {
       rungs: { planned: 23, completed: 23 },
     });
     expect(summary.best?.valMacroF1).toEqual(expect.any(Number));
+    // Every rung ends with temperature scaling on validation, recorded with its evaluation.
+    const calibrations = await c.database.db
+      .select({ calibration: evaluations.calibration })
+      .from(evaluations)
+      .where(eq(evaluations.studyId, studyId));
+    expect(calibrations).toHaveLength(23);
+    for (const { calibration } of calibrations) expect(calibration?.temperature).toBeGreaterThan(0);
   }, 400_000);
 });

@@ -28,16 +28,31 @@ export function register(program: Command): void {
           const glioma = Object.entries(v.metrics.recall ?? {}).find(([c]) => c.includes('glioma'));
           return [
             `v${v.version}`,
-            v.trialId ?? '—',
+            v.members === null
+              ? (v.trialId ?? '—')
+              : `ensemble of ${v.members.length} (best ${v.trialId ?? '—'})`,
             fmt(v.metrics.valAccuracy),
             fmt(v.metrics.valMacroF1),
             glioma ? fmt(glioma[1]) : '—',
+            v.metrics.calibration ? v.metrics.calibration.temperature.toFixed(2) : '—',
+            v.metrics.calibration ? fmt(v.metrics.calibration.operatingPoint.threshold) : '—',
             v.aliases.join(',') || '',
             v.createdAt.slice(0, 19).replace('T', ' '),
             v.createdBy,
           ];
         });
-        const header = ['version', 'trial', 'val acc', 'macro-F1', 'glioma rec', 'aliases', 'created', 'by'];
+        const header = [
+          'version',
+          'trial',
+          'val acc',
+          'macro-F1',
+          'glioma rec',
+          'T',
+          'refer <',
+          'aliases',
+          'created',
+          'by',
+        ];
         const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
         const line = (cells: string[]) => '  ' + cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
         console.log(line(header));

@@ -112,6 +112,20 @@ describe('braintune train / predict', () => {
     const hparams = summary.hparams as { augmentation: { rotation: number }; preprocessing: object };
     expect(hparams.augmentation.rotation).toBe(5);
     expect(hparams.preprocessing).toEqual({ headCrop: true, cropMargin: 0.1, intensity: 'percentile' });
+    // Temperature scaling and the operating point, fitted on validation and stored with the checkpoint.
+    const calibration = summary.calibration as Record<string, number>;
+    for (const key of [
+      'temperature',
+      'eceBefore',
+      'eceAfter',
+      'threshold',
+      'referralRate',
+      'acceptedErrorRate',
+    ])
+      expect(typeof calibration[key], key).toBe('number');
+    expect(calibration.temperature).toBeGreaterThan(0);
+    expect(trained.stdout).toMatch(/calibration: temperature [\d.]+, ECE [\d.]+ → [\d.]+/);
+    expect(trained.stdout).toMatch(/operating point: refer below confidence/);
 
     const predicted = await braintune([
       'predict',
@@ -122,9 +136,18 @@ describe('braintune train / predict', () => {
     ]);
     expect(predicted.code, predicted.stderr).toBe(0);
     const result = JSON.parse(predicted.stdout.trim().split('\n').pop() as string) as {
-      predictions: { predicted: string; probabilities: Record<string, number> }[];
+      threshold: number;
+      predictions: {
+        predicted: string;
+        decision: string;
+        refer: boolean;
+        probabilities: Record<string, number>;
+      }[];
     };
     expect(result.predictions).toHaveLength(1);
+    expect(result.threshold).toBeCloseTo(calibration.threshold!, 4);
+    const p = result.predictions[0]!;
+    expect(p.decision).toBe(p.refer ? 'refer' : p.predicted);
     expect(Object.keys(result.predictions[0]?.probabilities ?? {})).toEqual(CLASSES);
   }, 120_000);
 

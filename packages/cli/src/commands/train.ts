@@ -8,8 +8,10 @@ import {
   presetHyperparameters,
   PRESET_NAMES,
   DEFAULT_PRESET,
+  calibrate,
   train,
 } from '@braintune/model-core';
+import type { Calibration } from '@braintune/protocol';
 import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
 import { integerOption } from '../options.js';
@@ -34,6 +36,31 @@ interface TrainCliOptions extends PreprocessingFlags {
 }
 
 const round = (v: number, digits = 4): number => Math.round(v * 10 ** digits) / 10 ** digits;
+
+function formatCalibration(c: Calibration): string {
+  const op = c.operatingPoint;
+  return [
+    `calibration: temperature ${c.temperature.toFixed(3)}, ECE ${c.eceBefore.toFixed(4)} → ${c.eceAfter.toFixed(4)} (15 bins, ${c.images} validation scans)`,
+    `operating point: refer below confidence ${op.threshold.toFixed(4)} → ${(op.referralRate * 100).toFixed(1)} % referred, ${(op.acceptedErrorRate * 100).toFixed(1)} % errors on the rest (target ${op.targetError * 100} %${op.targetMet ? '' : ', not met within ' + op.maxReferral * 100 + ' % referrals'})`,
+  ].join('\n');
+}
+
+function calibrationJson(c: Calibration): Record<string, unknown> {
+  const op = c.operatingPoint;
+  return {
+    temperature: round(c.temperature),
+    eceBefore: round(c.eceBefore),
+    eceAfter: round(c.eceAfter),
+    nllBefore: round(c.nllBefore),
+    nllAfter: round(c.nllAfter),
+    threshold: round(op.threshold),
+    referralRate: round(op.referralRate),
+    acceptedErrorRate: round(op.acceptedErrorRate),
+    targetError: op.targetError,
+    maxReferral: op.maxReferral,
+    targetMet: op.targetMet,
+  };
+}
 
 /**
  * `braintune train --data DIR …`: prepares (or reuses) the dataset bundle in the artifact store,
@@ -132,6 +159,8 @@ export function register(program: Command): void {
           },
         });
         bar.stop();
+        const calibration =
+          result.evaluation === null ? null : await calibrate(result.model, bundle, { checkpointDir });
         if (opts.out === undefined) await store.push(checkpointKey);
 
         const wallSeconds = (performance.now() - started) / 1000;
@@ -148,6 +177,7 @@ export function register(program: Command): void {
           for (const row of evaluation.confusionMatrix)
             console.log(`  [${row.map((v) => String(v).padStart(4)).join(' ')} ]`);
         }
+        if (calibration !== null) console.log(formatCalibration(calibration));
         const history = result.history;
         const trainImagesPerSecond =
           history.length === 0 ? 0 : history.reduce((s, h) => s + h.trainImagesPerSecond, 0) / history.length;
@@ -179,6 +209,7 @@ export function register(program: Command): void {
                         },
                       ]),
                     ),
+              calibration: calibration === null ? null : calibrationJson(calibration),
               checkpoint: checkpointDir,
               outcome: result.outcome,
               preset: opts.preset,

@@ -61,6 +61,7 @@ export function promote(input: {
   trialId?: string;
   model: string;
   alias?: string;
+  top?: number;
 }): Promise<PromoteResult> {
   return callApi('/api/models/promote', PromoteResultSchema, {
     method: 'POST',
@@ -74,7 +75,11 @@ export async function listModels(): Promise<ModelInfo[]> {
 }
 
 /** One scan through `POST /api/predict` with a registry version (`NAME`, `NAME@ALIAS`, `NAME@vN`). */
-export async function predictWithModel(image: string, model: string): Promise<RegistryPrediction> {
+export async function predictWithModel(
+  image: string,
+  model: string,
+  options: { tta?: boolean } = {},
+): Promise<RegistryPrediction> {
   let bytes: Buffer;
   try {
     bytes = await readFile(image);
@@ -87,5 +92,6 @@ export async function predictWithModel(image: string, model: string): Promise<Re
   const form = new FormData();
   form.append('image', new Blob([new Uint8Array(bytes)]), basename(image));
   form.append('model', model);
+  if (options.tta === true) form.append('tta', 'true');
   return callApi('/api/predict', RegistryPredictionSchema, { method: 'POST', body: form });
 }

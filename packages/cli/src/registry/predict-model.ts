@@ -1,41 +1,36 @@
 import { predictWithModel } from './client.js';
+import { predictionJson, predictionTable } from './prediction-table.js';
 
 /**
  * `braintune predict IMAGE… --model NAME[@ALIAS]`: the registry form of predict, called from
  * commands/predict.ts. Same table as the checkpoint form; with --json the last line is
- * `{model, version, classes, predictions: [{image, predicted, probabilities}]}`.
+ * `{model, version, alias, kind, classes, threshold, tta, predictions: [{image, predicted, decision, refer, confidence, probabilities}]}`.
  */
 export async function runRegistryPredict(
   images: string[],
   model: string,
-  options: { json?: boolean | undefined } = {},
+  options: { json?: boolean | undefined; tta?: boolean | undefined } = {},
 ): Promise<void> {
-  const results = [];
-  for (const image of images) results.push({ image, r: await predictWithModel(image, model) });
-  const first = results[0]!.r;
-  const classes = first.classes;
-  const width = Math.max(5, ...images.map((i) => i.length));
-  console.log(`${first.model} v${first.version}${first.alias ? ` (${first.alias})` : ''}`);
-  console.log(
-    `${'image'.padEnd(width)}  ${'predicted'.padEnd(18)}${classes.map((c) => c.padStart(Math.max(10, c.length + 2))).join('')}`,
-  );
-  for (const { image, r } of results) {
-    console.log(
-      `${image.padEnd(width)}  ${r.predicted.padEnd(18)}${r.probabilities.map((v, j) => v.toFixed(4).padStart(Math.max(10, (classes[j] ?? '').length + 2))).join('')}`,
-    );
+  const tta = options.tta === true;
+  const rows = [];
+  let first = null;
+  for (const image of images) {
+    const r = await predictWithModel(image, model, { tta });
+    first ??= r;
+    rows.push({ image, ...r });
   }
+  if (first === null) return;
+  const kind = first.ensemble === null ? '' : `, ensemble of ${first.ensemble.members.length}`;
+  console.log(`${first.model} v${first.version}${first.alias ? ` (${first.alias})` : ''}${kind}`);
+  for (const line of predictionTable(rows)) console.log(line);
   if (options.json) {
     console.log(
       JSON.stringify({
         model: first.model,
         version: first.version,
         alias: first.alias,
-        classes,
-        predictions: results.map(({ image, r }) => ({
-          image,
-          predicted: r.predicted,
-          probabilities: Object.fromEntries(classes.map((c, j) => [c, r.probabilities[j]])),
-        })),
+        kind: first.ensemble === null ? 'single' : 'ensemble',
+        ...predictionJson(rows, tta),
       }),
     );
   }

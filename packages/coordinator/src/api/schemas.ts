@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HyperparametersSchema } from '@braintune/protocol';
+import { CalibrationSchema, HyperparametersSchema } from '@braintune/protocol';
 
 /** Shapes of the REST API: used to validate requests and to generate /api/openapi.json. */
 
@@ -107,6 +107,18 @@ export const VersionMetricsSchema = z.object({
   valLoss: z.number().nullable(),
   recall: z.record(z.string(), z.number()),
   epochs: z.number().int(),
+  calibration: CalibrationSchema.nullable().optional(),
+});
+
+export const EnsembleMemberSchema = z.object({
+  rank: z.number().int(),
+  trialId: z.string(),
+  dir: z.string(),
+  imageSize: z.number().int(),
+  valAccuracy: z.number().nullable(),
+  valMacroF1: z.number().nullable(),
+  temperature: z.number().nullable(),
+  threshold: z.number().nullable(),
 });
 
 export const VersionInfoSchema = z.object({
@@ -124,6 +136,8 @@ export const VersionInfoSchema = z.object({
   createdAt: z.string(),
   createdBy: z.string(),
   aliases: z.array(z.string()),
+  kind: z.enum(['single', 'ensemble']),
+  members: z.array(EnsembleMemberSchema).nullable(),
 });
 
 export const AliasEventInfoSchema = z.object({
@@ -153,6 +167,7 @@ export const PromoteResultSchema = z.object({
   studyId: z.string(),
   artifactKey: z.string(),
   alias: z.string().nullable(),
+  members: z.array(z.string()).nullable(),
 });
 
 export const RegistryPredictionSchema = z.object({
@@ -160,8 +175,23 @@ export const RegistryPredictionSchema = z.object({
   version: z.number().int(),
   alias: z.string().nullable(),
   classes: z.array(z.string()),
+  /** Calibrated probabilities (averaged over TTA passes and ensemble members). */
   probabilities: z.array(z.number()),
+  /** The most probable class, also when the scan is referred. */
   predicted: z.string(),
+  confidence: z.number(),
+  /** Referral threshold chosen on validation (0 = never refer). */
+  threshold: z.number(),
+  refer: z.boolean(),
+  /** `predicted`, or "refer" (to a radiologist) below the threshold. */
+  decision: z.string(),
+  /** Temperature applied; null for an ensemble (each member applies its own). */
+  temperature: z.number().nullable(),
+  tta: z.boolean(),
+  /** Members of an ensemble version (the Grad-CAM is member 1's); null for a single checkpoint. */
+  ensemble: z
+    .object({ members: z.array(z.object({ rank: z.number().int(), trialId: z.string().nullable() })) })
+    .nullable(),
   preprocessing: z.object({
     imageSize: z.number(),
     grayscale: z.boolean(),

@@ -7,6 +7,7 @@
  * job id, so a result delivered twice is recorded once (INSERT … ON CONFLICT DO NOTHING).
  */
 import { sql } from 'drizzle-orm';
+import type { EnsembleMember } from '../registry/ensemble.js';
 import {
   bigint,
   boolean,
@@ -21,7 +22,13 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import type { ClassificationReport, DatasetRef, EpochMetrics, Hyperparameters } from '@braintune/protocol';
+import type {
+  Calibration,
+  ClassificationReport,
+  DatasetRef,
+  EpochMetrics,
+  Hyperparameters,
+} from '@braintune/protocol';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const createdAt = () => ts('created_at').notNull().defaultNow();
@@ -163,6 +170,8 @@ export const evaluations = pgTable(
     confusionMatrix: jsonb('confusion_matrix').$type<number[][]>().notNull(),
     report: jsonb('report').$type<ClassificationReport>().notNull(),
     loss: doublePrecision('loss').notNull(),
+    /** Temperature and operating point the worker fitted at the end of the rung (null: none). */
+    calibration: jsonb('calibration').$type<Calibration>(),
     createdAt: createdAt(),
   },
   (t) => [
@@ -213,6 +222,8 @@ export const modelVersions = pgTable(
     classes: jsonb('classes').$type<string[]>().notNull(),
     imageSize: integer('image_size').notNull(),
     preprocessing: jsonb('preprocessing').$type<Record<string, unknown>>().notNull(),
+    /** An ensemble's members, best first (registry/ensemble.ts); null for a single checkpoint. */
+    members: jsonb('members').$type<EnsembleMember[]>(),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull().default('unknown'),
   },

@@ -3,12 +3,22 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import yazl from 'yazl';
 import { z } from 'zod';
+import { CalibrationSchema, ENSEMBLE_MANIFEST } from '@braintune/protocol';
 import type { VersionInfo } from './service.js';
 
 const TensorSpecs = z.array(
   z.object({ name: z.string(), shape: z.array(z.number().int()), dtype: z.enum(['float32', 'int32']) }),
 );
 const LatestView = z.object({ path: z.string().regex(/^epoch-\d+$/) });
+const StateView = z
+  .object({
+    classes: z.array(z.string()),
+    imageSize: z.number().int(),
+    preprocessing: z.record(z.string(), z.unknown()),
+    pixelScale: z.number(),
+    calibration: CalibrationSchema.optional(),
+  })
+  .passthrough();
 
 /**
  * A registry version as a standard tfjs LayersModel: `model.json` (topology + weights
@@ -23,6 +33,7 @@ export async function buildTfjsExport(
 ): Promise<{ modelJson: Buffer; weights: Buffer; metadata: Buffer }> {
   const latest = LatestView.parse(JSON.parse(await readFile(join(dir, 'latest.json'), 'utf8')));
   const snapshot = join(dir, latest.path);
+  const state = StateView.parse(JSON.parse(await readFile(join(snapshot, 'state.json'), 'utf8')));
   const topology = JSON.parse(await readFile(join(snapshot, 'model.json'), 'utf8')) as unknown;
   const specs = TensorSpecs.parse(JSON.parse(await readFile(join(snapshot, 'weights.json'), 'utf8')));
   const weights = await readFile(join(snapshot, 'weights.bin'));
@@ -41,10 +52,18 @@ export async function buildTfjsExport(
   const metadata = {
     model: version.model,
     version: version.version,
-    classes: version.classes,
-    imageSize: version.imageSize,
-    preprocessing: version.preprocessing,
-    input: `[batch, ${version.imageSize}, ${version.imageSize}, 1] float32: greyscale pixels × pixelScale`,
+    // Read from the snapshot itself: an ensemble's members may differ in size and preprocessing.
+    classes: state.classes,
+    imageSize: state.imageSize,
+    preprocessing: { ...state.preprocessing, pixelScale: state.pixelScale },
+    input: `[batch, ${state.imageSize}, ${state.imageSize}, 1] float32: greyscale pixels × pixelScale`,
+    calibration: state.calibration
+      ? {
+          temperature: state.calibration.temperature,
+          threshold: state.calibration.operatingPoint.threshold,
+          use: 'probabilities = softmax(log(output) / temperature); refer when the top probability < threshold',
+        }
+      : null,
     customLayers:
       'SeededDropout (identity at inference): register @braintune/model-core or replace with Dropout',
     metrics: version.metrics,
@@ -60,15 +79,26 @@ export async function buildTfjsExport(
   };
 }
 
-/** The zip stream of buildTfjsExport's files, under a `<model>-v<N>/` folder. */
+/**
+ * The zip stream of buildTfjsExport's files, under a `<model>-v<N>/` folder. An ensemble
+ * zips each member as its own tfjs model in `member-<i>/` (with its braintune.json:
+ * preprocessing and temperature) next to `ensemble.json`, which states how to combine them:
+ * average softmax(log p / T_i) over members, refer below `threshold`.
+ */
 export async function tfjsZipStream(version: VersionInfo, dir: string): Promise<Readable> {
-  const files = await buildTfjsExport(version, dir);
   const folder = `${version.model}-v${version.version}`;
   const zip = new yazl.ZipFile();
   const mtime = new Date(version.createdAt);
-  zip.addBuffer(files.modelJson, `${folder}/model.json`, { mtime });
-  zip.addBuffer(files.weights, `${folder}/weights.bin`, { mtime, compress: true });
-  zip.addBuffer(files.metadata, `${folder}/braintune.json`, { mtime });
+  const members = version.members ?? [{ dir: '' }];
+  for (const member of members) {
+    const files = await buildTfjsExport(version, join(dir, member.dir));
+    const base = member.dir === '' ? folder : `${folder}/${member.dir}`;
+    zip.addBuffer(files.modelJson, `${base}/model.json`, { mtime });
+    zip.addBuffer(files.weights, `${base}/weights.bin`, { mtime, compress: true });
+    zip.addBuffer(files.metadata, `${base}/braintune.json`, { mtime });
+  }
+  if (version.members !== null)
+    zip.addBuffer(await readFile(join(dir, ENSEMBLE_MANIFEST)), `${folder}/${ENSEMBLE_MANIFEST}`, { mtime });
   zip.end();
   return zip.outputStream as unknown as Readable;
 }

@@ -11,3 +11,5 @@ export {
   type PromoteResult,
 } from './service.js';
 export { buildTfjsExport, tfjsZipStream } from './export-zip.js';
+export { rankedTrialIds } from './promote-source.js';
+export { MAX_ENSEMBLE, type EnsembleMember } from './ensemble.js';

@@ -1,32 +1,36 @@
-import { cp, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { z } from 'zod';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { ArtifactStore } from '@braintune/artifacts';
 import { InvalidInputError, NotFoundError, type Logger } from '@braintune/protocol';
 import {
   aliasEvents,
-  evaluations,
   modelAliases,
   models,
   modelVersions,
   studies,
-  trials,
   type Db,
   type DbOrTx,
 } from '../db/index.js';
-import { assertAlias, assertModelName, formatModelRef, parseModelRef, type ModelRef } from './model-ref.js';
+import {
+  copySources,
+  ensembleVersionRow,
+  singleVersionRow,
+  MAX_ENSEMBLE,
+  type EnsembleMember,
+  type VersionRow,
+} from './ensemble.js';
+import {
+  promoteSource,
+  rankedTrialIds,
+  requireStudy,
+  type PromoteSource,
+  type VersionMetrics,
+} from './promote-source.js';
 
-/** Metrics copied into a version when it is promoted (the source trial may be deleted later). */
-export interface VersionMetrics {
-  objective: { metric: string; direction: string; value: number | null } | null;
-  meetsConstraints: boolean | null;
-  valAccuracy: number | null;
-  valMacroF1: number | null;
-  valLoss: number | null;
-  recall: Record<string, number>;
-  epochs: number;
-}
+export type { VersionMetrics } from './promote-source.js';
+export type { EnsembleMember } from './ensemble.js';
+import { assertAlias, assertModelName, formatModelRef, parseModelRef, type ModelRef } from './model-ref.js';
 
 export interface VersionInfo {
   model: string;
@@ -44,6 +48,10 @@ export interface VersionInfo {
   createdBy: string;
   /** Aliases pointing at this version now. */
   aliases: string[];
+  /** "ensemble": the version averages the calibrated probabilities of `members`. */
+  kind: 'single' | 'ensemble';
+  /** Best first; null for a single checkpoint. */
+  members: EnsembleMember[] | null;
 }
 
 export interface AliasEventInfo {
@@ -71,6 +79,8 @@ export interface PromoteInput {
   studyId: string;
   /** Default: the study's best completed trial (constraints met first, then the objective). */
   trialId?: string | undefined;
+  /** Promote the study's K best trials as one ensemble version (K ≥ 2; 1 = the best trial). */
+  top?: number | undefined;
   model: string;
   alias?: string | undefined;
   by: string;
@@ -83,23 +93,9 @@ export interface PromoteResult {
   studyId: string;
   artifactKey: string;
   alias: string | null;
+  /** Trial ids of an ensemble's members, best first; null for a single checkpoint. */
+  members: string[] | null;
 }
-
-/** Statuses of trials whose last finished rung has an evaluated checkpoint. */
-const PROMOTABLE = ['completed', 'stopped'] as const;
-
-/** The parts of a checkpoint's state.json the registry reads (written by model-core). */
-const CheckpointStateView = z
-  .object({
-    epoch: z.number().int(),
-    classes: z.array(z.string()),
-    imageSize: z.number().int(),
-    preprocessing: z.record(z.string(), z.unknown()),
-    pixelScale: z.number(),
-    hparams: z.record(z.string(), z.unknown()),
-  })
-  .passthrough();
-const LatestView = z.object({ epoch: z.number().int(), path: z.string().regex(/^epoch-\d+$/) });
 
 export function registryKey(model: string, version: number): string {
   return `registry/${model}/v${version}`;
@@ -119,24 +115,7 @@ export class RegistryService {
 
   /** The trial `promote` picks when none is named. */
   async bestTrialId(studyId: string): Promise<string | null> {
-    const [row] = await this.db
-      .select({ id: trials.id })
-      .from(trials)
-      .where(
-        and(
-          eq(trials.studyId, studyId),
-          inArray(trials.status, [...PROMOTABLE]),
-          sql`${trials.score} IS NOT NULL`,
-        ),
-      )
-      .orderBy(
-        sql`${trials.meetsConstraints} IS TRUE DESC`,
-        desc(trials.score),
-        desc(trials.epochsDone),
-        asc(trials.index),
-      )
-      .limit(1);
-    return row?.id ?? null;
+    return (await rankedTrialIds(this.db, studyId, 1))[0] ?? null;
   }
 
   /**
@@ -147,69 +126,57 @@ export class RegistryService {
   async promote(input: PromoteInput): Promise<PromoteResult> {
     assertModelName(input.model);
     if (input.alias !== undefined) assertAlias(input.alias);
-    const [study] = await this.db.select().from(studies).where(eq(studies.id, input.studyId));
-    if (!study)
-      throw new NotFoundError(
-        `no study ${input.studyId}`,
-        'list studies with `braintune status` or the dashboard',
+    const top = input.top ?? 1;
+    if (!Number.isInteger(top) || top < 1 || top > MAX_ENSEMBLE)
+      throw new InvalidInputError(`--top ${top} is not an ensemble size`, `use 1 to ${MAX_ENSEMBLE}`);
+    if (top > 1 && input.trialId !== undefined)
+      throw new InvalidInputError(
+        'give either a trial or --top K, not both',
+        'drop --trial to promote the top K',
       );
-    const trialId = input.trialId ?? (await this.bestTrialId(study.id));
-    if (!trialId)
+    const study = await requireStudy(this.db, input.studyId);
+    const trialIds =
+      input.trialId !== undefined ? [input.trialId] : await rankedTrialIds(this.db, study.id, top);
+    if (trialIds.length === 0)
       throw new InvalidInputError(
         `study ${study.id} has no completed trial yet`,
         'wait for a trial to finish a rung, then promote',
       );
-    const [trial] = await this.db.select().from(trials).where(eq(trials.id, trialId));
-    if (!trial || trial.studyId !== study.id)
-      throw new NotFoundError(
-        `no trial ${trialId} in study ${study.id}`,
-        'pick a trial from the study leaderboard',
-      );
-    if (!(PROMOTABLE as readonly string[]).includes(trial.status) || trial.score === null) {
+    if (trialIds.length < top)
       throw new InvalidInputError(
-        `trial ${trialId} is ${trial.status} and has no evaluated checkpoint`,
-        'promote a trial that completed at least one rung',
+        `study ${study.id} has ${trialIds.length} promotable trial(s), fewer than --top ${top}`,
+        `wait for more trials to finish a rung, or use --top ${trialIds.length}`,
       );
-    }
-    const [evaluation] = await this.db
-      .select()
-      .from(evaluations)
-      .where(eq(evaluations.trialId, trial.id))
-      .orderBy(desc(evaluations.rung))
-      .limit(1);
-
-    if (!(await this.artifacts.pull(trial.checkpointKey))) {
-      throw new NotFoundError(
-        `the checkpoint of trial ${trialId} (${trial.checkpointKey}) is not in the artifact store ${this.artifacts.location}`,
-        "check ARTIFACT_ROOT: the dashboard must see the workers' artifact store",
-      );
-    }
-    const source = this.artifacts.localDir(trial.checkpointKey);
-    const latest = LatestView.parse(JSON.parse(await readFile(join(source, 'latest.json'), 'utf8')));
-    const state = CheckpointStateView.parse(
-      JSON.parse(await readFile(join(source, latest.path, 'state.json'), 'utf8')),
+    const sources: PromoteSource[] = [];
+    for (const id of trialIds) sources.push(await promoteSource(this.db, this.artifacts, study, id));
+    const row = top === 1 ? singleVersionRow(sources[0]!) : ensembleVersionRow(sources);
+    const result = await this.insertVersion(input, study.id, row, (tmp) => copySources(tmp, sources, row));
+    this.logger?.info(
+      { model: input.model, version: result.version, trials: trialIds, alias: input.alias },
+      'promoted',
     );
-
-    const config = study.config as { objective?: { metric?: string; direction?: string } };
-    const objective = config.objective?.metric
-      ? {
-          metric: config.objective.metric,
-          direction: config.objective.direction ?? 'max',
-          value:
-            trial.score === null ? null : config.objective.direction === 'min' ? -trial.score : trial.score,
-        }
-      : null;
-    const report = evaluation?.report;
-    const metrics: VersionMetrics = {
-      objective,
-      meetsConstraints: trial.meetsConstraints,
-      valAccuracy: report?.accuracy ?? trial.valAccuracy,
-      valMacroF1: report?.macroAvg.f1 ?? trial.valMacroF1,
-      valLoss: evaluation?.loss ?? trial.valLoss,
-      recall: Object.fromEntries(Object.entries(report?.perClass ?? {}).map(([c, m]) => [c, m.recall])),
-      epochs: state.epoch,
+    return {
+      model: input.model,
+      version: result.version,
+      trialId: trialIds[0]!,
+      studyId: study.id,
+      artifactKey: result.key,
+      alias: input.alias ?? null,
+      members: top === 1 ? null : trialIds,
     };
+  }
 
+  /**
+   * Numbers the version, fills its files through `fill` (a temporary directory renamed into
+   * place) and records it (and the alias move, if asked) in one transaction. On any failure
+   * nothing is left behind: no row, no files.
+   */
+  private async insertVersion(
+    input: PromoteInput,
+    studyId: string,
+    row: VersionRow,
+    fill: (dir: string) => Promise<void>,
+  ): Promise<{ version: number; key: string }> {
     let copiedKey: string | null = null;
     const result = await this.db
       .transaction(async (tx) => {
@@ -222,24 +189,17 @@ export class RegistryService {
           .where(eq(modelVersions.modelName, input.model));
         const version = max + 1;
         const key = registryKey(input.model, version);
-        await this.copySnapshot(source, latest.path, key);
+        await this.fillVersionDir(key, fill);
         copiedKey = key;
-        {
-          await tx.insert(modelVersions).values({
-            modelName: input.model,
-            version,
-            studyId: study.id,
-            trialId: trial.id,
-            artifactKey: key,
-            metrics: metrics as unknown as Record<string, unknown>,
-            hyperparameters: state.hparams,
-            classes: state.classes,
-            imageSize: state.imageSize,
-            preprocessing: { ...state.preprocessing, pixelScale: state.pixelScale },
-            createdBy: input.by,
-          });
-          if (input.alias) await this.moveAlias(tx, input.model, input.alias, version, input.by);
-        }
+        await tx.insert(modelVersions).values({
+          modelName: input.model,
+          version,
+          studyId,
+          artifactKey: key,
+          createdBy: input.by,
+          ...row,
+        });
+        if (input.alias) await this.moveAlias(tx, input.model, input.alias, version, input.by);
         return { version, key };
       })
       .catch(async (err: unknown) => {
@@ -248,29 +208,17 @@ export class RegistryService {
         throw err;
       });
     await this.artifacts.push(result.key);
-    this.logger?.info(
-      { model: input.model, version: result.version, trialId, alias: input.alias },
-      'promoted',
-    );
-    return {
-      model: input.model,
-      version: result.version,
-      trialId: trial.id,
-      studyId: study.id,
-      artifactKey: result.key,
-      alias: input.alias ?? null,
-    };
+    return result;
   }
 
-  /** Copies `latest.json` and the snapshot it names into the version key, via a temporary directory. */
-  private async copySnapshot(sourceDir: string, snapshot: string, key: string): Promise<void> {
+  /** Writes a version's files into a temporary directory, then renames it to the version key. */
+  private async fillVersionDir(key: string, fill: (dir: string) => Promise<void>): Promise<void> {
     const target = this.artifacts.localDir(key);
     const tmp = join(dirname(target), `.tmp-${process.pid}-${Date.now()}`);
     await rm(target, { recursive: true, force: true }); // leftovers of a crashed promote of the same number
     await mkdir(tmp, { recursive: true });
     try {
-      await cp(join(sourceDir, snapshot), join(tmp, snapshot), { recursive: true });
-      await cp(join(sourceDir, 'latest.json'), join(tmp, 'latest.json'));
+      await fill(tmp);
       await rename(tmp, target);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
@@ -474,5 +422,7 @@ function toVersionInfo(
     createdAt: v.createdAt.toISOString(),
     createdBy: v.createdBy,
     aliases,
+    kind: v.members === null ? 'single' : 'ensemble',
+    members: v.members,
   };
 }

@@ -82,9 +82,10 @@ async function recordResult(
       ON CONFLICT (trial_id, epoch) DO NOTHING
       RETURNING 1
     ), evaluation AS (
-      INSERT INTO evaluations (trial_id, study_id, rung, job_id, epoch, classes, confusion_matrix, report, loss)
+      INSERT INTO evaluations (trial_id, study_id, rung, job_id, epoch, classes, confusion_matrix, report, loss, calibration)
       SELECT ${e.trialId}, ${e.studyId}, ${e.rung}, ${e.jobId}, ${result.epochsDone}, ${JSON.stringify(evaluation?.classes ?? [])}::jsonb,
-             ${JSON.stringify(evaluation?.confusionMatrix ?? [])}::jsonb, ${JSON.stringify(report ?? {})}::jsonb, ${evaluation?.loss ?? 0}
+             ${JSON.stringify(evaluation?.confusionMatrix ?? [])}::jsonb, ${JSON.stringify(report ?? {})}::jsonb, ${evaluation?.loss ?? 0},
+             ${result.calibration ? JSON.stringify(result.calibration) : null}::jsonb
        WHERE EXISTS (SELECT 1 FROM closed) AND ${evaluation !== null}
       ON CONFLICT DO NOTHING
       RETURNING 1

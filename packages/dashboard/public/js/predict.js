@@ -6,12 +6,14 @@ const app = document.getElementById('app');
 const modelSelect = el('select', { id: 'predict-model' });
 const fileInput = el('input', { type: 'file', id: 'predict-file', accept: 'image/jpeg,image/png' });
 const button = el('button', { id: 'predict-submit', type: 'submit' }, 'Predict');
+const ttaInput = el('input', { type: 'checkbox', id: 'predict-tta' });
 const result = el('div', { id: 'predict-result' });
 const form = el('form.panel', {},
   el('h2', {}, 'Classify a scan'),
   el('div.row', {},
     el('div', {}, el('label', { for: 'predict-model' }, 'model version'), modelSelect),
     el('div', {}, el('label', { for: 'predict-file' }, 'scan (JPEG or PNG, ≤ 10 MB)'), fileInput),
+    el('div', {}, el('label', { for: 'predict-tta', title: 'average the scan and its left–right mirror image' }, 'flip TTA'), ttaInput),
     el('div', {}, el('label', {}, '\u00a0'), button)),
 );
 app.replaceChildren(
@@ -26,7 +28,7 @@ async function loadModels() {
   const options = [];
   for (const m of models) {
     for (const [alias, v] of Object.entries(m.aliases)) options.push([`${m.name}@${alias}`, `${m.name} @ ${alias} (v${v})`]);
-    for (const v of m.versions) options.push([`${m.name}@v${v.version}`, `${m.name} v${v.version}`]);
+    for (const v of m.versions) options.push([`${m.name}@v${v.version}`, `${m.name} v${v.version}${v.kind === 'ensemble' ? ` (ensemble of ${v.members.length})` : ''}`]);
   }
   modelSelect.replaceChildren(...options.map(([value, text]) => el('option', { value }, text)));
   const production = options.find(([v]) => v.endsWith('@production'));
@@ -34,13 +36,24 @@ async function loadModels() {
   if (!options.length) result.replaceChildren(el('div.notice.error', {}, 'No model in the registry yet: promote a trial first.'));
 }
 
+/** The triage line: confidence against the operating threshold chosen on validation. */
+function triage(r) {
+  const pct = (v) => `${(100 * v).toFixed(1)}%`;
+  const basis = r.threshold > 0 ? `confidence ${pct(r.confidence)}, threshold ${pct(r.threshold)}` : `confidence ${pct(r.confidence)}, no referral threshold (uncalibrated model)`;
+  const extras = [r.tta ? 'flip TTA' : null, r.ensemble ? `ensemble of ${r.ensemble.members.length}` : null, r.temperature !== null && r.temperature !== 1 ? `temperature ${r.temperature.toFixed(2)}` : null].filter(Boolean);
+  return r.refer
+    ? el('div.notice.error', { id: 'triage', 'data-decision': 'refer' }, el('strong', {}, 'Refer to a radiologist'), ` — the model is not confident enough (${basis}; most likely ${classLabel(r.predicted)}).`, extras.length ? ` ${extras.join(' · ')}` : '')
+    : el('div.notice', { id: 'triage', 'data-decision': r.decision }, `${basis}${extras.length ? ` · ${extras.join(' · ')}` : ''}`);
+}
+
 function render(r) {
   const order = r.classes.map((c, i) => [c, r.probabilities[i]]).sort((a, b) => b[1] - a[1]);
   const p = r.preprocessing;
   result.replaceChildren(
+    triage(r),
     el('div.grid2', {},
       el('div.panel', {},
-        el('h2', {}, 'Prediction: ', el('span', { id: 'predicted-class' }, classLabel(r.predicted))),
+        el('h2', {}, 'Prediction: ', el('span', { id: 'predicted-class' }, r.refer ? 'refer to a radiologist' : classLabel(r.predicted))),
         el('div.bars', { id: 'probabilities' }, order.map(([c, prob], i) =>
           el(`div.bar${i === 0 ? '.top' : ''}`, { 'data-class': c }, el('span', {}, classLabel(c)), el('div.track', {}, el('div.fill', { style: `width:${(100 * prob).toFixed(1)}%` })), el('span.num', {}, `${(100 * prob).toFixed(1)}%`)))),
         el('div.muted', { style: 'margin-top:8px' }, `${r.model} v${r.version}${r.alias ? ` (${r.alias})` : ''} · Grad-CAM for “${classLabel(r.predicted)}” on layer ${r.gradcam.layer}`),
@@ -76,6 +89,7 @@ form.addEventListener('submit', async (event) => {
   const body = new FormData();
   body.append('image', file);
   body.append('model', modelSelect.value);
+  if (ttaInput.checked) body.append('tta', 'true');
   button.disabled = true;
   result.replaceChildren(el('div.empty', {}, 'Running the model…'));
   try {

@@ -12,10 +12,20 @@ app.replaceChildren(
   modelsBox,
 );
 
-function metricsCell(m) {
+function calibrationLine(c) {
+  if (!c) return null;
+  const op = c.operatingPoint;
+  return el('div.muted.calibration', {}, `T ${c.temperature.toFixed(2)} · ECE ${fmt(c.eceBefore)} → ${fmt(c.eceAfter)} · refer < ${fmt(op.threshold)}: ${(100 * op.referralRate).toFixed(1)}% referred, ${(100 * op.acceptedErrorRate).toFixed(1)}% errors on the rest`);
+}
+
+function metricsCell(v) {
+  const m = v.metrics;
+  if (v.kind === 'ensemble')
+    return el('span', {}, el('span.badge.alias', {}, `ensemble of ${v.members.length}`), el('div.muted', {}, 'averages calibrated probabilities'),
+      el('ol.members', {}, v.members.map((x) => el('li', {}, el('a', { href: `/trials/${x.trialId}` }, shortId(x.trialId)), ` · acc ${fmt(x.valAccuracy)} · F1 ${fmt(x.valMacroF1)}${x.temperature !== null ? ` · T ${x.temperature.toFixed(2)}` : ''}`))));
   if (!m) return '—';
   const glioma = Object.entries(m.recall ?? {}).find(([c]) => /glioma/.test(c));
-  return el('span', {}, `acc ${fmt(m.valAccuracy)} · F1 ${fmt(m.valMacroF1)}`, glioma ? el('span.muted', {}, ` · glioma recall ${fmt(glioma[1])}`) : null);
+  return el('span', {}, `acc ${fmt(m.valAccuracy)} · F1 ${fmt(m.valMacroF1)}`, glioma ? el('span.muted', {}, ` · glioma recall ${fmt(glioma[1])}`) : null, calibrationLine(m.calibration));
 }
 
 async function setAlias(model, alias, version, out) {
@@ -56,10 +66,10 @@ function modelPanel(m) {
     el('table', {},
       el('thead', {}, el('tr', {}, ['Version', 'Source', 'Metrics', 'Aliases', 'Created', '', ''].map((h) => el('th', {}, h)))),
       el('tbody', {}, m.versions.map((v) =>
-        el('tr', { 'data-version': v.version },
+        el('tr', { 'data-version': v.version, 'data-kind': v.kind },
           el('td', {}, el('strong', {}, `v${v.version}`)),
           el('td', {}, el('a', { href: `/trials/${v.trialId}` }, `trial ${shortId(v.trialId)}`), el('div.muted', {}, el('a', { href: `/studies/${v.studyId}` }, v.studyName ?? shortId(v.studyId)))),
-          el('td', {}, metricsCell(v.metrics)),
+          el('td', {}, metricsCell(v)),
           el('td', {}, v.aliases.map((a) => el('span.badge.alias', { style: 'margin-right:4px' }, a))),
           el('td', {}, fmtTime(v.createdAt), el('div.muted', {}, `by ${v.createdBy}`)),
           el('td', {}, el('button.secondary.point-alias', { type: 'button', onclick: () => setAlias(m.name, aliasName.value.trim(), v.version, out) }, 'point here')),
@@ -91,6 +101,7 @@ async function renderPromote() {
   const trialSelect = el('select', { id: 'promote-trial' });
   const modelInput = el('input', { id: 'promote-model', value: 'brain-mri' });
   const aliasInput = el('input', { id: 'promote-alias', value: 'production' });
+  const topInput = el('input', { id: 'promote-top', type: 'number', min: 1, max: 10, value: 1, size: 3, title: 'K > 1: one ensemble version of the K best trials' });
   const out = el('div');
   const wanted = param('study');
   if (wanted) studySelect.value = wanted;
@@ -107,8 +118,8 @@ async function renderPromote() {
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {
-      const r = await api('/api/models/promote', { method: 'POST', json: { studyId: studySelect.value, trialId: trialSelect.value || undefined, model: modelInput.value.trim(), alias: aliasInput.value.trim() || undefined } });
-      out.replaceChildren(el('div.notice.ok', {}, `Created ${r.model} v${r.version}${r.alias ? `; ${r.alias} → v${r.version}` : ''}.`));
+      const r = await api('/api/models/promote', { method: 'POST', json: { studyId: studySelect.value, ...(Number(topInput.value) > 1 ? { top: Number(topInput.value) } : { trialId: trialSelect.value || undefined }), model: modelInput.value.trim(), alias: aliasInput.value.trim() || undefined } });
+      out.replaceChildren(el('div.notice.ok', {}, `Created ${r.model} v${r.version}${r.members ? ` (ensemble of ${r.members.length})` : ''}${r.alias ? `; ${r.alias} → v${r.version}` : ''}.`));
       await loadModels();
     } catch (err) {
       out.replaceChildren(el('div.notice.error', {}, err.message));
@@ -122,6 +133,7 @@ async function renderPromote() {
       ? el('div.row', {},
           el('div', {}, el('label', {}, 'study'), studySelect),
           el('div', {}, el('label', {}, 'completed trial (default: the best)'), trialSelect),
+          el('div', {}, el('label', { for: 'promote-top' }, 'or ensemble of the top K'), topInput),
           el('div', {}, el('label', {}, 'model'), modelInput),
           el('div', {}, el('label', {}, 'alias (optional)'), aliasInput),
           el('div', {}, el('label', {}, '\u00a0'), button))

@@ -5,6 +5,13 @@ renderTopBar('studies');
 const app = document.getElementById('app');
 const trialId = pathId();
 
+/** Temperature scaling and the referral operating point fitted on validation at the end of the rung. */
+function calibrationNote(c) {
+  if (!c) return null;
+  const op = c.operatingPoint;
+  return el('div.muted', { id: 'calibration', style: 'margin-top:8px' }, `calibration: T ${c.temperature.toFixed(2)}, ECE ${c.eceBefore.toFixed(3)} → ${c.eceAfter.toFixed(3)} · refer below ${(100 * op.threshold).toFixed(1)}% confidence: ${(100 * op.referralRate).toFixed(1)}% referred, ${(100 * op.acceptedErrorRate).toFixed(1)}% errors on the rest`);
+}
+
 function confusionMatrix(evaluation) {
   const { classes, confusionMatrix: cm } = evaluation;
   const rowTotals = cm.map((row) => row.reduce((a, b) => a + b, 0));
@@ -76,7 +83,7 @@ async function load() {
     t.error ? el('div.panel', {}, el('h2', {}, 'Error'), el('pre.report', { id: 'trial-error' }, t.error)) : null,
     el('div.grid2', {},
       el('div.panel', {}, el('h2', {}, 'Confusion matrix (validation)'), data.evaluation ? confusionMatrix(data.evaluation) : el('div.empty', {}, 'No evaluation yet.')),
-      el('div.panel', {}, el('h2', {}, 'Classification report'), data.evaluation ? reportTable(data.evaluation.report) : el('div.empty', {}, 'No evaluation yet.'), data.reportText ? el('details', {}, el('summary', {}, 'as text'), el('pre.report', {}, data.reportText)) : null),
+      el('div.panel', {}, el('h2', {}, 'Classification report'), data.evaluation ? reportTable(data.evaluation.report) : el('div.empty', {}, 'No evaluation yet.'), data.reportText ? el('details', {}, el('summary', {}, 'as text'), el('pre.report', {}, data.reportText)) : null, calibrationNote(data.calibration)),
     ),
     el('div.grid2', {}, el('div.panel', {}, el('h2', {}, 'Validation macro-F1 and accuracy'), f1), el('div.panel', {}, el('h2', {}, 'Loss (train and validation)'), loss)),
     el('div.grid2', {},

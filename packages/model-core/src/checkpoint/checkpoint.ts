@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
+  CalibrationSchema,
   EpochMetricsSchema,
   EvaluationSchema,
   HyperparametersSchema,
   IntensityStandardisationSchema,
   NotFoundError,
+  type Calibration,
 } from '@braintune/protocol';
 import { z } from 'zod';
 import '../models/seeded-dropout.js'; // registers the custom layers for modelFromJSON
@@ -59,6 +61,8 @@ export const CheckpointStateSchema = z.object({
   backend: z.string(),
   history: z.array(EpochMetricsSchema),
   evaluation: EvaluationSchema.nullable(),
+  /** Fitted on validation after the last epoch of a run or rung; absent means T = 1, never refer. */
+  calibration: CalibrationSchema.optional(),
   savedAt: z.string(),
 });
 export type CheckpointState = z.infer<typeof CheckpointStateSchema>;
@@ -126,6 +130,20 @@ export async function readCheckpointState(dir: string): Promise<CheckpointState 
   const snapshot = await latestSnapshotDir(dir);
   if (snapshot === null) return null;
   return CheckpointStateSchema.parse(JSON.parse(await readFile(join(snapshot, 'state.json'), 'utf8')));
+}
+
+/**
+ * Records the calibration in the latest snapshot's state.json (replaced by rename, so a
+ * reader sees the old or the new file). The next epoch's snapshot drops it until the run
+ * is calibrated again.
+ */
+export async function storeCalibration(dir: string, calibration: Calibration): Promise<void> {
+  const snapshot = await requireSnapshot(dir);
+  const file = join(snapshot, 'state.json');
+  const state = CheckpointStateSchema.parse(JSON.parse(await readFile(file, 'utf8')));
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(CheckpointStateSchema.parse({ ...state, calibration })));
+  await rename(tmp, file);
 }
 
 async function requireSnapshot(dir: string): Promise<string> {
