@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HyperparametersSchema } from './hyperparameters.js';
-import { EpochMetricsSchema, EvaluationSchema } from './evaluation.js';
+import { EpochMetricsSchema, EvaluationSchema, TestSetScoresSchema } from './evaluation.js';
 
 /** BullMQ queue carrying one job per trial rung, produced by the coordinator, consumed by workers. */
 export const TRIAL_QUEUE = 'braintune-trials';
@@ -20,6 +20,14 @@ export const DatasetRefSchema = z.object({
 });
 export type DatasetRef = z.infer<typeof DatasetRefSchema>;
 
+/** An external test set prepared with the training bundle's options (same pixels pipeline). */
+export const TestSetRefSchema = z.object({
+  name: z.string().min(1),
+  /** sha256 of the test set's bundle at `datasets/<hash>/`; every image in it is scored. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type TestSetRef = z.infer<typeof TestSetRefSchema>;
+
 export const TrialJobDataSchema = z.object({
   studyId: z.string().min(1),
   trialId: z.string().min(1),
@@ -34,6 +42,8 @@ export const TrialJobDataSchema = z.object({
   checkpointKey: z.string().min(1),
   /** Seed for weights, shuffling, augmentation and dropout. */
   seed: z.number().int(),
+  /** External test sets the worker scores the trained model on after the rung (same image size). */
+  testSets: z.array(TestSetRefSchema).default([]),
 });
 export type TrialJobData = z.infer<typeof TrialJobDataSchema>;
 
@@ -59,6 +69,8 @@ export const TrialRungResultSchema = z.object({
   /** Every epoch of this rung (lower rungs were reported by their own jobs). */
   history: z.array(EpochMetricsSchema),
   evaluation: EvaluationSchema.nullable(),
+  /** Scores on the job's test sets, by name (empty when it had none or the rung diverged). */
+  testScores: TestSetScoresSchema.default({}),
   error: z.string().nullable(),
 });
 export type TrialRungResult = z.infer<typeof TrialRungResultSchema>;

@@ -3,17 +3,21 @@ import type { Command } from 'commander';
 import { openArtifactStore } from '@braintune/artifacts';
 import { createLogger, InvalidInputError, readEnv } from '@braintune/protocol';
 import {
+  evaluateCheckpointOnFolder,
   initBackend,
   isPresetName,
+  loadCheckpoint,
+  mapTestClasses,
   presetHyperparameters,
   PRESET_NAMES,
   DEFAULT_PRESET,
   train,
 } from '@braintune/model-core';
-import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
+import { loadBundle, prepareDataset, scanImageFolder } from '@braintune/model-core/dataset';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
 import { integerOption } from '../options.js';
 import { stderrProgressBar } from '../progress-bar.js';
+import { printTestReport, testScoreJson } from '../test-report.js';
 import { parseHpArgs } from './hp-args.js';
 
 interface TrainCliOptions {
@@ -24,6 +28,7 @@ interface TrainCliOptions {
   preset: string;
   hp: string[];
   out?: string;
+  test?: string;
   json?: boolean;
 }
 
@@ -50,6 +55,10 @@ export function register(program: Command): void {
       [] as string[],
     )
     .option('--out <dir>', 'checkpoint directory (default: checkpoints/cli/<time> in the artifact store)')
+    .option(
+      '--test <dir>',
+      'external test set (ImageFolder, class folders a subset of the training classes) scored with the saved checkpoint',
+    )
     .option('--json', 'print one JSON summary as the last stdout line')
     .action(async (opts: TrainCliOptions) => {
       const started = performance.now();
@@ -86,6 +95,10 @@ export function register(program: Command): void {
         });
         const bundle = await loadBundle(store, prepared.hash);
         bar.stop();
+        // A misnamed test folder must fail before minutes of training, not after.
+        const testDir = opts.test === undefined ? undefined : path.resolve(opts.test);
+        if (testDir !== undefined)
+          mapTestClasses(bundle.classes, (await scanImageFolder(testDir)).classes, testDir);
 
         const checkpointKey = `checkpoints/cli/${new Date().toISOString().replace(/[:.]/g, '-')}`;
         const checkpointDir = opts.out !== undefined ? path.resolve(opts.out) : store.localDir(checkpointKey);
@@ -122,6 +135,18 @@ export function register(program: Command): void {
           console.log(`classes: ${evaluation.classes.join(', ')}`);
           for (const row of evaluation.confusionMatrix)
             console.log(`  [${row.map((v) => String(v).padStart(4)).join(' ')} ]`);
+        }
+        // Scored from the checkpoint on disk, exactly as `braintune evaluate --checkpoint` does.
+        let test: ReturnType<typeof testScoreJson> | undefined;
+        if (testDir !== undefined && result.epochsDone > 0) {
+          const loaded = await loadCheckpoint(checkpointDir);
+          try {
+            const scored = await evaluateCheckpointOnFolder(loaded, testDir);
+            printTestReport(`test set ${testDir}:`, scored, scored.skipped);
+            test = testScoreJson(scored.score);
+          } finally {
+            loaded.model.dispose();
+          }
         }
         const history = result.history;
         const trainImagesPerSecond =
@@ -161,6 +186,7 @@ export function register(program: Command): void {
               wallSeconds: round(wallSeconds, 1),
               dataset: prepared.hash,
               hparams,
+              ...(test === undefined ? {} : { test }),
             }),
           );
         }

@@ -33,3 +33,4 @@ export {
   type SkippedFile,
 } from './manifest.js';
 export { stratifiedGroupSplit, mulberry32, type Split, type SplitGroup } from './split.js';
+export { scanImageFolder, type ScannedFolder, type SourceFile } from './scan.js';
