@@ -12,14 +12,6 @@ export function trialJobId(trialId: string, rung: number): string {
   return `${trialId}:${rung}`;
 }
 
-export const DatasetRefSchema = z.object({
-  /** sha256 of the bundle; the bundle lives at `datasets/<hash>/` in the artifact store. */
-  hash: z.string().regex(/^[0-9a-f]{64}$/),
-  imageSize: z.number().int().positive(),
-  classes: z.array(z.string()).min(2),
-});
-export type DatasetRef = z.infer<typeof DatasetRefSchema>;
-
 /** An external test set prepared with the training bundle's options (same pixels pipeline). */
 export const TestSetRefSchema = z.object({
   name: z.string().min(1),
@@ -27,6 +19,16 @@ export const TestSetRefSchema = z.object({
   hash: z.string().regex(/^[0-9a-f]{64}$/),
 });
 export type TestSetRef = z.infer<typeof TestSetRefSchema>;
+
+export const DatasetRefSchema = z.object({
+  /** sha256 of the bundle; the bundle lives at `datasets/<hash>/` in the artifact store. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  imageSize: z.number().int().positive(),
+  classes: z.array(z.string()).min(2),
+  /** The study's external test sets, each prepared with this bundle's options. */
+  testSets: z.array(TestSetRefSchema).optional(),
+});
+export type DatasetRef = z.infer<typeof DatasetRefSchema>;
 
 export const TrialJobDataSchema = z.object({
   studyId: z.string().min(1),

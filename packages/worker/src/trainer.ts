@@ -2,7 +2,14 @@ import type { ArtifactStore } from '@braintune/artifacts';
 import type * as ModelCoreModule from '@braintune/model-core';
 import type * as DatasetModuleNs from '@braintune/model-core/dataset';
 import type { DatasetBundle } from '@braintune/model-core/dataset';
-import type { EpochMetrics, Evaluation, Logger, TrialJobData, TrialOutcome } from '@braintune/protocol';
+import type {
+  EpochMetrics,
+  Evaluation,
+  Logger,
+  TestSetScores,
+  TrialJobData,
+  TrialOutcome,
+} from '@braintune/protocol';
 
 /** What the worker needs from model-core, as one seam (simulated workers in benchmarks replace it). */
 export interface RungTrainer {
@@ -26,6 +33,8 @@ export interface RungOutput {
   /** Every epoch of this rung (fromEpoch, toEpoch], including ones an earlier attempt trained. */
   history: EpochMetrics[];
   evaluation: Evaluation | null;
+  /** Scores on the job's external test sets, by name (absent: none were asked for). */
+  testScores?: TestSetScores;
 }
 
 /**
@@ -89,6 +98,7 @@ export class ModelCoreTrainer implements RungTrainer {
       },
     });
     result.model.dispose();
+    const testScores = result.outcome === 'completed' ? await this.scoreTestSets(job, checkpointDir) : {};
     // The checkpoint's history spans every attempt; this call's history only what it trained.
     const state = await mc.readCheckpointState(checkpointDir);
     const all = state?.history ?? result.history;
@@ -96,6 +106,37 @@ export class ModelCoreTrainer implements RungTrainer {
     for (const m of [...all, ...result.history])
       if (m.epoch > job.fromEpoch && m.epoch <= job.toEpoch) byEpoch.set(m.epoch, m);
     const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
-    return { outcome: result.outcome, epochsDone: result.epochsDone, history, evaluation: result.evaluation };
+    return {
+      outcome: result.outcome,
+      epochsDone: result.epochsDone,
+      history,
+      evaluation: result.evaluation,
+      testScores,
+    };
+  }
+
+  /**
+   * The rung's checkpoint scored on each test set (a few hundred images: cheap next to a rung),
+   * loaded from disk exactly as `braintune evaluate --checkpoint` does.
+   */
+  private async scoreTestSets(job: TrialJobData, checkpointDir: string): Promise<TestSetScores> {
+    if (job.testSets.length === 0) return {};
+    const { mc } = this.modules();
+    const loaded = await mc.loadCheckpoint(checkpointDir);
+    try {
+      const scores: TestSetScores = {};
+      for (const testSet of job.testSets) {
+        const bundle = await this.bundle(testSet.hash);
+        scores[testSet.name] = mc.scoreTestBundle(
+          loaded.model,
+          loaded.state.classes,
+          bundle,
+          testSet.name,
+        ).score;
+      }
+      return scores;
+    } finally {
+      loaded.model.dispose();
+    }
   }
 }

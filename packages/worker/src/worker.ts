@@ -166,6 +166,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         checkpointKey: data.checkpointKey,
         history: out.history,
         evaluation: out.evaluation,
+        testScores: out.testScores ?? {},
         error: out.outcome === 'diverged' ? 'training diverged (non-finite loss)' : null,
       };
       // The durable event first: the coordinator records it even if this process dies now.

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
-import { InvalidInputError, NotFoundError, type Logger } from '@braintune/protocol';
+import { InvalidInputError, NotFoundError, type Logger, type TestSetScores } from '@braintune/protocol';
 import {
   aliasEvents,
   evaluations,
@@ -40,6 +40,8 @@ export interface VersionInfo {
   classes: string[];
   imageSize: number;
   preprocessing: Record<string, unknown>;
+  /** External test-set scores of the promoted trial, by name. */
+  test: TestSetScores;
   createdAt: string;
   createdBy: string;
   /** Aliases pointing at this version now. */
@@ -236,6 +238,7 @@ export class RegistryService {
             classes: state.classes,
             imageSize: state.imageSize,
             preprocessing: { ...state.preprocessing, pixelScale: state.pixelScale },
+            testScores: trial.testScores,
             createdBy: input.by,
           });
           if (input.alias) await this.moveAlias(tx, input.model, input.alias, version, input.by);
@@ -471,6 +474,7 @@ function toVersionInfo(
     classes: v.classes,
     imageSize: v.imageSize,
     preprocessing: v.preprocessing,
+    test: v.testScores ?? {},
     createdAt: v.createdAt.toISOString(),
     createdBy: v.createdBy,
     aliases,

@@ -30,6 +30,16 @@ export function datasetFor(datasets: readonly DatasetRef[], imageSize: number): 
   return match;
 }
 
+/** The job payload's `dataset` and `testSets` for a trial of `imageSize` (shared with reconcile). */
+export function jobDatasetFields(
+  datasets: readonly DatasetRef[],
+  imageSize: number,
+): Pick<TrialJobData, 'dataset' | 'testSets'> {
+  // The test sets travel once, beside the bundle reference rather than inside it.
+  const { testSets = [], ...dataset } = datasetFor(datasets, imageSize);
+  return { dataset, testSets };
+}
+
 export interface AppliedDecisions {
   jobs: TrialJobData[];
   created: number;
@@ -49,7 +59,7 @@ function jobData(
     trialId: trial.id,
     rung: rung.rung,
     hyperparameters: trial.hyperparameters,
-    dataset: datasetFor(study.datasets, trial.hyperparameters.imageSize),
+    ...jobDatasetFields(study.datasets, trial.hyperparameters.imageSize),
     fromEpoch: rung.fromEpoch,
     toEpoch: rung.toEpoch,
     checkpointKey: checkpointKeyOf(study.id, index),

@@ -10,6 +10,8 @@ export interface StudyDefinition {
   /** The validated config with defaults applied (stored for display). */
   config: Record<string, unknown>;
   dataset: { path: string; valFraction: number; seed: number };
+  /** External test sets (`evaluation.testSets`), paths resolved like `dataset.path`. */
+  testSets: { name: string; path: string }[];
   /** Every image size trials may use: one dataset bundle is prepared per size. */
   imageSizes: number[];
   seed: number;

@@ -2,6 +2,7 @@ import {
   assertClassNames,
   imageSizesOf,
   parseStudyConfig,
+  resolveStudyDataPath,
   scoreOf,
   type StudyConfig,
 } from '../study/index.js';
@@ -19,10 +20,11 @@ export const defaultStudyFactory: StudyFactory = {
       name: config.name,
       config: JSON.parse(JSON.stringify(config)) as Record<string, unknown>,
       dataset: {
-        path: config.dataset.path,
+        path: resolveStudyDataPath(config.dataset.path),
         valFraction: config.dataset.valFraction,
         seed: config.dataset.seed,
       },
+      testSets: config.evaluation.testSets.map((t) => ({ name: t.name, path: resolveStudyDataPath(t.path) })),
       imageSizes: imageSizesOf(config),
       seed: config.seed,
       checkClasses: (classes) => assertClassNames(config, classes),
