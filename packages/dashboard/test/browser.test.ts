@@ -126,7 +126,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     );
     up.stdout!.on('data', (d: Buffer) => (upLog += d.toString()));
     up.stderr!.on('data', (d: Buffer) => (upLog += d.toString()));
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 240_000; // generous: the CI machine may be shared
     while (!upLog.includes('is up at')) {
       if (Date.now() > deadline || up.exitCode !== null)
         throw new Error(`braintune up did not start:\n${upLog}`);
@@ -139,7 +139,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('dialog', (d) => void answerDialogs(d));
     page.on('pageerror', (e) => console.error('[page error]', e.message));
-  });
+  }, 300_000);
 
   afterAll(async () => {
     await browser?.close();
