@@ -1,5 +1,6 @@
 import * as coordinatorCmd from './commands/coordinator.js';
 import * as dashboardCmd from './commands/dashboard.js';
+import * as evaluateCmd from './commands/evaluate.js';
 import * as leaderboardCmd from './commands/leaderboard.js';
 import * as makePhantoms from './commands/make-phantoms.js';
 import * as migrateCmd from './commands/migrate.js';
@@ -18,6 +19,7 @@ import { reportError } from './run.js';
 const modules: CommandModule[] = [
   coordinatorCmd,
   dashboardCmd,
+  evaluateCmd,
   leaderboardCmd,
   makePhantoms,
   migrateCmd,

@@ -7,6 +7,7 @@ import {
   type DatasetRef,
   type Calibration,
   type Evaluation,
+  type TestSetScores,
 } from '@braintune/protocol';
 import {
   epochMetrics,
@@ -38,12 +39,14 @@ interface ConfigView {
   scheduler?: { type?: string };
   objective?: Partial<ObjectiveView>;
   constraints?: ConstraintView[];
+  evaluation?: { testSets?: { name: string }[] };
 }
 
 function configOf(config: Record<string, unknown>): {
   scheduler: string;
   objective: ObjectiveView;
   constraints: ConstraintView[];
+  testSets: string[];
 } {
   const c = config as ConfigView;
   return {
@@ -53,7 +56,18 @@ function configOf(config: Record<string, unknown>): {
       direction: c.objective?.direction === 'min' ? 'min' : 'max',
     },
     constraints: Array.isArray(c.constraints) ? c.constraints : [],
+    testSets: Array.isArray(c.evaluation?.testSets) ? c.evaluation.testSets.map((t) => t.name) : [],
   };
+}
+
+/** Leaderboard cells of the external test sets: headline figures only (the trial page has the rest). */
+function testHeadlines(scores: TestSetScores | null): LeaderboardRow['test'] {
+  return Object.fromEntries(
+    Object.entries(scores ?? {}).map(([name, t]) => [
+      name,
+      { accuracy: t.accuracy, macroF1: t.macroF1, images: t.images },
+    ]),
+  );
 }
 
 /** trials.score is oriented (larger is better); pages show the metric's own value. */
@@ -69,6 +83,8 @@ export interface StudySummary {
   scheduler: string;
   objective: ObjectiveView;
   constraints: ConstraintView[];
+  /** Names of the external test sets (`evaluation.testSets`). */
+  testSets: string[];
   rungs: { planned: number | null; completed: number; running: number; queued: number };
   trials: { total: number; completed: number; running: number; failed: number; stopped: number };
   best: { trialId: string; objective: number | null; meetsConstraints: boolean } | null;
@@ -98,7 +114,7 @@ type StudyRow = typeof studies.$inferSelect & {
 };
 
 function toSummary(row: StudyRow, now: number): StudySummary {
-  const { scheduler, objective, constraints } = configOf(row.config);
+  const { scheduler, objective, constraints, testSets } = configOf(row.config);
   const best = row.best
     ? (JSON.parse(row.best) as { id: string; score: number | null; meets: boolean | null })
     : null;
@@ -110,6 +126,7 @@ function toSummary(row: StudyRow, now: number): StudySummary {
     scheduler,
     objective,
     constraints,
+    testSets,
     rungs: {
       planned: row.plannedRungs,
       completed: row.rungsCompleted,
@@ -185,6 +202,8 @@ export interface LeaderboardRow {
   recall: Record<string, number>;
   meetsConstraints: boolean | null;
   violations: string[];
+  /** External test sets by name: shown beside the objective, never ranked on. */
+  test: Record<string, { accuracy: number; macroF1: number; images: number }>;
   /** The hyperparameters that vary across the study's trials (flattened: `augmentation.flip`). */
   hyperparameters: Record<string, unknown>;
   worker: string | null;
@@ -223,6 +242,8 @@ export interface StudySnapshot {
   study: StudySummary;
   classes: string[];
   bestTrialId: string | null;
+  /** Names of the study's external test sets (`evaluation.testSets`): one column pair each. */
+  testSets: string[];
   varyingHyperparameters: string[];
   /** The study's dataset bundles (image size, preprocessing, split summary); empty while preparing. */
   datasets: DatasetRef[];
@@ -336,6 +357,7 @@ export async function studySnapshot(db: Db, studyId: string): Promise<StudySnaps
       ...base,
       meetsConstraints: t.meetsConstraints,
       violations: scored ? violationsOf(study.constraints, base) : [],
+      test: testHeadlines(t.testScores),
       hyperparameters: flatten(t.hyperparameters as unknown as Record<string, unknown>),
       worker: t.workerId,
       promotable: scored && (t.status === 'completed' || t.status === 'stopped'),
@@ -367,6 +389,7 @@ export async function studySnapshot(db: Db, studyId: string): Promise<StudySnaps
     study,
     classes,
     bestTrialId,
+    testSets: study.testSets,
     varyingHyperparameters,
     datasets: datasetRow[0]?.datasets ?? [],
     rows,
@@ -469,6 +492,8 @@ export interface TrialDetail {
   /** Temperature and triage operating point of the last evaluated rung (null: not calibrated). */
   calibration: Calibration | null;
   reportText: string | null;
+  /** The last finished rung's external test-set scores, by name (not part of the objective). */
+  test: TestSetScores;
   epochs: {
     epoch: number;
     loss: number;
@@ -539,6 +564,7 @@ export async function trialDetail(db: Db, trialId: string): Promise<TrialDetail>
     evaluation,
     calibration: e?.calibration ?? null,
     reportText: evaluation ? formatClassificationReport(evaluation.report) : null,
+    test: t.testScores ?? {},
     epochs: epochRows.map((m) => ({
       epoch: m.epoch,
       loss: m.loss,

@@ -7,7 +7,8 @@ import express from 'express';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
-import { createApiRouter, createRedis, defaultStudyFactory, studies } from '@braintune/coordinator';
+import { createApiRouter, createRedis, defaultStudyFactory, studies, trials } from '@braintune/coordinator';
+import type { TestSetScores } from '@braintune/protocol';
 import { loadCheckpoint, loadLayersModelFromUrl, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { eq } from 'drizzle-orm';
@@ -39,7 +40,12 @@ beforeAll(async () => {
   tdb = await createTestDatabase(`bt_dash_api_${process.pid}`);
   artifactsDir = await mkdtemp(join(tmpdir(), 'braintune-dash-api-'));
   store = new FilesystemArtifactStore(artifactsDir);
-  const seeded = await seedStudy(tdb.database.db, { studyId: 'st-api', trials: 6, epochs: 3 });
+  const seeded = await seedStudy(tdb.database.db, {
+    studyId: 'st-api',
+    trials: 6,
+    epochs: 3,
+    testSets: ['external'],
+  });
   bestTrialId = seeded.bestTrialId;
   otherTrialId = seeded.trialIds.find((id) => id !== bestTrialId && id.endsWith(':0'))!;
   await writeTinyCheckpoint(store.localDir(`checkpoints/st-api/${bestTrialId.split(':')[1]}`), { seed: 3 });
@@ -195,6 +201,17 @@ describe('registry', () => {
     expect(await readdir(store.localDir('registry/brain-mri/v1'))).toEqual(
       expect.arrayContaining(['latest.json', 'epoch-0001']),
     );
+  });
+
+  it("copies the trial's external test-set scores into the version, apart from its metrics", async () => {
+    const { models } = (await (await fetch(`${base}/api/models`)).json()) as {
+      models: { name: string; versions: { version: number; test: TestSetScores; metrics: object }[] }[];
+    };
+    const v1 = models.find((m) => m.name === 'brain-mri')?.versions.find((v) => v.version === 1);
+    const [trial] = await tdb.database.db.select().from(trials).where(eq(trials.id, bestTrialId));
+    expect(v1?.test).toEqual(trial?.testScores);
+    expect(Object.keys(v1?.test ?? {})).toEqual(['external']);
+    expect(JSON.stringify(v1?.metrics)).not.toMatch(/external/);
   });
 
   it('refuses a trial without a completed rung and leaves nothing behind', async () => {
@@ -366,6 +383,44 @@ describe('live leaderboard and operations endpoints', () => {
     if (firstMiss >= 0) expect(scored.slice(firstMiss).every((r) => r.violations.length > 0)).toBe(true);
     expect(snap.bestTrialId).toBe(bestTrialId);
     expect(snap.rows.map((r) => r.rank)).toEqual(snap.rows.map((_, i) => i + 1));
+  });
+
+  it('shows external test sets beside the objective without changing the ranking', async () => {
+    const snap = (await (await fetch(`${base}/api/ui/studies/st-api`)).json()) as StudySnapshot;
+    expect(snap.testSets).toEqual(['external']);
+    const scored = snap.rows.filter((r) => r.objective !== null);
+    for (const r of scored) expect(r.test.external?.images).toBeGreaterThan(0);
+    // The seeded test scores run against the objective: ranking on them would change the order.
+    const byTest = [...scored].sort((a, b) => b.test.external!.accuracy - a.test.external!.accuracy);
+    expect(byTest[0]?.trialId).not.toBe(bestTrialId);
+    expect(snap.bestTrialId).toBe(bestTrialId);
+    const met = scored.filter((r) => r.violations.length === 0).map((r) => r.objective!);
+    expect(met).toEqual([...met].sort((a, b) => b - a));
+
+    const board = (await (await fetch(`${base}/api/studies/st-api/trials?sort=objective`)).json()) as {
+      trialId: string;
+      score: number | null;
+      test: TestSetScores;
+    }[];
+    const [best] = await tdb.database.db.select().from(trials).where(eq(trials.id, bestTrialId));
+    expect(board.find((r) => r.trialId === bestTrialId)?.test).toEqual(best?.testScores);
+    const summary = (await (await fetch(`${base}/api/studies/st-api`)).json()) as {
+      testSets: string[];
+      best: { trialId: string; test: Record<string, { accuracy: number; macroF1: number }> };
+    };
+    expect(summary.testSets).toEqual(['external']);
+    expect(summary.best.trialId).toBe(bestTrialId);
+    expect(summary.best.test).toEqual({
+      external: {
+        accuracy: best?.testScores?.external?.accuracy,
+        macroF1: best?.testScores?.external?.macroF1,
+      },
+    });
+
+    const detail = (await (await fetch(`${base}/api/ui/trials/${bestTrialId}`)).json()) as {
+      test: TestSetScores;
+    };
+    expect(detail.test).toEqual(best?.testScores);
   });
 
   it('pushes a new snapshot over SSE when the coordinator notifies an event', async () => {

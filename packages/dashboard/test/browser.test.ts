@@ -50,7 +50,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-function studyYaml(dataDir: string): string {
+function studyYaml(dataDir: string, externalDir: string): string {
   return `name: browser tiny hyperband
 dataset:
   path: ${dataDir}
@@ -67,6 +67,9 @@ scheduler: { type: hyperband, maxEpochs: 3, factor: 3, iterations: 1 }
 objective: { metric: val_macro_f1, direction: max }
 constraints:
   - { metric: "val_recall:glioma_tumor", min: 0.2 }
+evaluation:
+  testSets:
+    - { name: external, path: ${externalDir} }
 seed: 3
 `;
 }
@@ -87,6 +90,8 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await mkdir(SHOTS, { recursive: true });
     work = await mkdtemp(join(tmpdir(), 'braintune-browser-'));
     await makePhantoms({ outDir: join(work, 'data'), perClass: 16, size: 48, seed: 5 });
+    // An external test set from another seed of the generator.
+    await makePhantoms({ outDir: join(work, 'external'), perClass: 4, size: 48, seed: 77 });
     tdb = await createTestDatabase(`bt_dash_browser_${process.pid}`);
     await tdb.database.close();
     const port = await freePort();
@@ -121,7 +126,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     );
     up.stdout!.on('data', (d: Buffer) => (upLog += d.toString()));
     up.stderr!.on('data', (d: Buffer) => (upLog += d.toString()));
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 240_000; // generous: the CI machine may be shared
     while (!upLog.includes('is up at')) {
       if (Date.now() > deadline || up.exitCode !== null)
         throw new Error(`braintune up did not start:\n${upLog}`);
@@ -134,7 +139,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('dialog', (d) => void answerDialogs(d));
     page.on('pageerror', (e) => console.error('[page error]', e.message));
-  });
+  }, 300_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -157,7 +162,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await page.waitForSelector('#config-errors li');
     expect(await page.textContent('#config-errors')).toMatch(/maxEpochs/);
     await shot('studies-config-errors');
-    await page.fill('#config', studyYaml(join(work, 'data')));
+    await page.fill('#config', studyYaml(join(work, 'data'), join(work, 'external')));
     await page.click('#submit-study');
     await page.waitForSelector('#new-study-link');
     await shot('studies');
@@ -186,12 +191,21 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await page.click('th[data-key="recall:glioma_tumor"]');
     await page.waitForSelector('th[data-key="recall:glioma_tumor"] .arrow');
     await page.click('th[data-key="rank"]');
+    // The external test set has its own columns beside the objective, filled for every scored trial.
+    expect(await page.textContent('th[data-key="test:external:acc"]')).toMatch(/Test external acc/);
+    expect(await page.textContent('th[data-key="test:external:f1"]')).toMatch(/Test external macro-F1/);
+    const testCells = await page.$$eval('td[data-key="test:external:acc"]', (cells) =>
+      cells.map((c) => c.textContent ?? ''),
+    );
+    expect(testCells.length).toBeGreaterThanOrEqual(3);
+    expect(testCells.every((t) => /^\d\.\d+$/.test(t))).toBe(true);
     await shot('study');
 
     // 3. Trial page of the best trial.
     await page.click('text=Open best trial');
     await page.waitForSelector('#confusion-matrix');
     expect(await page.textContent('#classification-report')).toMatch(/macro avg/);
+    expect(await page.textContent('#test-sets [data-test-set="external"]')).toMatch(/^external16/);
     await shot('trial');
 
     // 4. Promote it (model brain-mri, alias production).
@@ -201,6 +215,9 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await page.goto(base + '/registry');
     await page.waitForSelector('[data-model="brain-mri"] tr[data-version="1"]');
     expect(await page.textContent('[data-model="brain-mri"]')).toMatch(/production → v1/);
+    expect(await page.textContent('[data-model="brain-mri"] tr[data-version="1"] .test-scores')).toMatch(
+      /test external: acc \d/,
+    );
     // Promote another trial from the registry page (production → v2), then roll production back.
     const options = await page.$$eval('#promote-trial option', (o) =>
       o.map((x) => (x as HTMLOptionElement).value),

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -128,5 +128,49 @@ describe('registry commands', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/no alias nightly/);
     expect(r.stderr).toMatch(/aliases: production/);
+  });
+
+  it('evaluate --model NAME@ALIAS scores a test folder like evaluate --checkpoint of the same checkpoint', async () => {
+    const folder = join(artifacts, 'external');
+    for (const [c, grey] of [
+      ['glioma_tumor', 60],
+      ['no_tumor', 20],
+    ] as const) {
+      await mkdir(join(folder, c), { recursive: true });
+      for (let i = 0; i < 3; i++)
+        await sharp({
+          create: { width: 40, height: 40, channels: 3, background: { r: grey + 40 * i, g: grey, b: grey } },
+        })
+          .composite([
+            {
+              input: Buffer.from(
+                `<svg width="40" height="40"><circle cx="${12 + 6 * i}" cy="20" r="8" fill="#ddd"/></svg>`,
+              ),
+            },
+          ])
+          .png()
+          .toFile(join(folder, c, `scan ${i}.png`));
+    }
+    const viaApi = await braintune([
+      'evaluate',
+      '--model',
+      'brain-mri@production',
+      '--data',
+      folder,
+      '--json',
+    ]);
+    expect(viaApi.code, viaApi.stderr).toBe(0);
+    const checkpoint = join(artifacts, 'checkpoints', 'st-cli', bestTrialId.split(':')[1]!);
+    const local = await braintune(['evaluate', '--checkpoint', checkpoint, '--data', folder, '--json']);
+    expect(local.code, local.stderr).toBe(0);
+    const pick = (line: string) => {
+      const { accuracy, macroF1, perClass, confusionMatrix, images, classes } = JSON.parse(line) as Record<
+        string,
+        unknown
+      >;
+      return { accuracy, macroF1, perClass, confusionMatrix, images, classes };
+    };
+    expect(pick(lastLine(viaApi.stdout))).toEqual(pick(lastLine(local.stdout)));
+    expect(JSON.parse(lastLine(viaApi.stdout))).toMatchObject({ model: 'brain-mri', version: 1, images: 6 });
   });
 });

@@ -14,7 +14,12 @@ import {
   type Database,
   type Db,
 } from '@braintune/coordinator';
-import { resolveHyperparameters, trialJobId, type ClassificationReport } from '@braintune/protocol';
+import {
+  resolveHyperparameters,
+  trialJobId,
+  type ClassificationReport,
+  type TestSetScores,
+} from '@braintune/protocol';
 
 export const CLASSES = ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor'];
 const ADMIN_URL = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -103,6 +108,27 @@ export function reportFor(matrix: number[][], classes = CLASSES): Classification
   };
 }
 
+/**
+ * Test-set scores whose diagonal share is `quality` (the seed uses 1.4 minus the validation
+ * quality, so the best trial by the objective is among the worst on the test sets).
+ */
+export function testScoresFor(names: readonly string[], quality: number): TestSetScores | null {
+  if (names.length === 0) return null;
+  const q = Math.min(0.95, Math.max(0.05, quality));
+  const matrix = CLASSES.map((_, t) =>
+    CLASSES.map((__, p) => (p === t ? Math.round(10 * q) : Math.round((10 * (1 - q)) / 3))),
+  );
+  const report = reportFor(matrix);
+  const score = {
+    accuracy: report.accuracy,
+    macroF1: report.macroAvg.f1,
+    perClass: report.perClass,
+    confusionMatrix: matrix,
+    images: report.macroAvg.support,
+  };
+  return Object.fromEntries(names.map((n) => [n, score]));
+}
+
 export interface SeedOptions {
   studyId: string;
   name?: string;
@@ -115,6 +141,8 @@ export interface SeedOptions {
   /** Checkpoint key per trial (default checkpoints/<study>/<trial>). */
   checkpointKey?: (trialId: string) => string;
   constraintMin?: number;
+  /** External test sets (names): scored for every finished trial, anti-correlated with the objective. */
+  testSets?: string[];
 }
 
 /**
@@ -138,6 +166,7 @@ export async function seedStudy(
     objective: { metric: 'val_macro_f1', direction: 'max' },
     constraints: [{ metric: 'val_recall:glioma_tumor', min: constraintMin }],
     budget: { maxTrials: null, maxWallClockMinutes: null },
+    evaluation: { testSets: (options.testSets ?? []).map((name) => ({ name, path: `/external/${name}` })) },
     seed: 1,
   };
   const now = Date.now();
@@ -223,6 +252,7 @@ export async function seedStudy(
       valMacroF1: isRunning ? null : report.macroAvg.f1,
       valAccuracy: isRunning ? null : report.accuracy,
       valLoss: isRunning ? null : 1.4 - quality,
+      testScores: isRunning ? null : testScoresFor(options.testSets ?? [], 1.4 - quality),
     });
     const rungs = promoted
       ? [

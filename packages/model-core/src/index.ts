@@ -74,3 +74,12 @@ export {
   type BackendName,
   type InitBackendOptions,
 } from './backend/index.js';
+export {
+  evaluateCheckpointOnFolder,
+  mapTestClasses,
+  readTestFolder,
+  scoreFromPredictions,
+  scoreTestBundle,
+  type TestFolder,
+  type TestSetEvaluation,
+} from './evaluation/index.js';

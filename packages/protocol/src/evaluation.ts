@@ -41,3 +41,22 @@ export const EpochMetricsSchema = z.object({
   durationMs: z.number(),
 });
 export type EpochMetrics = z.infer<typeof EpochMetricsSchema>;
+
+/**
+ * A model's score on one external test set (an ImageFolder kept apart from training). Shown
+ * beside the objective, never mixed into it. Rows/columns of `confusionMatrix` and the keys
+ * of `perClass` follow the model's classes; `macroF1` averages only the classes the test set
+ * contains (a test set may hold a subset of the model's classes).
+ */
+export const TestSetScoreSchema = z.object({
+  accuracy: z.number(),
+  macroF1: z.number(),
+  perClass: z.record(z.string(), ClassMetricsSchema),
+  confusionMatrix: z.array(z.array(z.number().int())),
+  images: z.number().int().min(0),
+});
+export type TestSetScore = z.infer<typeof TestSetScoreSchema>;
+
+/** Test-set scores of one trained model, keyed by test-set name. */
+export const TestSetScoresSchema = z.record(z.string(), TestSetScoreSchema);
+export type TestSetScores = z.infer<typeof TestSetScoresSchema>;

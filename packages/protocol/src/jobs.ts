@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HyperparametersSchema, PreprocessingHyperparametersSchema } from './hyperparameters.js';
-import { EpochMetricsSchema, EvaluationSchema } from './evaluation.js';
+import { EpochMetricsSchema, EvaluationSchema, TestSetScoresSchema } from './evaluation.js';
 import { CalibrationSchema } from './calibration.js';
 
 /** BullMQ queue carrying one job per trial rung, produced by the coordinator, consumed by workers. */
@@ -29,6 +29,13 @@ export const SplitSummarySchema = z.object({
   crossClassPairs: z.number().int().min(0),
 });
 export type SplitSummary = z.infer<typeof SplitSummarySchema>;
+/** An external test set prepared with the training bundle's options (same pixels pipeline). */
+export const TestSetRefSchema = z.object({
+  name: z.string().min(1),
+  /** sha256 of the test set's bundle at `datasets/<hash>/`; every image in it is scored. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type TestSetRef = z.infer<typeof TestSetRefSchema>;
 
 export const DatasetRefSchema = z.object({
   /** sha256 of the bundle; the bundle lives at `datasets/<hash>/` in the artifact store. */
@@ -39,6 +46,8 @@ export const DatasetRefSchema = z.object({
   preprocessing: PreprocessingHyperparametersSchema.optional(),
   /** How the bundle was split (absent in refs stored before near-duplicate grouping). */
   split: SplitSummarySchema.optional(),
+  /** The study's external test sets, each prepared with this bundle's options. */
+  testSets: z.array(TestSetRefSchema).optional(),
 });
 export type DatasetRef = z.infer<typeof DatasetRefSchema>;
 
@@ -56,6 +65,8 @@ export const TrialJobDataSchema = z.object({
   checkpointKey: z.string().min(1),
   /** Seed for weights, shuffling, augmentation and dropout. */
   seed: z.number().int(),
+  /** External test sets the worker scores the trained model on after the rung (same image size). */
+  testSets: z.array(TestSetRefSchema).default([]),
 });
 export type TrialJobData = z.infer<typeof TrialJobDataSchema>;
 
@@ -83,6 +94,8 @@ export const TrialRungResultSchema = z.object({
   evaluation: EvaluationSchema.nullable(),
   /** Temperature and operating point fitted on validation at the end of the rung (absent from older workers). */
   calibration: CalibrationSchema.nullable().optional(),
+  /** Scores on the job's test sets, by name (empty when it had none or the rung diverged). */
+  testScores: TestSetScoresSchema.default({}),
   error: z.string().nullable(),
 });
 export type TrialRungResult = z.infer<typeof TrialRungResultSchema>;

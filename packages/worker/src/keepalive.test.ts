@@ -57,6 +57,7 @@ describe('worker keepalive thread', () => {
       toEpoch: 1,
       checkpointKey: 'checkpoints/st-keepalive/trial-0',
       seed: 1,
+      testSets: [],
     };
     const jobId = trialJobId(data.trialId, data.rung);
     const add = () => queue.add('rung', data, { jobId });

@@ -7,6 +7,7 @@ import type {
   EpochMetrics,
   Evaluation,
   Logger,
+  TestSetScores,
   TrialJobData,
   TrialOutcome,
 } from '@braintune/protocol';
@@ -35,6 +36,8 @@ export interface RungOutput {
   evaluation: Evaluation | null;
   /** Temperature and operating point fitted on validation and stored with the checkpoint. */
   calibration?: Calibration | null;
+  /** Scores on the job's external test sets, by name (absent: none were asked for). */
+  testScores?: TestSetScores;
 }
 
 /**
@@ -107,6 +110,7 @@ export class ModelCoreTrainer implements RungTrainer {
     } finally {
       result.model.dispose();
     }
+    const testScores = result.outcome === 'completed' ? await this.scoreTestSets(job, checkpointDir) : {};
     // The checkpoint's history spans every attempt; this call's history only what it trained.
     const state = await mc.readCheckpointState(checkpointDir);
     const all = state?.history ?? result.history;
@@ -120,6 +124,32 @@ export class ModelCoreTrainer implements RungTrainer {
       history,
       evaluation: result.evaluation,
       calibration,
+      testScores,
     };
+  }
+
+  /**
+   * The rung's checkpoint scored on each test set (a few hundred images: cheap next to a rung),
+   * loaded from disk exactly as `braintune evaluate --checkpoint` does.
+   */
+  private async scoreTestSets(job: TrialJobData, checkpointDir: string): Promise<TestSetScores> {
+    if (job.testSets.length === 0) return {};
+    const { mc } = this.modules();
+    const loaded = await mc.loadCheckpoint(checkpointDir);
+    try {
+      const scores: TestSetScores = {};
+      for (const testSet of job.testSets) {
+        const bundle = await this.bundle(testSet.hash);
+        scores[testSet.name] = mc.scoreTestBundle(
+          loaded.model,
+          loaded.state.classes,
+          bundle,
+          testSet.name,
+        ).score;
+      }
+      return scores;
+    } finally {
+      loaded.model.dispose();
+    }
   }
 }

@@ -167,6 +167,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         history: out.history,
         evaluation: out.evaluation,
         calibration: out.calibration ?? null,
+        testScores: out.testScores ?? {},
         error: out.outcome === 'diverged' ? 'training diverged (non-finite loss)' : null,
       };
       // The durable event first: the coordinator records it even if this process dies now.

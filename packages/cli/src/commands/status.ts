@@ -15,6 +15,8 @@ export interface StatusLine {
     hyperparameters: unknown;
     valMacroF1: number | null;
     valAccuracy: number | null;
+    /** External test sets, by name: beside the objective, never part of the ranking. */
+    test: NonNullable<StudySummary['best']>['test'];
   } | null;
 }
 
@@ -34,6 +36,7 @@ export function toStatusLine(s: StudySummary): StatusLine {
           hyperparameters: s.best.hyperparameters,
           valMacroF1: s.best.valMacroF1,
           valAccuracy: s.best.valAccuracy,
+          test: s.best.test,
         }
       : null,
   };
@@ -64,6 +67,10 @@ export function register(program: Command): void {
         if (s.best)
           console.log(
             `  best:   ${s.best.trialId} val macro-F1 ${pct(s.best.valMacroF1)}, val accuracy ${pct(s.best.valAccuracy)}`,
+          );
+        for (const [name, t] of Object.entries(s.best?.test ?? {}))
+          console.log(
+            `  test ${name}: macro-F1 ${pct(t.macroF1)}, accuracy ${pct(t.accuracy)} (not ranked on)`,
           );
       }
       console.log(JSON.stringify(toStatusLine(s)));

@@ -3,8 +3,11 @@ import type { Command } from 'commander';
 import { openArtifactStore } from '@braintune/artifacts';
 import { createLogger, InvalidInputError, readEnv, type SplitSummary } from '@braintune/protocol';
 import {
+  evaluateCheckpointOnFolder,
   initBackend,
   isPresetName,
+  loadCheckpoint,
+  mapTestClasses,
   presetHyperparameters,
   PRESET_NAMES,
   DEFAULT_PRESET,
@@ -12,7 +15,7 @@ import {
   train,
 } from '@braintune/model-core';
 import type { Calibration } from '@braintune/protocol';
-import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
+import { loadBundle, prepareDataset, scanImageFolder } from '@braintune/model-core/dataset';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
 import { integerOption } from '../options.js';
 import {
@@ -21,6 +24,7 @@ import {
   type PreprocessingFlags,
 } from './train-options.js';
 import { stderrProgressBar } from '../progress-bar.js';
+import { printTestReport, testScoreJson } from '../test-report.js';
 import { parseHpArgs } from './hp-args.js';
 
 interface TrainCliOptions extends PreprocessingFlags {
@@ -32,6 +36,7 @@ interface TrainCliOptions extends PreprocessingFlags {
   preset: string;
   hp: string[];
   out?: string;
+  test?: string;
   json?: boolean;
 }
 
@@ -93,6 +98,10 @@ export function register(program: Command): void {
     )
     .option('--intensity <method>', 'intensity standardisation: none, percentile, equalize or clahe')
     .option('--out <dir>', 'checkpoint directory (default: checkpoints/cli/<time> in the artifact store)')
+    .option(
+      '--test <dir>',
+      'external test set (ImageFolder, class folders a subset of the training classes) scored with the saved checkpoint',
+    )
     .option('--json', 'print one JSON summary as the last stdout line')
     .action(async (opts: TrainCliOptions) => {
       const started = performance.now();
@@ -138,6 +147,10 @@ export function register(program: Command): void {
         const bundle = await loadBundle(store, prepared.hash);
         bar.stop();
         console.log(formatSplit(prepared.split));
+        // A misnamed test folder must fail before minutes of training, not after.
+        const testDir = opts.test === undefined ? undefined : path.resolve(opts.test);
+        if (testDir !== undefined)
+          mapTestClasses(bundle.classes, (await scanImageFolder(testDir)).classes, testDir);
 
         const checkpointKey = `checkpoints/cli/${new Date().toISOString().replace(/[:.]/g, '-')}`;
         const checkpointDir = opts.out !== undefined ? path.resolve(opts.out) : store.localDir(checkpointKey);
@@ -178,6 +191,18 @@ export function register(program: Command): void {
             console.log(`  [${row.map((v) => String(v).padStart(4)).join(' ')} ]`);
         }
         if (calibration !== null) console.log(formatCalibration(calibration));
+        // Scored from the checkpoint on disk, exactly as `braintune evaluate --checkpoint` does.
+        let test: ReturnType<typeof testScoreJson> | undefined;
+        if (testDir !== undefined && result.epochsDone > 0) {
+          const loaded = await loadCheckpoint(checkpointDir);
+          try {
+            const scored = await evaluateCheckpointOnFolder(loaded, testDir);
+            printTestReport(`test set ${testDir}:`, scored, scored.skipped);
+            test = testScoreJson(scored.score);
+          } finally {
+            loaded.model.dispose();
+          }
+        }
         const history = result.history;
         const trainImagesPerSecond =
           history.length === 0 ? 0 : history.reduce((s, h) => s + h.trainImagesPerSecond, 0) / history.length;
@@ -224,6 +249,7 @@ export function register(program: Command): void {
                 crossClassPairs: prepared.split.crossClassPairs,
               },
               hparams,
+              ...(test === undefined ? {} : { test }),
             }),
           );
         }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CalibrationSchema, HyperparametersSchema } from '@braintune/protocol';
+import { CalibrationSchema, HyperparametersSchema, TestSetScoresSchema } from '@braintune/protocol';
 
 /** Shapes of the REST API: used to validate requests and to generate /api/openapi.json. */
 
@@ -23,6 +23,9 @@ export const SubmitResponseSchema = z.object({
   plannedRungs: z.number().int().nullable(),
 });
 
+/** Headline figures of one external test set (`best.test[name]`). */
+export const TestSetHeadlineSchema = z.object({ accuracy: z.number(), macroF1: z.number() });
+
 export const BestTrialSchema = z.object({
   trialId: z.string(),
   hyperparameters: HyperparametersSchema,
@@ -30,6 +33,8 @@ export const BestTrialSchema = z.object({
   meetsConstraints: z.boolean(),
   valMacroF1: z.number().nullable(),
   valAccuracy: z.number().nullable(),
+  /** The best trial (by the objective) on each external test set; never part of the ranking. */
+  test: z.record(z.string(), TestSetHeadlineSchema),
 });
 
 export const StudySummarySchema = z.object({
@@ -50,6 +55,8 @@ export const StudySummarySchema = z.object({
   }),
   rungs: z.object({ planned: z.number().int(), completed: z.number().int() }),
   epochs: z.number().int(),
+  /** Names of the study's external test sets (`evaluation.testSets`), in config order. */
+  testSets: z.array(z.string()),
   best: BestTrialSchema.nullable(),
 });
 
@@ -68,6 +75,8 @@ export const TrialRowSchema = z.object({
   valAccuracy: z.number().nullable(),
   valLoss: z.number().nullable(),
   valRecall: z.record(z.string(), z.number()).nullable(),
+  /** Scores of the last finished rung on each external test set, by name (shown beside `score`). */
+  test: TestSetScoresSchema,
   hyperparameters: HyperparametersSchema,
   workerId: z.string().nullable(),
   error: z.string().nullable(),
@@ -133,6 +142,8 @@ export const VersionInfoSchema = z.object({
   classes: z.array(z.string()),
   imageSize: z.number().int(),
   preprocessing: z.record(z.string(), z.unknown()),
+  /** The promoted trial's external test-set scores, by name (kept apart from `metrics`). */
+  test: TestSetScoresSchema,
   createdAt: z.string(),
   createdBy: z.string(),
   aliases: z.array(z.string()),

@@ -28,6 +28,7 @@ import type {
   DatasetRef,
   EpochMetrics,
   Hyperparameters,
+  TestSetScores,
 } from '@braintune/protocol';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
@@ -85,6 +86,8 @@ export const trials = pgTable(
     valMacroF1: doublePrecision('val_macro_f1'),
     valAccuracy: doublePrecision('val_accuracy'),
     valLoss: doublePrecision('val_loss'),
+    /** External test-set scores of the last finished rung, by name; shown beside `score`, never in it. */
+    testScores: jsonb('test_scores').$type<TestSetScores>(),
     error: text('error'),
     createdAt: createdAt(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
@@ -111,6 +114,8 @@ export const trialRungs = pgTable(
     status: text('status').$type<RungStatusName>().notNull().default('queued'),
     score: doublePrecision('score'),
     meetsConstraints: boolean('meets_constraints').notNull().default(false),
+    /** External test-set scores of the model this rung produced, by name. */
+    testScores: jsonb('test_scores').$type<TestSetScores>(),
     /** trialJobId(trialId, rung): the BullMQ job id and the idempotency key of its results. */
     jobId: text('job_id').notNull(),
     workerId: text('worker_id'),
@@ -224,6 +229,8 @@ export const modelVersions = pgTable(
     preprocessing: jsonb('preprocessing').$type<Record<string, unknown>>().notNull(),
     /** An ensemble's members, best first (registry/ensemble.ts); null for a single checkpoint. */
     members: jsonb('members').$type<EnsembleMember[]>(),
+    /** The trial's external test-set scores, copied on promote (kept apart from `metrics`). */
+    testScores: jsonb('test_scores').$type<TestSetScores>(),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull().default('unknown'),
   },

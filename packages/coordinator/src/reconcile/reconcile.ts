@@ -3,7 +3,7 @@ import { TrialRungResultSchema, type TrialJobData, type TrialRungResult } from '
 import type { DbOrTx } from '../db/client.js';
 import { studies, trialRungs, trials } from '../db/schema.js';
 import type { TrialQueue } from '../queue/trial-queue.js';
-import { datasetFor } from '../service/decisions.js';
+import { jobDatasetFields } from '../service/decisions.js';
 
 export interface OpenRung {
   jobId: string;
@@ -70,7 +70,7 @@ export async function inspectStudy(
               trialId: row.trialId,
               rung: row.rung,
               hyperparameters: row.hyperparameters,
-              dataset: datasetFor(study.datasets, row.hyperparameters),
+              ...jobDatasetFields(study.datasets, row.hyperparameters),
               fromEpoch: row.fromEpoch,
               toEpoch: row.toEpoch,
               checkpointKey: row.checkpointKey,

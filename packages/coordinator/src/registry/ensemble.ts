@@ -5,6 +5,7 @@ import {
   EnsembleManifestSchema,
   InvalidInputError,
   type EnsembleManifest,
+  type TestSetScores,
 } from '@braintune/protocol';
 import type { PromoteSource, VersionMetrics } from './promote-source.js';
 
@@ -33,6 +34,8 @@ export interface VersionRow {
   imageSize: number;
   preprocessing: Record<string, unknown>;
   members: EnsembleMember[] | null;
+  /** A single trial's test-set scores, copied on promote; an ensemble was never scored as one. */
+  testScores: TestSetScores | null;
 }
 
 export function singleVersionRow(source: PromoteSource): VersionRow {
@@ -45,6 +48,7 @@ export function singleVersionRow(source: PromoteSource): VersionRow {
     imageSize: state.imageSize,
     preprocessing: { ...state.preprocessing, pixelScale: state.pixelScale },
     members: null,
+    testScores: source.testScores,
   };
 }
 
@@ -91,6 +95,7 @@ export function ensembleVersionRow(sources: readonly PromoteSource[]): VersionRo
       temperature: s.state.calibration?.temperature ?? null,
       threshold: s.state.calibration?.operatingPoint.threshold ?? null,
     })),
+    testScores: null,
   };
 }
 

@@ -1,3 +1,4 @@
+import type { TestSetScores } from '@braintune/protocol';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
@@ -45,6 +46,8 @@ export interface PromoteSource {
   snapshot: string;
   state: z.infer<typeof CheckpointStateView>;
   metrics: VersionMetrics;
+  /** The trial's external test-set scores (shown beside, never inside, the metrics). */
+  testScores: TestSetScores | null;
 }
 
 export async function requireStudy(db: Db, studyId: string): Promise<Study> {
@@ -137,5 +140,5 @@ export async function promoteSource(
     epochs: state.epoch,
     calibration: state.calibration ?? null,
   };
-  return { trialId: trial.id, sourceDir, snapshot: latest.path, state, metrics };
+  return { trialId: trial.id, sourceDir, snapshot: latest.path, state, metrics, testScores: trial.testScores ?? null };
 }

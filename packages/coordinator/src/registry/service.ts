@@ -2,7 +2,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { ArtifactStore } from '@braintune/artifacts';
-import { InvalidInputError, NotFoundError, type Logger } from '@braintune/protocol';
+import { InvalidInputError, NotFoundError, type Logger, type TestSetScores } from '@braintune/protocol';
 import {
   aliasEvents,
   modelAliases,
@@ -44,6 +44,8 @@ export interface VersionInfo {
   classes: string[];
   imageSize: number;
   preprocessing: Record<string, unknown>;
+  /** External test-set scores of the promoted trial, by name. */
+  test: TestSetScores;
   createdAt: string;
   createdBy: string;
   /** Aliases pointing at this version now. */
@@ -419,6 +421,7 @@ function toVersionInfo(
     classes: v.classes,
     imageSize: v.imageSize,
     preprocessing: v.preprocessing,
+    test: v.testScores ?? {},
     createdAt: v.createdAt.toISOString(),
     createdBy: v.createdBy,
     aliases,

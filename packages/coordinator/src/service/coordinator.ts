@@ -4,6 +4,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { openArtifactStore, type ArtifactStore } from '@braintune/artifacts';
 import { prepareDataset } from '@braintune/model-core/dataset';
+import { prepareTestSets } from './test-sets.js';
 import {
   RESULTS_QUEUE,
   WorkerEventSchema,
@@ -487,12 +488,14 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
           store: this.store,
         });
         def.checkClasses(prepared.manifest.classes);
+        const testSets = await prepareTestSets(this.store, def.testSets, prepared.manifest);
         datasets.push({
           hash: prepared.hash,
           imageSize: prepared.manifest.imageSize,
           classes: prepared.manifest.classes,
           preprocessing,
           split: prepared.split,
+          ...(testSets.length > 0 ? { testSets } : {}),
         });
         this.log.info(
           {

@@ -49,6 +49,16 @@ export function datasetFor(
   return match;
 }
 
+/** The job payload's `dataset` and `testSets` for a trial's hyperparameters (shared with reconcile). */
+export function jobDatasetFields(
+  datasets: readonly DatasetRef[],
+  hp: Parameters<typeof datasetFor>[1],
+): Pick<TrialJobData, 'dataset' | 'testSets'> {
+  // The test sets travel once, beside the bundle reference rather than inside it.
+  const { testSets = [], ...dataset } = datasetFor(datasets, hp);
+  return { dataset, testSets };
+}
+
 export interface AppliedDecisions {
   jobs: TrialJobData[];
   created: number;
@@ -68,7 +78,7 @@ function jobData(
     trialId: trial.id,
     rung: rung.rung,
     hyperparameters: trial.hyperparameters,
-    dataset: datasetFor(study.datasets, trial.hyperparameters),
+    ...jobDatasetFields(study.datasets, trial.hyperparameters),
     fromEpoch: rung.fromEpoch,
     toEpoch: rung.toEpoch,
     checkpointKey: checkpointKeyOf(study.id, index),

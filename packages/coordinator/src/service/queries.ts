@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { NotFoundError } from '@braintune/protocol';
 import type { BestTrialSchema, StudySummarySchema, TrialRowSchema } from '../api/schemas.js';
 import type { DbOrTx } from '../db/client.js';
@@ -77,6 +77,7 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
       meetsConstraints: trials.meetsConstraints,
       valMacroF1: trials.valMacroF1,
       valAccuracy: trials.valAccuracy,
+      testScores: trials.testScores,
     })
     .from(trials)
     .where(and(inArray(trials.studyId, ids), sql`${trials.score} is not null`))
@@ -112,6 +113,7 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
       },
       rungs: { planned: s.plannedRungs ?? r?.total ?? 0, completed: r?.completed ?? 0 },
       epochs: epochCounts.find((c) => c.studyId === s.id)?.n ?? 0,
+      testSets: testSetNames(s.config),
       best: b
         ? {
             trialId: b.trialId,
@@ -120,10 +122,26 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
             meetsConstraints: b.meetsConstraints ?? false,
             valMacroF1: b.valMacroF1,
             valAccuracy: b.valAccuracy,
+            test: Object.fromEntries(
+              Object.entries(b.testScores ?? {}).map(([name, t]) => [
+                name,
+                { accuracy: t.accuracy, macroF1: t.macroF1 },
+              ]),
+            ),
           }
         : null,
     };
   });
+}
+
+const StoredTestSetsSchema = z.object({
+  evaluation: z.object({ testSets: z.array(z.object({ name: z.string() })) }).optional(),
+});
+
+/** Test-set names from a stored (normalised) study config; configs from before test sets have none. */
+function testSetNames(config: Record<string, unknown>): string[] {
+  const parsed = StoredTestSetsSchema.safeParse(config);
+  return parsed.success ? (parsed.data.evaluation?.testSets ?? []).map((t) => t.name) : [];
 }
 
 export type TrialRow = z.infer<typeof TrialRowSchema>;
@@ -180,6 +198,7 @@ export async function listTrials(
       valRecall: report
         ? Object.fromEntries(Object.entries(report.perClass).map(([c, m]) => [c, m.recall]))
         : null,
+      test: t.testScores ?? {},
       hyperparameters: t.hyperparameters,
       workerId: t.workerId,
       error: t.error,

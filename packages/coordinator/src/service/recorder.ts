@@ -60,6 +60,9 @@ async function recordResult(
   const valMacroF1 = report?.macroAvg.f1 ?? last?.valMacroF1 ?? null;
   const valAccuracy = report?.accuracy ?? last?.valAccuracy ?? null;
   const valLoss = evaluation?.loss ?? last?.valLoss ?? null;
+  // Test-set scores are stored beside the objective; `score` above never reads them.
+  const testScores =
+    completed && Object.keys(result.testScores).length > 0 ? JSON.stringify(result.testScores) : null;
 
   // One statement (all or nothing): close the rung if it is still open, and only then add
   // its epochs and evaluation and update the trial. A duplicate finds no open rung and
@@ -68,7 +71,7 @@ async function recordResult(
     WITH closed AS (
       UPDATE trial_rungs
          SET status = ${rungStatus}, score = ${score}, meets_constraints = ${meetsConstraints}, worker_id = ${e.workerId},
-             error = ${error}, finished_at = to_timestamp(${e.at / 1000})
+             test_scores = ${testScores}::jsonb, error = ${error}, finished_at = to_timestamp(${e.at / 1000})
        WHERE job_id = ${e.jobId} AND status IN ('queued', 'running')
       RETURNING trial_id
     ), epochs AS (
@@ -98,6 +101,7 @@ async function recordResult(
              val_macro_f1 = CASE WHEN ${completed} THEN ${valMacroF1}::float8 ELSE val_macro_f1 END,
              val_accuracy = CASE WHEN ${completed} THEN ${valAccuracy}::float8 ELSE val_accuracy END,
              val_loss = CASE WHEN ${completed} THEN ${valLoss}::float8 ELSE val_loss END,
+             test_scores = CASE WHEN ${completed} THEN ${testScores}::jsonb ELSE test_scores END,
              updated_at = now()
        WHERE id = ${e.trialId} AND EXISTS (SELECT 1 FROM closed)
       RETURNING 1

@@ -11,7 +11,9 @@ export interface StudyDefinition {
   config: Record<string, unknown>;
   /** nearDuplicateThreshold: null = byte-identical groups only, undefined = model-core's default. */
   dataset: { path: string; valFraction: number; seed: number; nearDuplicateThreshold?: number | null };
-  /** Every image size trials may use. */
+  /** External test sets (`evaluation.testSets`), paths resolved like `dataset.path`. */
+  testSets: { name: string; path: string }[];
+  /** Every image size trials may use: one dataset bundle is prepared per size. */
   imageSizes: number[];
   /** Every (imageSize, preprocessing) trials may use: one dataset bundle is prepared per entry. */
   bundles: { imageSize: number; preprocessing: PreprocessingHyperparameters }[];

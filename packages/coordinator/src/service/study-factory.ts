@@ -3,6 +3,7 @@ import {
   imageSizesOf,
   bundleVariantsOf,
   parseStudyConfig,
+  resolveStudyDataPath,
   scoreOf,
   type StudyConfig,
 } from '../study/index.js';
@@ -20,7 +21,7 @@ export const defaultStudyFactory: StudyFactory = {
       name: config.name,
       config: JSON.parse(JSON.stringify(config)) as Record<string, unknown>,
       dataset: {
-        path: config.dataset.path,
+        path: resolveStudyDataPath(config.dataset.path),
         valFraction: config.dataset.valFraction,
         seed: config.dataset.seed,
         ...(config.dataset.nearDuplicateThreshold !== undefined
@@ -32,6 +33,7 @@ export const defaultStudyFactory: StudyFactory = {
             }
           : {}),
       },
+      testSets: config.evaluation.testSets.map((t) => ({ name: t.name, path: resolveStudyDataPath(t.path) })),
       imageSizes: imageSizesOf(config),
       bundles: bundleVariantsOf(config),
       seed: config.seed,

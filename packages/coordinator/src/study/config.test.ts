@@ -204,7 +204,7 @@ seeds: 3
       'scheduler.factor: got 1, must be an integer ≥ 2',
       'scheduler.maxEpoch: unknown key, did you mean "maxEpochs"? allowed: type, maxEpochs, factor, iterations',
       'budget.maxTrials: got 0, must be an integer ≥ 1',
-      'seeds: unknown key, did you mean "seed"? allowed: name, dataset, searchSpace, scheduler, objective, constraints, budget, seed',
+      'seeds: unknown key, did you mean "seed"? allowed: name, dataset, searchSpace, scheduler, objective, constraints, budget, evaluation, seed',
     ]);
   });
 
@@ -232,5 +232,33 @@ seeds: 3
     expect(problemsOf('- 1\n- 2\n')).toEqual([
       '(root): got [1,2], must be a mapping with name, dataset, searchSpace, scheduler, ...',
     ]);
+  });
+});
+
+describe('evaluation.testSets', () => {
+  it('defaults to none and parses named ImageFolder paths', () => {
+    expect(parseStudyConfig(withPart('name: t')).evaluation).toEqual({ testSets: [] });
+    const config = parseStudyConfig(
+      `${withPart('name: t')}\nevaluation:\n  testSets:\n    - {name: external, path: /scans/other}\n    - {name: site-2.v1, path: rel/dir}\n`,
+    );
+    expect(config.evaluation.testSets).toEqual([
+      { name: 'external', path: '/scans/other' },
+      { name: 'site-2.v1', path: 'rel/dir' },
+    ]);
+    // The normalised config is itself a valid config.
+    expect(parseStudyConfig(JSON.stringify(config), 'json').evaluation).toEqual(config.evaluation);
+  });
+
+  it('names every wrong field: repeated or malformed names, missing paths, unknown keys', () => {
+    const problems = problemsOf(
+      `${withPart('name: t')}\nevaluation:\n  testSets:\n    - {name: a, path: /x}\n    - {name: a, path: /y}\n`,
+    );
+    expect(problems.join('\n')).toMatch(/evaluation\.testSets.*must not repeat a test-set name/);
+    const more = problemsOf(
+      `${withPart('name: t')}\nevaluation:\n  testSets:\n    - {name: "a b", path: /x}\n    - {name: ok}\n    - {name: c, path: /z, weight: 2}\n`,
+    ).join('\n');
+    expect(more).toMatch(/evaluation\.testSets\[0\]\.name.*must be a name of 1–64 letters/);
+    expect(more).toMatch(/evaluation\.testSets\[1\]\.path.*must be a directory path/);
+    expect(more).toMatch(/evaluation\.testSets\[2\].*weight/);
   });
 });

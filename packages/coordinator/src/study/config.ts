@@ -102,6 +102,29 @@ export const DatasetConfigSchema = z.strictObject({
     .optional(),
 });
 
+const TEST_SET_NAME =
+  'must be a name of 1–64 letters, digits, "_", "-" or "." starting with a letter or digit';
+
+export const TestSetConfigSchema = z.strictObject({
+  /** Shown as a leaderboard column and as the key of `best.test` in `braintune status --json`. */
+  name: z
+    .string({ error: TEST_SET_NAME })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: TEST_SET_NAME }),
+  /** ImageFolder whose class folders are a subset of the study's classes. */
+  path: z.string({ error: 'must be a directory path' }).min(1, { error: 'must be a directory path' }),
+});
+
+/** External test sets: scored after every rung, shown beside the objective, never ranked on. */
+export const EvaluationConfigSchema = z.strictObject({
+  testSets: z
+    .array(TestSetConfigSchema, { error: 'must be a list of {name, path}' })
+    .max(8, { error: 'must list at most 8 test sets' })
+    .refine((list) => new Set(list.map((t) => t.name)).size === list.length, {
+      error: 'must not repeat a test-set name',
+    })
+    .default([]),
+});
+
 export const BudgetSchema = z.strictObject({
   maxTrials: int(1).nullable().default(null),
   maxWallClockMinutes: z
@@ -124,6 +147,7 @@ const TopLevelSchema = z.strictObject({
   objective: ObjectiveSchema.default({ metric: 'val_macro_f1', direction: 'max' }),
   constraints: z.array(ConstraintSchema, { error: 'must be a list of {metric, min?, max?}' }).default([]),
   budget: BudgetSchema.default({ maxTrials: null, maxWallClockMinutes: null }),
+  evaluation: EvaluationConfigSchema.default({ testSets: [] }),
   seed: int(0, 2 ** 32 - 1).default(1),
 });
 
@@ -142,6 +166,7 @@ export interface StudyConfig {
   objective: z.output<typeof ObjectiveSchema>;
   constraints: z.output<typeof ConstraintSchema>[];
   budget: Budget;
+  evaluation: { testSets: { name: string; path: string }[] };
   seed: number;
 }
 
@@ -348,6 +373,7 @@ export function parseStudyConfig(
       objective: top.data.objective,
       constraints: top.data.constraints,
       budget: top.data.budget,
+      evaluation: top.data.evaluation,
       seed,
     };
   }

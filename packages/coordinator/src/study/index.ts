@@ -12,6 +12,8 @@ export {
   RandomConfigSchema,
   DatasetConfigSchema,
   BudgetSchema,
+  EvaluationConfigSchema,
+  TestSetConfigSchema,
   type StudyConfig,
   type ParseStudyConfigOptions,
   type SchedulerConfig,
@@ -58,3 +60,4 @@ export {
 } from './objective.js';
 export { StudyConfigError } from './problems.js';
 export { mulberry32, mixSeed, trialSeed, type Prng } from './prng.js';
+export { resolveStudyDataPath } from './data-path.js';

@@ -28,6 +28,13 @@ function metricsCell(v) {
   return el('span', {}, `acc ${fmt(m.valAccuracy)} · F1 ${fmt(m.valMacroF1)}`, glioma ? el('span.muted', {}, ` · glioma recall ${fmt(glioma[1])}`) : null, calibrationLine(m.calibration));
 }
 
+/** External test-set scores copied on promote: shown under, never merged into, the validation metrics. */
+function testCell(test) {
+  const names = Object.keys(test ?? {});
+  if (!names.length) return null;
+  return el('div.muted.test-scores', {}, names.map((n) => `test ${n}: acc ${fmt(test[n].accuracy)} · F1 ${fmt(test[n].macroF1)}`).join(' · '));
+}
+
 async function setAlias(model, alias, version, out) {
   try {
     await api(`/api/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(alias)}`, { method: 'PUT', json: { version } });
@@ -69,7 +76,7 @@ function modelPanel(m) {
         el('tr', { 'data-version': v.version, 'data-kind': v.kind },
           el('td', {}, el('strong', {}, `v${v.version}`)),
           el('td', {}, el('a', { href: `/trials/${v.trialId}` }, `trial ${shortId(v.trialId)}`), el('div.muted', {}, el('a', { href: `/studies/${v.studyId}` }, v.studyName ?? shortId(v.studyId)))),
-          el('td', {}, metricsCell(v)),
+          el('td', {}, metricsCell(v), testCell(v.test)),
           el('td', {}, v.aliases.map((a) => el('span.badge.alias', { style: 'margin-right:4px' }, a))),
           el('td', {}, fmtTime(v.createdAt), el('div.muted', {}, `by ${v.createdBy}`)),
           el('td', {}, el('button.secondary.point-alias', { type: 'button', onclick: () => setAlias(m.name, aliasName.value.trim(), v.version, out) }, 'point here')),

@@ -48,6 +48,11 @@ function columns(snap) {
     { key: 'objective', label: `Objective (${snap.study.objective.metric})`, num: true, get: (r) => r.objective, render: (r) => el('strong', {}, fmt(r.objective)) },
     { key: 'valAccuracy', label: 'Val acc', num: true, get: (r) => r.valAccuracy, render: (r) => fmt(r.valAccuracy) },
     { key: 'valMacroF1', label: 'Val macro-F1', num: true, get: (r) => r.valMacroF1, render: (r) => fmt(r.valMacroF1) },
+    // External test sets: beside the objective, never part of the ranking.
+    ...(snap.testSets ?? []).flatMap((name) => [
+      { key: `test:${name}:acc`, label: `Test ${name} acc`, num: true, test: true, get: (r) => r.test?.[name]?.accuracy ?? null, render: (r) => fmt(r.test?.[name]?.accuracy ?? null) },
+      { key: `test:${name}:f1`, label: `Test ${name} macro-F1`, num: true, test: true, get: (r) => r.test?.[name]?.macroF1 ?? null, render: (r) => fmt(r.test?.[name]?.macroF1 ?? null) },
+    ]),
     ...classes.map((c) => ({ key: `recall:${c}`, label: `Recall ${classLabel(c)}`, num: true, get: (r) => r.recall?.[c] ?? null, render: (r) => fmt(r.recall?.[c] ?? null) })),
     { key: 'violations', label: 'Constraints', get: (r) => r.violations.length, render: (r) => (r.violations.length ? el('span.viol', { title: r.violations.join('\n') }, '✗ ' + r.violations.map(shortViolation).join('; ')) : r.objective === null ? '—' : el('span', { style: 'color:var(--good)' }, '✓')) },
     ...hpKeys.map((k) => ({ key: `hp:${k}`, label: k, num: true, get: (r) => hpValue(r.hyperparameters[k]), render: (r) => fmtHp(r.hyperparameters[k]) })),
@@ -81,7 +86,7 @@ function renderLeaderboard(snap) {
   const cols = columns(snap);
   leaderboardHead.replaceChildren(
     el('tr', {}, cols.map((c) =>
-      el(`th.sortable${c.num ? '.num' : ''}`, { 'data-key': c.key, onclick: () => { sort = { key: c.key, dir: sort.key === c.key ? -sort.dir : c.key === 'rank' || c.key === 'trial' ? 1 : -1 }; renderLeaderboard(snapshot); } },
+      el(`th.sortable${c.num ? '.num' : ''}${c.test ? '.test' : ''}`, { 'data-key': c.key, title: c.test ? 'external test set: shown for information, not ranked on' : '', onclick: () => { sort = { key: c.key, dir: sort.key === c.key ? -sort.dir : c.key === 'rank' || c.key === 'trial' ? 1 : -1 }; renderLeaderboard(snapshot); } },
         c.label, sort.key === c.key ? el('span.arrow', {}, sort.dir > 0 ? '▲' : '▼') : null),
     )),
   );
@@ -98,7 +103,7 @@ function renderLeaderboard(snap) {
   leaderboardBody.replaceChildren(
     ...rows.map((r) =>
       el(`tr${r.trialId === snap.bestTrialId ? '.best' : ''}${r.violations.length ? '.violates' : ''}`, { 'data-trial': r.trialId },
-        cols.map((c) => el(`td${c.num ? '.num' : ''}`, {}, c.render ? c.render(r) : c.get(r) ?? '—'))),
+        cols.map((c) => el(`td${c.num ? '.num' : ''}${c.test ? '.test' : ''}`, { 'data-key': c.key }, c.render ? c.render(r) : c.get(r) ?? '—'))),
     ),
   );
 }

@@ -43,6 +43,22 @@ function reportTable(report) {
   );
 }
 
+/** External test sets: accuracy, macro-F1 and recall per class; not part of the objective. */
+function testSetsTable(test, classes) {
+  const names = Object.keys(test);
+  if (!names.length) return null;
+  return el('div.panel', {}, el('h2', {}, 'External test sets (not ranked on)'),
+    el('table', { id: 'test-sets', style: 'width:auto' },
+      el('thead', {}, el('tr', {}, ['Test set', 'Images', 'Accuracy', 'Macro-F1', ...classes.map((c) => `Recall ${classLabel(c)}`)].map((h) => el('th', {}, h)))),
+      el('tbody', {}, names.map((n) => {
+        const t = test[n];
+        return el('tr', { 'data-test-set': n }, el('th', {}, n), el('td.num', {}, String(t.images)), el('td.num', {}, fmt(t.accuracy)), el('td.num', {}, fmt(t.macroF1)),
+          classes.map((c) => el('td.num', {}, t.perClass[c]?.support ? fmt(t.perClass[c].recall) : '—')));
+      })),
+    ),
+  );
+}
+
 function hpList(hp) {
   const flat = [];
   const walk = (obj, prefix) => Object.entries(obj).forEach(([k, v]) => (v && typeof v === 'object' ? walk(v, `${prefix}${k}.`) : flat.push([`${prefix}${k}`, v])));
@@ -85,6 +101,7 @@ async function load() {
       el('div.panel', {}, el('h2', {}, 'Confusion matrix (validation)'), data.evaluation ? confusionMatrix(data.evaluation) : el('div.empty', {}, 'No evaluation yet.')),
       el('div.panel', {}, el('h2', {}, 'Classification report'), data.evaluation ? reportTable(data.evaluation.report) : el('div.empty', {}, 'No evaluation yet.'), data.reportText ? el('details', {}, el('summary', {}, 'as text'), el('pre.report', {}, data.reportText)) : null, calibrationNote(data.calibration)),
     ),
+    testSetsTable(data.test ?? {}, data.evaluation?.classes ?? Object.keys(Object.values(data.test ?? {})[0]?.perClass ?? {})),
     el('div.grid2', {}, el('div.panel', {}, el('h2', {}, 'Validation macro-F1 and accuracy'), f1), el('div.panel', {}, el('h2', {}, 'Loss (train and validation)'), loss)),
     el('div.grid2', {},
       el('div.panel', {}, el('h2', {}, 'Hyperparameters'), hpList(t.hyperparameters)),

@@ -55,3 +55,4 @@ export {
   type AcquisitionShift,
   type NamedAcquisitionShift,
 } from './acquisition-shift.js';
+export { scanImageFolder, type ScannedFolder, type SourceFile } from './scan.js';
