@@ -169,9 +169,9 @@ export const RegistryPredictionSchema = z.object({
     kernel: z.string(),
     pixelScale: z.number(),
     scale: z.string(),
-    headCrop: z.boolean().optional(),
-    cropMargin: z.number().optional(),
-    intensity: z.string().optional(),
+    headCrop: z.boolean(),
+    cropMargin: z.number(),
+    intensity: z.string(),
   }),
   input: z.object({ format: z.string(), width: z.number(), height: z.number() }),
   gradcam: z.object({
