@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { RegistryService, VersionInfo } from '@braintune/coordinator';
-import type { Logger } from '@braintune/protocol';
+import type { CamMethod, ExplainOptions, Logger } from '@braintune/protocol';
 import type { CheckedScan } from './uploads.js';
 
 // Type-only: the module itself is imported on the first prediction.
@@ -25,7 +25,7 @@ export interface RegistryPrediction {
     scale: string;
   };
   input: { format: string; width: number; height: number };
-  gradcam: { layer: string; classIndex: number; width: number; height: number };
+  gradcam: { layer: string; method: CamMethod; classIndex: number; width: number; height: number };
   /** data: URLs (PNG), ready for <img src>. */
   images: { scan: string; modelInput: string; gradcam: string };
 }
@@ -77,13 +77,14 @@ export class RegistryPredictor {
     return entry;
   }
 
-  async predict(ref: string, scan: CheckedScan): Promise<RegistryPrediction> {
+  /** `explain` picks the explanation (model-core's DEFAULT_CAM when omitted). */
+  async predict(ref: string, scan: CheckedScan, explain: ExplainOptions = {}): Promise<RegistryPrediction> {
     const version = await this.registry.resolve(ref);
     const alias = ref.includes('@') && !/@v\d+$/.test(ref) ? ref.slice(ref.lastIndexOf('@') + 1) : null;
     const run = this.queue.then(async () => {
       const core = await this.modelCore();
       const loaded = await this.load(version);
-      const explained = await core.explainScan(loaded, scan.bytes);
+      const explained = await core.explainScan(loaded, scan.bytes, { cam: explain });
       const scanPng = await sharp(scan.bytes)
         .rotate()
         .resize(384, 384, { fit: 'inside', withoutEnlargement: true })
@@ -108,6 +109,7 @@ export class RegistryPredictor {
         input: { format: scan.format, width: scan.width, height: scan.height },
         gradcam: {
           layer: explained.gradcam.layerName,
+          method: explained.gradcam.method,
           classIndex: explained.gradcam.classIndex,
           width: explained.gradcam.width,
           height: explained.gradcam.height,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HyperparametersSchema } from '@braintune/protocol';
+import { CamMethodSchema, HyperparametersSchema } from '@braintune/protocol';
 
 /** Shapes of the REST API: used to validate requests and to generate /api/openapi.json. */
 
@@ -173,6 +173,7 @@ export const RegistryPredictionSchema = z.object({
   input: z.object({ format: z.string(), width: z.number(), height: z.number() }),
   gradcam: z.object({
     layer: z.string(),
+    method: CamMethodSchema,
     classIndex: z.number().int(),
     width: z.number(),
     height: z.number(),
