@@ -6,7 +6,10 @@
  * chance (0.25) if the skull edge carries no label.
  */
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
+import { dilateMask, pixelsToTensor, type PointingCase } from '@braintune/model-core';
 import {
   PHANTOM_CLASSES,
   phantomFileName,
@@ -96,5 +99,42 @@ export async function outsideLesionCues(dir: string, seed: string, perClass: num
     perClass: perClass_,
     nearestCentroidAccuracy: round(correct / Math.max(test.length, 1)),
     chance: 0.25,
+  };
+}
+
+/**
+ * Does the model need the lesion? Each held-out tumour scan with its lesion's extent (dilated by
+ * 1 px) painted over with the mean of the ring of tissue around it: a model that reads the lesion
+ * should then call most of them no_tumor; one that reads a shortcut elsewhere keeps its answer.
+ */
+export function lesionOcclusion(
+  model: tfl.LayersModel,
+  cases: readonly PointingCase[],
+  classes: readonly string[],
+) {
+  const noTumour = classes.indexOf('no_tumor');
+  let [correct, calledNoTumour, unchanged] = [0, 0, 0];
+  for (const c of cases) {
+    const size = Math.round(Math.sqrt(c.pixels.length));
+    const hole = dilateMask(c.extent, size, 1);
+    const ring = dilateMask(hole, size, 3);
+    let [sum, n] = [0, 0];
+    for (let i = 0; i < hole.length; i++) if (ring[i] && !hole[i]) [sum, n] = [sum + c.pixels[i]!, n + 1];
+    const fill = Math.round(sum / Math.max(n, 1));
+    const occluded = Uint8Array.from(c.pixels, (v, i) => (hole[i] ? fill : v));
+    const [before, after] = [c.pixels, occluded].map((pixels) =>
+      tf.tidy(
+        () => tf.argMax(model.predict(pixelsToTensor([pixels], size)) as tf.Tensor2D, 1).dataSync()[0]!,
+      ),
+    );
+    if (after === c.classIndex) correct++;
+    if (after === noTumour) calledNoTumour++;
+    if (after === before) unchanged++;
+  }
+  const share = (k: number) => Math.round((k / Math.max(cases.length, 1)) * 1000) / 1000;
+  return {
+    accuracy: share(correct),
+    calledNoTumour: share(calledNoTumour),
+    predictionUnchanged: share(unchanged),
   };
 }

@@ -28,7 +28,7 @@ import {
 import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
 import { makePhantoms } from '@braintune/model-core/phantoms';
 import { resolveHyperparameters } from '@braintune/protocol';
-import { outsideLesionCues } from './pointing-cues.js';
+import { lesionOcclusion, outsideLesionCues } from './pointing-cues.js';
 
 process.env.LOG_LEVEL ??= 'silent';
 const { values: args } = parseArgs({
@@ -64,6 +64,7 @@ function brief(r: PointingReport) {
     massInside: round(r.core.massInside),
     pointingExtent: round(r.extent.pointingAccuracy),
     massInsideExtent: round(r.extent.massInside),
+    peakNearBorder: round(r.peakNearBorder),
     perClass: Object.fromEntries(Object.entries(r.perClass).map(([k, v]) => [k, round(v.pointingAccuracy)])),
   };
 }
@@ -140,6 +141,7 @@ try {
     .filter(([name]) => !name.includes('old default'))
     .sort((a, b) => b[1].pointing - a[1].pointing || b[1].massInside - a[1].massInside)[0]!;
   const heldOutAccuracy = caseAccuracy(trained.model, cases);
+  const occlusion = lesionOcclusion(trained.model, cases, bundle.classes);
   trained.model.dispose();
   console.log(
     JSON.stringify({
@@ -160,6 +162,7 @@ try {
         random: { pointing: round(randomCore.pointingAccuracy), massInside: round(randomCore.massInside) },
       },
       outsideLesionCues: await cues,
+      lesionOccluded: occlusion,
       seconds: round((performance.now() - started) / 1000),
     }),
   );

@@ -17,7 +17,7 @@ export { evaluateModel, predictProbabilities, EVAL_BATCH_SIZE } from './training
 export { recalibrateBatchNorm } from './training/precise-bn.js';
 export { createOptimizer, learningRateAt } from './training/optimizer.js';
 export { Rng } from './training/rng.js';
-export { PIXEL_SCALE } from './training/batches.js';
+export { PIXEL_SCALE, pixelsToTensor } from './training/batches.js';
 export {
   saveCheckpoint,
   restoreCheckpoint,
@@ -39,6 +39,8 @@ export {
   upsampleBilinear,
   explainScan,
   pointingScore,
+  pointAt,
+  dilateMask,
   summarisePointing,
   centredGaussianMap,
   DEFAULT_POINTING_TOLERANCE,

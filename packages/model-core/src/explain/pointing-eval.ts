@@ -8,7 +8,13 @@ import { lesionMaskPath, readLesionMasks } from '../phantoms/masks.js';
 import { pixelsToTensor } from '../training/batches.js';
 import { gradCam, type GradCamOptions } from './gradcam.js';
 import { upsampleBilinear } from './overlay.js';
-import { pointingScore, summarisePointing, type PointingOptions, type PointingSummary } from './pointing.js';
+import {
+  pointAt,
+  pointingScore,
+  summarisePointing,
+  type PointingOptions,
+  type PointingSummary,
+} from './pointing.js';
 
 /** One tumour scan with its lesion masks, both as the model sees them (imageSize²). */
 export interface PointingCase {
@@ -68,6 +74,11 @@ export interface PointingReport {
   core: PointingSummary;
   /** Against the lesion's extent (core plus oedema, cleft, dural tail, sella ring). */
   extent: PointingSummary;
+  /**
+   * Share of scans whose peak lies in the outer eighth of the image on any side (6 px at 48 px):
+   * the image border and, left and right, the skull. Where a coarse map's peak tends to go.
+   */
+  peakNearBorder: number;
   /** Pointing accuracy on the core per class name. */
   perClass: Record<string, { scans: number; pointingAccuracy: number; massInside: number }>;
 }
@@ -83,8 +94,13 @@ export function pointingReport(
   const core = [];
   const extent = [];
   const byClass = new Map<number, ReturnType<typeof pointingScore>[]>();
+  let nearBorder = 0;
+  const band = size / 8;
   for (const c of cases) {
     const map = mapOf(c);
+    const peak = pointAt(map, size);
+    if (peak && Math.min(peak.x + 0.5, peak.y + 0.5, size - peak.x - 0.5, size - peak.y - 0.5) < band)
+      nearBorder++;
     const score = pointingScore(map, c.core, size, options);
     core.push(score);
     extent.push(pointingScore(map, c.extent, size, options));
@@ -99,7 +115,12 @@ export function pointingReport(
       massInside: s.massInside,
     };
   }
-  return { core: summarisePointing(core), extent: summarisePointing(extent), perClass };
+  return {
+    core: summarisePointing(core),
+    extent: summarisePointing(extent),
+    peakNearBorder: cases.length ? nearBorder / cases.length : 0,
+    perClass,
+  };
 }
 
 /**

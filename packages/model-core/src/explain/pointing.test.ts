@@ -8,6 +8,7 @@ import {
   pointingScore,
   summarisePointing,
 } from './pointing.js';
+import { pointingReport } from './pointing-eval.js';
 
 const size = 10;
 /** A 2×2 lesion at x 6–7, y 2–3 of a 10×10 image. */
@@ -106,5 +107,37 @@ describe('pointing game', () => {
     expect([4, 5]).toContain(peak.y);
     expect(gaussian[0]!).toBeLessThan(gaussian[4 * size + 4]! / 2);
     expect(pointingScore(gaussian, lesion(), size, { tolerance: 0 }).hit).toBe(false);
+  });
+});
+
+describe('pointingReport', () => {
+  it('scores core and extent, per class, and counts peaks near the border', () => {
+    const core = lesion();
+    const extent = dilateMask(core, size, 1);
+    const cases = [0, 1].map((classIndex) => ({
+      file: `scan-${classIndex}`,
+      classIndex,
+      pixels: new Uint8Array(size * size),
+      core,
+      extent,
+    }));
+    // Class 0: peak on the lesion; class 1: peak in the top-left corner, far from it.
+    const report = pointingReport(
+      cases,
+      ['a', 'b'],
+      (c) => (c.classIndex === 0 ? mapWithPeak(6, 2) : mapWithPeak(0, 0)),
+      {
+        tolerance: 0,
+      },
+    );
+    expect(report.core.pointingAccuracy).toBe(0.5);
+    expect(report.perClass).toMatchObject({
+      a: { scans: 1, pointingAccuracy: 1 },
+      b: { pointingAccuracy: 0 },
+    });
+    expect(report.peakNearBorder).toBe(0.5);
+    // A peak just outside the core but on the extent counts for the extent only.
+    const nearMiss = pointingReport([cases[0]!], ['a'], () => mapWithPeak(8, 3), { tolerance: 0 });
+    expect([nearMiss.core.pointingAccuracy, nearMiss.extent.pointingAccuracy]).toEqual([0, 1]);
   });
 });
