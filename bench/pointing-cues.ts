@@ -138,3 +138,34 @@ export function lesionOcclusion(
     predictionUnchanged: share(unchanged),
   };
 }
+
+/**
+ * Masks of where a map should not point, for each case (imageSize²): the skull ring (head radius
+ * 0.85–1.05: CSF, skull and scalp around the brain) and the background outside the head.
+ */
+export function headRegions(cases: readonly PointingCase[], seed: string) {
+  return cases.map((c) => {
+    const size = Math.round(Math.sqrt(c.pixels.length));
+    const name = path.basename(path.dirname(c.file)) as (typeof PHANTOM_CLASSES)[number];
+    const index = Number(/phantom-(\d+)/.exec(c.file)?.[1] ?? 1) - 1;
+    const { head } = renderPhantom({
+      cls: name,
+      size: 128,
+      anatomySeed: `${seed}:${name}:${index}`,
+      lesionSeed: `${seed}:${index}`,
+    });
+    const k = size / 128;
+    const [cos, sin] = [Math.cos(head.angle), Math.sin(head.angle)];
+    const skull = new Uint8Array(size * size);
+    const outside = new Uint8Array(size * size);
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        const dx = x + 0.5 - head.cx * k;
+        const dy = y + 0.5 - head.cy * k;
+        const r = Math.hypot((dx * cos + dy * sin) / (head.ax * k), (-dx * sin + dy * cos) / (head.ay * k));
+        if (r > 1.05) outside[y * size + x] = 1;
+        else if (r >= 0.85) skull[y * size + x] = 1;
+      }
+    return { skull, outside };
+  });
+}

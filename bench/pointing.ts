@@ -17,7 +17,9 @@ import { FilesystemArtifactStore } from '@braintune/artifacts';
 import {
   caseAccuracy,
   centredGaussianMap,
-  evaluatePointing,
+  gradCam,
+  pixelsToTensor,
+  upsampleBilinear,
   initBackend,
   loadPointingCases,
   pointingReport,
@@ -28,7 +30,7 @@ import {
 import { loadBundle, prepareDataset } from '@braintune/model-core/dataset';
 import { makePhantoms } from '@braintune/model-core/phantoms';
 import { resolveHyperparameters } from '@braintune/protocol';
-import { lesionOcclusion, outsideLesionCues } from './pointing-cues.js';
+import { headRegions, lesionOcclusion, outsideLesionCues } from './pointing-cues.js';
 
 process.env.LOG_LEVEL ??= 'silent';
 const { values: args } = parseArgs({
@@ -121,18 +123,46 @@ try {
 
   const cases = await loadPointingCases(testDir, bundle.classes, bundle.preprocessing);
   const gaussian = centredGaussianMap(imageSize);
-  const results: Record<string, ReturnType<typeof brief> & { layer: string; seconds: number }> = {};
+  const regions = headRegions(cases, 'pointing-held-out');
+  // Where the peaks go when they miss: the same maps scored against the skull ring and the background.
+  const peaksIn = (maps: Float32Array[], key: 'skull' | 'outside') =>
+    round(
+      pointingReport(
+        cases.map((c, i) => ({ ...c, core: regions[i]![key], extent: regions[i]![key] })),
+        bundle.classes,
+        (c) => maps[cases.findIndex((x) => x.file === c.file)]!,
+        { tolerance: 0 },
+      ).core.pointingAccuracy,
+    );
+  type Result = ReturnType<typeof brief> & {
+    layer: string;
+    peakOnSkull: number;
+    peakOutsideHead: number;
+    seconds: number;
+  };
+  const results: Record<string, Result> = {};
   for (const [name, cam] of Object.entries(VARIANTS)) {
     const t = performance.now();
-    const report = evaluatePointing(trained.model, cases, bundle.classes, cam);
+    let layer = '';
+    const maps = cases.map((c) => {
+      const input = pixelsToTensor([c.pixels], imageSize);
+      try {
+        const result = gradCam(trained.model, input, c.classIndex, cam);
+        layer = result.layerName;
+        return upsampleBilinear(result, imageSize, imageSize);
+      } finally {
+        input.dispose();
+      }
+    });
+    const report = pointingReport(cases, bundle.classes, (c) => maps[cases.indexOf(c)]!);
     results[name] = {
-      layer: report.layerName,
+      layer,
       ...brief(report),
+      peakOnSkull: peaksIn(maps, 'skull'),
+      peakOutsideHead: peaksIn(maps, 'outside'),
       seconds: round((performance.now() - t) / 1000),
     };
-    log(
-      `${name} (${report.layerName}): pointing ${results[name].pointing}, mass ${results[name].massInside}`,
-    );
+    log(`${name} (${layer}): pointing ${results[name].pointing}, skull ${results[name].peakOnSkull}`);
   }
   const centred = pointingReport(cases, bundle.classes, () => gaussian);
   const randomCore = centred.core.random;
