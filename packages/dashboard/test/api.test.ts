@@ -7,7 +7,7 @@ import express from 'express';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
-import { createApiRouter, createRedis, defaultStudyFactory, studies } from '@braintune/coordinator';
+import { createApiRouter, createRedis, defaultStudyFactory, studies, workers } from '@braintune/coordinator';
 import { loadCheckpoint, loadLayersModelFromUrl, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { eq } from 'drizzle-orm';
@@ -415,6 +415,8 @@ describe('live leaderboard and operations endpoints', () => {
       status: 'ready',
       checks: { postgres: 'ok', redis: 'ok' },
     });
+    // The fixture's heartbeats are as old as the file's run (15 s TTL): renew them, as live workers do.
+    await tdb.database.db.update(workers).set({ lastHeartbeat: new Date() });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     for (const name of [
       'braintune_trials{status="completed"}',
