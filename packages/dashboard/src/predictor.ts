@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { RegistryService, VersionInfo } from '@braintune/coordinator';
-import { DEFAULT_CROP_MARGIN, type Logger } from '@braintune/protocol';
+import { DEFAULT_CROP_MARGIN, type CamMethod, type ExplainOptions, type Logger } from '@braintune/protocol';
 import type { CheckedScan } from './uploads.js';
 
 // Type-only: the module itself is imported on the first prediction.
@@ -39,7 +39,7 @@ export interface RegistryPrediction {
     intensity: string;
   };
   input: { format: string; width: number; height: number };
-  gradcam: { layer: string; classIndex: number; width: number; height: number };
+  gradcam: { layer: string; method: CamMethod; classIndex: number; width: number; height: number };
   /** data: URLs (PNG), ready for <img src>. */
   images: { scan: string; modelInput: string; gradcam: string };
 }
@@ -91,10 +91,11 @@ export class RegistryPredictor {
     return entry;
   }
 
+  /** `explain` picks the explanation (model-core's DEFAULT_CAM when omitted). */
   async predict(
     ref: string,
     scan: CheckedScan,
-    options: { tta?: boolean } = {},
+    options: { tta?: boolean; explain?: ExplainOptions } = {},
   ): Promise<RegistryPrediction> {
     const version = await this.registry.resolve(ref);
     const alias = ref.includes('@') && !/@v\d+$/.test(ref) ? ref.slice(ref.lastIndexOf('@') + 1) : null;
@@ -104,7 +105,7 @@ export class RegistryPredictor {
       // An ensemble is explained through its best member: one heatmap, not an average of K.
       const explainer = core.isEnsemble(loaded) ? loaded.members[0]! : loaded;
       const prediction = await core.predict(loaded, scan.bytes, { tta: options.tta === true });
-      const explained = await core.explainScan(explainer, scan.bytes);
+      const explained = await core.explainScan(explainer, scan.bytes, { cam: options.explain ?? {} });
       const scanPng = await sharp(scan.bytes)
         .rotate()
         .resize(384, 384, { fit: 'inside', withoutEnlargement: true })
@@ -147,6 +148,7 @@ export class RegistryPredictor {
         input: { format: scan.format, width: scan.width, height: scan.height },
         gradcam: {
           layer: explained.gradcam.layerName,
+          method: explained.gradcam.method,
           classIndex: explained.gradcam.classIndex,
           width: explained.gradcam.width,
           height: explained.gradcam.height,

@@ -18,7 +18,15 @@ import {
   tfjsZipStream,
   type Db,
 } from '@braintune/coordinator';
-import { BraintuneError, TRIAL_QUEUE, createLogger, type Logger } from '@braintune/protocol';
+import {
+  BraintuneError,
+  CamMethodSchema,
+  ExplainOptionsSchema,
+  InvalidInputError,
+  TRIAL_QUEUE,
+  createLogger,
+  type Logger,
+} from '@braintune/protocol';
 import { StudyEventHub } from './events.js';
 import { createMetricsRegistry } from './metrics.js';
 import { RegistryPredictor } from './predictor.js';
@@ -229,8 +237,14 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
     const scan = await checkScan(req.file);
     const fields = PredictFields.parse({ model: req.body?.model, tta: req.body?.tta });
     const ref = fields.model ?? (await defaultModelRef(registry));
-    const tta = fields.tta;
-    res.json(await predictor.predict(ref, scan, { tta }));
+    // Optional multipart fields `explain` (gradcam | gradcam++ | layercam) and `layer` (last | fine | a name).
+    const explain = ExplainOptionsSchema.safeParse({ method: req.body?.explain, layer: req.body?.layer });
+    if (!explain.success)
+      throw new InvalidInputError(
+        `bad explanation options: ${explain.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        `explain is one of ${CamMethodSchema.options.join(', ')}; layer is last, fine or a layer name`,
+      );
+    res.json(await predictor.predict(ref, scan, { tta: fields.tta, explain: explain.data }));
   });
 
   router.use('/api', (err: unknown, _req: Request, res: Response, next: NextFunction) =>

@@ -7,7 +7,7 @@ import express from 'express';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
-import { createApiRouter, createRedis, defaultStudyFactory, studies, trials } from '@braintune/coordinator';
+import { createApiRouter, createRedis, defaultStudyFactory, studies, trials, workers } from '@braintune/coordinator';
 import type { TestSetScores } from '@braintune/protocol';
 import { loadCheckpoint, loadLayersModelFromUrl, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -351,7 +351,30 @@ describe('predictions from the registry', () => {
     const overlay = Buffer.from(r.images.gradcam.replace(/^data:image\/png;base64,/, ''), 'base64');
     const meta = await sharp(overlay).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 384, 384]);
-    expect(r.gradcam.layer).toMatch(/conv/);
+    // The default explanation (model-core's DEFAULT_CAM): Grad-CAM++ on the finest activated map.
+    expect(r.gradcam).toMatchObject({ method: 'gradcam++', width: 16, height: 16 });
+    expect(r.gradcam.layer).toMatch(/conv|relu/);
+  });
+
+  it('explains with the method and layer asked for, and names a bad choice in a 400', async () => {
+    const form = upload(scanPng, 'scan.png', 'brain-mri@production');
+    form.append('explain', 'layercam');
+    form.append('layer', 'block1_conv1');
+    const res = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: form });
+    expect(res.status).toBe(200);
+    const r = (await res.json()) as RegistryPrediction;
+    expect(r.gradcam.method).toBe('layercam');
+    expect([r.gradcam.layer, r.gradcam.width]).toEqual(['block1_conv1', 32]);
+    for (const [field, value, message] of [
+      ['explain', 'saliency', /explain is one of gradcam, gradcam\+\+, layercam|method/],
+      ['layer', 'no_such_layer', /no_such_layer/],
+    ] as const) {
+      const bad = upload(scanPng, 'scan.png', 'brain-mri@production');
+      bad.append(field, value);
+      const answer = await fetch(`${base}/api/predict`, { method: 'POST', headers: auth, body: bad });
+      expect(answer.status, `${field}=${value}`).toBe(400);
+      expect(JSON.stringify(await answer.json())).toMatch(message);
+    }
   });
 
   it('serves a version named by number, and a different checkpoint gives different numbers', async () => {
@@ -447,6 +470,8 @@ describe('live leaderboard and operations endpoints', () => {
       status: 'ready',
       checks: { postgres: 'ok', redis: 'ok' },
     });
+    // The fixture's heartbeats are as old as the file's run (15 s TTL): renew them, as live workers do.
+    await tdb.database.db.update(workers).set({ lastHeartbeat: new Date() });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     for (const name of [
       'braintune_trials{status="completed"}',

@@ -17,7 +17,7 @@ export { evaluateModel, predictProbabilities, EVAL_BATCH_SIZE } from './training
 export { recalibrateBatchNorm } from './training/precise-bn.js';
 export { createOptimizer, learningRateAt } from './training/optimizer.js';
 export { Rng } from './training/rng.js';
-export { PIXEL_SCALE } from './training/batches.js';
+export { PIXEL_SCALE, pixelsToTensor } from './training/batches.js';
 export {
   saveCheckpoint,
   restoreCheckpoint,
@@ -58,12 +58,33 @@ export {
 export {
   gradCam,
   findLastConvLayer,
+  findFineLayer,
+  CamMethodSchema,
+  DEFAULT_CAM,
   renderHeatmapOverlay,
   colormap,
+  upsampleBilinear,
   explainScan,
+  pointingScore,
+  pointAt,
+  dilateMask,
+  summarisePointing,
+  centredGaussianMap,
+  DEFAULT_POINTING_TOLERANCE,
+  loadPointingCases,
+  evaluatePointing,
+  pointingReport,
+  caseAccuracy,
+  type PointingCase,
+  type PointingReport,
+  type CamMethod,
+  type CamLayerChoice,
+  type GradCamOptions,
   type GradCamResult,
   type OverlayOptions,
   type ScanExplanation,
+  type PointingScore,
+  type PointingSummary,
 } from './explain/index.js';
 export {
   initBackend,

@@ -7,3 +7,4 @@ export * from './events.js';
 export * from './errors.js';
 export * from './env.js';
 export * from './logging.js';
+export * from './explain.js';

@@ -46,6 +46,32 @@ describe('braintune make-phantoms', () => {
     for (const cls of ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor']) {
       expect(await readdir(path.join(out, cls))).toHaveLength(3);
     }
+    expect(summary).toMatchObject({ masksDir: null });
+  });
+
+  it('--masks writes a lesion mask per tumour scan under .lesions/', async () => {
+    const out = path.join(work, 'm');
+    const { stdout } = await braintune([
+      'make-phantoms',
+      '--out',
+      out,
+      '--per-class',
+      '2',
+      '--size',
+      '32',
+      '--masks',
+    ]);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { masksDir: string };
+    expect(summary.masksDir).toBe(path.join(out, '.lesions'));
+    expect((await readdir(summary.masksDir)).sort()).toEqual([
+      'glioma_tumor',
+      'meningioma_tumor',
+      'pituitary_tumor',
+    ]);
+    expect(await readdir(path.join(summary.masksDir, 'glioma_tumor'))).toEqual([
+      'phantom-00001.png',
+      'phantom-00002.png',
+    ]);
   });
 
   it('rejects a bad --per-class with an error and a hint', async () => {

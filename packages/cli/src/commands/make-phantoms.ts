@@ -4,8 +4,17 @@ import { makePhantoms } from '@braintune/model-core/phantoms';
 import { integerOption } from '../options.js';
 import { stderrProgressBar } from '../progress-bar.js';
 
+interface CliOptions {
+  out: string;
+  perClass: string;
+  size: string;
+  seed: string;
+  quality: string;
+  masks?: boolean;
+}
+
 /**
- * `braintune make-phantoms --out DIR --per-class N [--size 256] [--seed 1]`: writes a synthetic
+ * `braintune make-phantoms --out DIR --per-class N [--size 256] [--seed 1] [--masks]`: writes a synthetic
  * brain-MRI data set in the Kaggle ImageFolder layout, for demos on machines without the real data.
  * Progress goes to stderr; the last stdout line is a JSON summary.
  */
@@ -18,7 +27,8 @@ export function register(program: Command): void {
     .option('--size <px>', 'side length in pixels', '256')
     .option('--seed <seed>', 'seed: the same seed gives byte-identical files', '1')
     .option('--quality <q>', 'JPEG quality', '90')
-    .action(async (opts: { out: string; perClass: string; size: string; seed: string; quality: string }) => {
+    .option('--masks', 'also write lesion masks (PNG) under <out>/.lesions/<class>/ for the pointing game')
+    .action(async (opts: CliOptions) => {
       const perClass = integerOption('--per-class', opts.perClass, 1, 200);
       const size = integerOption('--size', opts.size, 1, 256);
       const quality = integerOption('--quality', opts.quality, 1, 90);
@@ -32,6 +42,7 @@ export function register(program: Command): void {
           size,
           seed,
           quality,
+          masks: opts.masks === true,
           onProgress: (done) => bar.update(done),
         });
         bar.stop();

@@ -58,6 +58,7 @@ export async function ensureDemoPhantoms(
     perClass: spec.perClass,
     size: spec.size,
     seed: spec.seed,
+    masks: true, // lesion masks let the demo's models be checked with the pointing game
   });
   await writeFile(markerFile, JSON.stringify({ ...spec, files: result.files }) + '\n');
   log.info({ dir, files: result.files, seconds: result.seconds }, 'generated demo phantoms');

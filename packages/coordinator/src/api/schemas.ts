@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CalibrationSchema, HyperparametersSchema, TestSetScoresSchema } from '@braintune/protocol';
+import { CalibrationSchema, CamMethodSchema, HyperparametersSchema, TestSetScoresSchema } from '@braintune/protocol';
 
 /** Shapes of the REST API: used to validate requests and to generate /api/openapi.json. */
 
@@ -217,6 +217,7 @@ export const RegistryPredictionSchema = z.object({
   input: z.object({ format: z.string(), width: z.number(), height: z.number() }),
   gradcam: z.object({
     layer: z.string(),
+    method: CamMethodSchema,
     classIndex: z.number().int(),
     width: z.number(),
     height: z.number(),

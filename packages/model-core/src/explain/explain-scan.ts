@@ -3,12 +3,19 @@ import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { preprocessImage } from '../dataset/preprocess.js';
 import { predict, type Prediction } from '../inference/predict.js';
 import { pixelsToTensor } from '../training/batches.js';
-import { gradCam } from './gradcam.js';
+import { gradCam, type CamMethod, type GradCamOptions } from './gradcam.js';
 import { renderHeatmapOverlay } from './overlay.js';
 
 export interface ScanExplanation {
   prediction: Prediction;
-  gradcam: { layerName: string; classIndex: number; width: number; height: number; heatmap: Float32Array };
+  gradcam: {
+    layerName: string;
+    classIndex: number;
+    method: CamMethod;
+    width: number;
+    height: number;
+    heatmap: Float32Array;
+  };
   /** The scan as the model sees it (preprocessed greyscale, imageSize²), PNG. */
   modelInputPng: Buffer;
   /** Grad-CAM of the predicted class over the model's view of the scan, PNG. */
@@ -24,7 +31,7 @@ export interface ScanExplanation {
 export async function explainScan(
   loaded: LoadedCheckpoint,
   bytes: Buffer,
-  options: { size?: number } = {},
+  options: { size?: number; cam?: GradCamOptions } = {},
 ): Promise<ScanExplanation> {
   const prediction = await predict(loaded, bytes);
   const { state } = loaded;
@@ -32,7 +39,7 @@ export async function explainScan(
   const input = pixelsToTensor([pixels], state.imageSize);
   let cam;
   try {
-    cam = gradCam(loaded.model, input, state.classes.indexOf(prediction.predicted));
+    cam = gradCam(loaded.model, input, state.classes.indexOf(prediction.predicted), options.cam);
   } finally {
     input.dispose();
   }
@@ -47,6 +54,7 @@ export async function explainScan(
     gradcam: {
       layerName: cam.layerName,
       classIndex: cam.classIndex,
+      method: cam.method,
       width: cam.width,
       height: cam.height,
       heatmap: cam.heatmap,

@@ -2,9 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resolveHyperparameters } from '@braintune/protocol';
+import { InvalidInputError, resolveHyperparameters } from '@braintune/protocol';
 import { initBackend } from '../backend/init-backend.js';
 import { buildModel } from '../models/build.js';
+import { pixelsToTensor } from '../training/batches.js';
+import { syntheticBundle } from '../training/synthetic-bundle.js';
+import { train } from '../training/train.js';
 import { colormap, gradCam, renderHeatmapOverlay } from './index.js';
 
 beforeAll(async () => {
@@ -53,7 +56,7 @@ describe('gradCam', () => {
     pixels[15] = 0.5;
     const input = tf.tensor4d(pixels, [1, size, size, 1]);
 
-    const cam = gradCam(model, input, 0);
+    const cam = gradCam(model, input, 0, { method: 'gradcam', layer: 'last' });
     expect(cam.layerName).toBe('last_conv');
     expect([cam.height, cam.width]).toEqual([4, 4]);
     // alpha_0 = mean of the class-0 weights of channel 0 = 4/16, alpha_1 = 0 → map ∝ A0 = 2·x.
@@ -61,7 +64,7 @@ describe('gradCam', () => {
     for (let i = 0; i < 16; i++) expect(cam.heatmap[i]).toBeCloseTo(expected[i]!, 5);
 
     // Class 1's evidence is negative everywhere: ReLU leaves an empty map.
-    const negative = gradCam(model, input, 1);
+    const negative = gradCam(model, input, 1, { method: 'gradcam' });
     expect(Math.max(...negative.heatmap)).toBe(0);
     input.dispose();
   });
@@ -99,7 +102,7 @@ describe('gradCam', () => {
     model.add(tfl.layers.dense({ units: 4, activation: 'softmax' }));
     const input = tf.randomUniform([1, 16, 16, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
     const before = tf.memory().numTensors;
-    const cam = gradCam(model, input);
+    const cam = gradCam(model, input, undefined, { layer: 'last' });
     expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 2); // feature sub-model weights are shared
     expect(cam.layerName).toBe('conv_b');
     expect([cam.height, cam.width]).toEqual([8, 8]);
@@ -128,7 +131,7 @@ describe('gradCam on model-core hypermodels', () => {
       { imageSize: 16, numClasses: 4, seed: 2 },
     );
     const input = tf.randomUniform([1, 16, 16, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
-    const cam = gradCam(model, input);
+    const cam = gradCam(model, input, undefined, { layer: 'last' });
     expect(cam.layerName).toMatch(layerPattern);
     expect(cam.width).toBeGreaterThan(1);
     expect(cam.heatmap.every((v) => v >= 0 && v <= 1)).toBe(true);
@@ -155,5 +158,97 @@ describe('renderHeatmapOverlay', () => {
     expect(px(78, 38)).toEqual([90, 90, 90]); // untouched where the map is 0
     expect(colormap(0)[2]).toBeGreaterThan(colormap(0)[0]);
     void g;
+  });
+});
+
+describe('gradCam methods', () => {
+  /** Class 0 looks at channel 0 in the top-left 2×2 only (as in the first test). */
+  function topLeftModel(): { model: tfl.LayersModel; input: tf.Tensor4D } {
+    const size = 4;
+    const dense: number[][] = [];
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++)
+        for (let k = 0; k < 2; k++) dense.push([k === 0 && y < 2 && x < 2 ? 1 : 0, k === 1 ? -0.5 : 0]);
+    const pixels = new Float32Array(size * size);
+    pixels[0] = 1;
+    pixels[1] = 0.8;
+    pixels[15] = 0.5;
+    return { model: linearModel(size, dense), input: tf.tensor4d(pixels, [1, size, size, 1]) };
+  }
+
+  it('LayerCAM keeps only the cells whose own gradient argues for the class; Grad-CAM++ matches Grad-CAM on a linear head', () => {
+    const { model, input } = topLeftModel();
+    // LayerCAM: relu(gradient) · A per cell; the gradient is 1 on the top-left 2×2 of channel 0, 0
+    // elsewhere, so the bottom-right pixel (evidence the class ignores) vanishes.
+    const layer = gradCam(model, input, 0, { method: 'layercam' });
+    expect(layer.method).toBe('layercam');
+    expect(layer.heatmap[0]).toBeCloseTo(1, 5);
+    expect(layer.heatmap[1]).toBeCloseTo(0.8, 5);
+    expect(layer.heatmap[15]).toBe(0);
+    // Grad-CAM spreads the channel's mean gradient everywhere: the bottom-right pixel keeps 0.5.
+    expect(gradCam(model, input, 0, { method: 'gradcam' }).heatmap[15]).toBeCloseTo(0.5, 5);
+    // Grad-CAM++ with constant gradients: alpha = 1 / (2 + Σ A) on the four cells, so the channel
+    // weight is 4 / 5.6 and the normalised map is A0 again.
+    const plus = gradCam(model, input, 0, { method: 'gradcam++' });
+    for (let i = 0; i < 16; i++) expect(plus.heatmap[i]).toBeCloseTo(input.dataSync()[i]!, 5);
+    expect(() => gradCam(model, input, 0, { method: 'nope' as never })).toThrow(
+      /unknown Grad-CAM method "nope"/,
+    );
+    input.dispose();
+  });
+});
+
+describe('gradCam at a finer layer of a trained model', () => {
+  it('gives a 12×12 map from block 2 at 24 px (6×6 from the last conv), in 0–1, for every method, without leaking tensors', async () => {
+    const bundle = syntheticBundle({ imageSize: 24, perClass: 8, seed: 3 });
+    const hparams = resolveHyperparameters({
+      imageSize: 24,
+      convBlocks: 3,
+      baseFilters: 4,
+      convBatchNorm: true,
+      pooling: 'gap',
+      denseUnits: 8,
+      dense2Units: 0,
+      batchSize: 8,
+      learningRate: 0.01,
+    });
+    const { model } = await train({ bundle, hparams, toEpoch: 2, seed: 1 });
+    const input = pixelsToTensor([bundle.images.subarray(0, 24 * 24)], 24);
+    const before = tf.memory().numTensors;
+    // The old default, the last conv (before its batch norm), and the new one (DEFAULT_CAM).
+    expect(gradCam(model, input, 0, { layer: 'last' }).layerName).toBe('block3_conv1');
+    expect(gradCam(model, input, 0)).toMatchObject({ layerName: 'block2_relu1', method: 'gradcam++' });
+    for (const method of ['gradcam', 'gradcam++', 'layercam'] as const) {
+      const cam = gradCam(model, input, 0, { method, layer: 'fine' });
+      expect(cam.layerName).toBe('block2_relu1');
+      expect([cam.height, cam.width]).toEqual([12, 12]);
+      expect(cam.heatmap).toHaveLength(144);
+      expect(cam.heatmap.every((v) => v >= 0 && v <= 1)).toBe(true);
+      expect(Math.max(...cam.heatmap)).toBeCloseTo(1, 5);
+    }
+    const coarser = gradCam(model, input, 0, { layer: 'fine', minCells: 6 });
+    expect([coarser.layerName, coarser.width]).toEqual(['block3_relu1', 6]);
+    expect(gradCam(model, input, 0, { layer: 'block1_relu1' }).width).toBe(24);
+    expect(() => gradCam(model, input, 0, { layer: 'dense_nope' })).toThrow(InvalidInputError);
+    expect(tf.memory().numTensors).toBe(before);
+    input.dispose();
+    model.dispose();
+  });
+
+  it('falls back to the last residual block where the model is no single chain', async () => {
+    const model = await buildModel(
+      resolveHyperparameters({
+        family: 'resnet',
+        convBlocks: 2,
+        blocksPerStage: 1,
+        imageSize: 16,
+        baseFilters: 4,
+      }),
+      { imageSize: 16, numClasses: 4, seed: 2 },
+    );
+    const input = tf.randomUniform([1, 16, 16, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+    expect(gradCam(model, input, 0, { layer: 'fine' }).layerName).toBe(gradCam(model, input, 0).layerName);
+    input.dispose();
+    model.dispose();
   });
 });

@@ -1,5 +1,33 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { CamMethodSchema, InvalidInputError, type CamMethod } from '@braintune/protocol';
+import { resolveCamLayer, type CamLayerChoice } from './layers.js';
+
+/**
+ * How the channels of the feature map are weighted (CamMethodSchema): `gradcam` (Selvaraju et al.,
+ * 2017: spatial mean of the gradient per channel), `gradcam++` (Chattopadhay et al., 2018: positive
+ * gradients weighted by the closed-form alpha, which lets several separate regions of one class all
+ * show), `layercam` (Jiang et al., 2021: every cell weighted by its own positive gradient, which
+ * keeps fine layers from averaging their evidence away).
+ */
+export { CamMethodSchema, type CamMethod };
+
+export interface GradCamOptions {
+  method?: CamMethod;
+  /** `last` (the original: last conv, coarse), `fine` (≥ minCells a side) or a layer name. */
+  layer?: CamLayerChoice;
+  /** Smallest side of the map `fine` accepts. Default 12. */
+  minCells?: number;
+}
+
+/**
+ * The default explanation, chosen by \`npm run bench:pointing\` (docs/explanations.md): the one
+ * whose peak lands on the phantoms' lesions most often.
+ */
+export const DEFAULT_CAM: Required<Pick<GradCamOptions, 'method' | 'layer'>> = {
+  method: 'gradcam++',
+  layer: 'fine',
+};
 
 /** A Grad-CAM map: importance of each cell of the last convolutional feature map, 0–1. */
 export interface GradCamResult {
@@ -10,60 +38,10 @@ export interface GradCamResult {
   /** The layer whose output the map was computed on. */
   layerName: string;
   classIndex: number;
+  method: CamMethod;
 }
 
 type Layer = tfl.layers.Layer;
-
-function outputRank(layer: Layer): number {
-  const shape = layer.outputShape;
-  // A layer with several outputs is not a feature map we can explain.
-  if (Array.isArray(shape[0])) return -1;
-  return (shape as (number | null)[]).length;
-}
-
-interface ExplainedLayer {
-  layer: Layer;
-  /** The layers from the explained one's output to the model's output, in order (each with one input). */
-  chain: Layer[];
-}
-
-function singleInboundLayer(layer: Layer): Layer | null {
-  const nodes = (layer as unknown as { inboundNodes: { inboundLayers: Layer[] }[] }).inboundNodes;
-  const inbound = nodes[0]?.inboundLayers ?? [];
-  return nodes.length === 1 && inbound.length === 1 ? (inbound[0] ?? null) : null;
-}
-
-/**
- * The feature map Grad-CAM explains: walking back from the output through layers that have
- * a single input, the first convolution met (the seed CNN's last conv block, before pooling
- * and dropout); where the single chain ends first, the feature map there: the output of the
- * last residual block (after its `add`), or a nested base model's output. The head after it
- * is then a plain chain of layers.
- */
-export function findLastConvLayer(model: tfl.LayersModel): ExplainedLayer {
-  let layer: Layer | undefined = model.layers[model.layers.length - 1];
-  const chain: Layer[] = [];
-  let fallback: ExplainedLayer | null = null;
-  while (layer) {
-    const rank = outputRank(layer);
-    if (rank === 4) {
-      if (/conv/i.test(layer.getClassName())) return { layer, chain: [...chain] };
-      fallback ??= { layer, chain: [...chain] };
-    }
-    const previous = singleInboundLayer(layer);
-    if (!previous || previous.getClassName() === 'InputLayer') {
-      // A junction (residual add): explain the block's output just after it (its activation), as Grad-CAM does for ResNets.
-      const next = chain[0];
-      if (next && outputRank(next) === 4 && previous === null) return { layer: next, chain: chain.slice(1) };
-      if (rank === 4) return { layer, chain: [...chain] };
-      break;
-    }
-    chain.unshift(layer);
-    layer = previous;
-  }
-  if (fallback) return fallback;
-  throw new Error('model has no convolutional feature map to explain');
-}
 
 /**
  * Class score as a function of the feature map: the head's layers applied in order, with
@@ -87,18 +65,52 @@ function headFunction(chain: Layer[]): (featureMap: tf.Tensor) => tf.Tensor2D {
   };
 }
 
+/** Per-cell weights of the feature map [1, h, w, k] from its gradient, by method. */
+function cellWeights(method: CamMethod, featureMap: tf.Tensor4D, grads: tf.Tensor4D): tf.Tensor4D {
+  switch (method) {
+    case 'gradcam':
+      // The paper's alpha_k^c: spatial mean of the gradient, broadcast over the cells.
+      return tf.mean(grads, [1, 2], true);
+    case 'gradcam++': {
+      // alpha = g² / (2g² + Σ_ij A·g³), 0 where the denominator vanishes; w_k = Σ_ij alpha·relu(g).
+      const g2 = tf.square(grads);
+      const g3 = tf.mul(g2, grads);
+      const denominator = tf.add(tf.mul(g2, 2), tf.sum(tf.mul(featureMap, g3), [1, 2], true));
+      const safe = tf.where(tf.notEqual(denominator, 0), denominator, tf.onesLike(denominator));
+      const alpha = tf.where(tf.notEqual(denominator, 0), tf.div(g2, safe), tf.zerosLike(g2));
+      return tf.sum(tf.mul(alpha, tf.relu(grads)), [1, 2], true);
+    }
+    case 'layercam':
+      return tf.relu(grads);
+  }
+}
+
 /**
- * Grad-CAM (Selvaraju et al., 2017): the gradient of the chosen class score with
- * respect to the last convolutional feature map, averaged over space, weights the
- * feature-map channels; their ReLU'd sum shows where the evidence for the class is.
+ * Class-activation map of one image: the gradient of the chosen class score with respect to
+ * a feature map weights its channels (see CamMethodSchema); their ReLU'd sum shows where the
+ * evidence for the class is. Default: DEFAULT_CAM.
  *
  * `input` is one preprocessed image batch [1, size, size, channels], as the model
  * takes it. `classIndex` defaults to the predicted class.
  */
-export function gradCam(model: tfl.LayersModel, input: tf.Tensor4D, classIndex?: number): GradCamResult {
+export function gradCam(
+  model: tfl.LayersModel,
+  input: tf.Tensor4D,
+  classIndex?: number,
+  options: GradCamOptions = {},
+): GradCamResult {
   if (input.shape[0] !== 1)
-    throw new Error(`gradCam explains one image at a time, got a batch of ${input.shape[0]}`);
-  const { layer, chain } = findLastConvLayer(model);
+    throw new InvalidInputError(
+      `gradCam explains one image at a time, got a batch of ${input.shape[0]}`,
+      'pass a batch of one image',
+    );
+  const method = options.method ?? DEFAULT_CAM.method;
+  if (!CamMethodSchema.safeParse(method).success)
+    throw new InvalidInputError(
+      `unknown Grad-CAM method "${String(method)}"`,
+      `use one of ${CamMethodSchema.options.join(', ')}`,
+    );
+  const { layer, chain } = resolveCamLayer(model, options.layer ?? DEFAULT_CAM.layer, options.minCells);
   const featureModel = tfl.model({ inputs: model.inputs, outputs: layer.output as tfl.SymbolicTensor });
   const head = headFunction(chain);
 
@@ -108,13 +120,15 @@ export function gradCam(model: tfl.LayersModel, input: tf.Tensor4D, classIndex?:
     const chosen = classIndex ?? (tf.argMax(logits, 1).dataSync()[0] as number);
     const classes = logits.shape[1];
     if (!Number.isInteger(chosen) || chosen < 0 || chosen >= classes) {
-      throw new Error(`class index ${chosen} is outside 0…${classes - 1}`);
+      throw new InvalidInputError(
+        `class index ${chosen} is outside 0…${classes - 1}`,
+        'pick an output class',
+      );
     }
     const mask = tf.oneHot([chosen], classes);
     const grads = tf.grad((fm: tf.Tensor) => tf.sum(tf.mul(head(fm), mask)))(featureMap) as tf.Tensor4D;
-    // Channel weights: spatial mean of the gradient (the paper's alpha_k^c).
-    const weights = tf.mean(grads, [1, 2]); // [1, channels]
-    const weighted = tf.squeeze(tf.sum(tf.mul(featureMap, tf.reshape(weights, [1, 1, 1, -1])), 3), [0]); // [h, w]
+    const weights = cellWeights(method, featureMap, grads);
+    const weighted = tf.squeeze(tf.sum(tf.mul(featureMap, weights), 3), [0]); // [h, w]
     const cam = tf.relu(weighted);
     const max = tf.max(cam);
     const normalised = tf.where(tf.greater(max, 0), tf.div(cam, tf.maximum(max, 1e-12)), tf.zerosLike(cam));
@@ -123,5 +137,5 @@ export function gradCam(model: tfl.LayersModel, input: tf.Tensor4D, classIndex?:
   const [height, width] = result.map.shape;
   const heatmap = new Float32Array(result.map.dataSync());
   result.map.dispose();
-  return { heatmap, width, height, layerName: layer.name, classIndex: result.chosen };
+  return { heatmap, width, height, layerName: layer.name, classIndex: result.chosen, method };
 }

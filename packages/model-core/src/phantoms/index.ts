@@ -4,3 +4,13 @@ export { PHANTOM_CLASSES, renderPhantom } from './render.js';
 export type { PhantomClass, RenderPhantomOptions, RenderedPhantom, HeadGeometry } from './render.js';
 export { makePhantoms, phantomFileName, MakePhantomsOptionsSchema } from './make.js';
 export type { MakePhantomsOptions, MakePhantomsResult } from './make.js';
+export {
+  LESION_MASK_DIR,
+  encodeLesionMasks,
+  lesionMaskPath,
+  maskCoverage,
+  phantomLesionMasks,
+  readLesionMasks,
+  resampleMask,
+} from './masks.js';
+export type { LesionMasks } from './masks.js';

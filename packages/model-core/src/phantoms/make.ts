@@ -1,8 +1,9 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { BraintuneError, InvalidInputError } from '@braintune/protocol';
+import { LESION_MASK_DIR, encodeLesionMasks, lesionMaskPath } from './masks.js';
 import { PHANTOM_CLASSES, renderPhantom } from './render.js';
 
 export const MakePhantomsOptionsSchema = z.object({
@@ -12,6 +13,11 @@ export const MakePhantomsOptionsSchema = z.object({
   seed: z.union([z.number().int(), z.string().min(1)]).default(1),
   /** JPEG quality: the real set is JPEG, so the phantoms carry the same compression artefacts. */
   quality: z.number().int().min(50).max(100).default(90),
+  /**
+   * Also write each tumour scan's lesion masks as `.lesions/<class>/phantom-NNNNN.png` (hidden, so
+   * the ImageFolder scan ignores it): 255 = lesion core, 128 = rest of its extent. Images unchanged.
+   */
+  masks: z.boolean().default(false),
 });
 export type MakePhantomsOptions = z.input<typeof MakePhantomsOptionsSchema> & {
   /** Called after each file is written. */
@@ -26,6 +32,8 @@ export interface MakePhantomsResult {
   seed: number | string;
   files: number;
   seconds: number;
+  /** The mask folder when masks were written, else null. */
+  masksDir: string | null;
 }
 
 /** File name of the i-th phantom of a class (1-based, zero-padded so listings sort). */
@@ -47,7 +55,7 @@ export async function makePhantoms(options: MakePhantomsOptions): Promise<MakePh
       'perClass ≥ 1, size between 32 and 1024, quality between 50 and 100',
     );
   }
-  const { perClass, size, seed, quality } = parsed.data;
+  const { perClass, size, seed, quality, masks } = parsed.data;
   const outDir = path.resolve(parsed.data.outDir);
   const started = performance.now();
   const total = perClass * PHANTOM_CLASSES.length;
@@ -57,6 +65,11 @@ export async function makePhantoms(options: MakePhantomsOptions): Promise<MakePh
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
   }
+  // Stale masks would pair new images with old lesions: the folder goes whatever `masks` says.
+  await rm(path.join(outDir, LESION_MASK_DIR), { recursive: true, force: true });
+  if (masks)
+    for (const cls of PHANTOM_CLASSES)
+      if (cls !== 'no_tumor') await mkdir(path.join(outDir, LESION_MASK_DIR, cls), { recursive: true });
 
   // Rendering is synchronous JS; encoding runs on libvips threads. Keep a few encodes in flight
   // so both overlap, without holding every image in memory.
@@ -73,9 +86,15 @@ export async function makePhantoms(options: MakePhantomsOptions): Promise<MakePh
         lesionSeed: `${seed}:${index}`,
       });
       const file = path.join(outDir, cls, phantomFileName(index));
+      const writeMask = async () => {
+        if (!masks || cls === 'no_tumor') return;
+        const png = await encodeLesionMasks({ size, core: phantom.lesionMask, extent: phantom.lesionExtent });
+        await writeFile(lesionMaskPath(outDir, cls, phantomFileName(index)), png);
+      };
       const task: Promise<void> = sharp(phantom.pixels, { raw: { width: size, height: size, channels: 1 } })
         .jpeg({ quality })
         .toFile(file)
+        .then(writeMask)
         .then(
           () => {
             done++;
@@ -108,5 +127,6 @@ export async function makePhantoms(options: MakePhantomsOptions): Promise<MakePh
     seed,
     files: total,
     seconds: (performance.now() - started) / 1000,
+    masksDir: masks ? path.join(outDir, LESION_MASK_DIR) : null,
   };
 }

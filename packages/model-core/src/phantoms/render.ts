@@ -30,6 +30,11 @@ export interface RenderedPhantom {
   pixels: Uint8Array;
   /** 1 where the lesion (tumour core, meningioma disk, pituitary mass) covers the pixel. */
   lesionMask: Uint8Array;
+  /**
+   * 1 wherever the lesion changed the image noticeably: the mask plus what goes with the lesion
+   * around it (glioma oedema, meningioma CSF cleft and dural tail, the dark sella ring).
+   */
+  lesionExtent: Uint8Array;
   head: HeadGeometry;
 }
 
@@ -278,6 +283,7 @@ export function renderPhantom(options: RenderPhantomOptions): RenderedPhantom {
 
   const field = new Float32Array(S * S);
   const lesionMask = new Uint8Array(S * S);
+  const lesionExtent = new Uint8Array(S * S);
   const edge = 1.2 / ax; // ~1 pixel in head units: anti-aliasing width
   const out = { mask: 0 };
   const vCos = Math.cos(ventTilt);
@@ -321,8 +327,11 @@ export function renderPhantom(options: RenderPhantomOptions): RenderedPhantom {
           value += (csfI - value) * 0.6 * inside(Math.abs(u), 0.01, edge);
         if (lesion) {
           out.mask = 0;
+          const before = value;
           value = lesion.paint(u, v, r, phi, value, brain, out);
           if (out.mask) lesionMask[y * S + x] = 1;
+          // 0.03 ≈ 8 grey levels before gain: the faint outer oedema is not counted as lesion.
+          if (out.mask || Math.abs(value - before) > 0.03) lesionExtent[y * S + x] = 1;
         }
         value = Math.pow(Math.max(value, 0), gamma);
         value *= 1 + biasX * (x / S - 0.5) + biasY * (y / S - 0.5);
@@ -342,5 +351,5 @@ export function renderPhantom(options: RenderPhantomOptions): RenderedPhantom {
     const p = field[i]! * scale * 255;
     pixels[i] = p >= 255 ? 255 : Math.round(p);
   }
-  return { size: S, pixels, lesionMask, head: { cx, cy, ax, ay, angle } };
+  return { size: S, pixels, lesionMask, lesionExtent, head: { cx, cy, ax, ay, angle } };
 }
