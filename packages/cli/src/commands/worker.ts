@@ -4,6 +4,8 @@ import { createLogger } from '@braintune/protocol';
 import { ModelCoreTrainer, startWorker } from '@braintune/worker';
 import { clusterSettings } from '../api-client.js';
 import { integerOption } from '../options.js';
+import { parentGone } from '../parent-watch.js';
+import { requireServices } from '../preflight.js';
 import { untilSignal } from '../server.js';
 
 /**
@@ -27,6 +29,7 @@ export function register(program: Command): void {
       process.title = 'braintune worker';
       const s = clusterSettings();
       const log = createLogger('worker');
+      await requireServices({ redisUrl: s.redisUrl, artifactRoot: s.artifactRoot });
       const worker = await startWorker({
         redisUrl: s.redisUrl,
         prefix: s.prefix,
@@ -36,9 +39,14 @@ export function register(program: Command): void {
         stalledIntervalMs: integerOption('--stalled-interval-ms', opts.stalledIntervalMs, 1, 30000),
         logger: log,
       });
-      const signal = await untilSignal();
-      log.info({ signal, workerId: worker.id }, 'stopping after the current epoch');
+      const orphaned = parentGone();
+      const signal = await Promise.race([untilSignal(), ...(orphaned ? [orphaned] : [])]);
+      if (signal === 'parent-gone') {
+        // Nobody will restart or stop us: hand the rung back, but never outlive the parent by long.
+        log.warn({ workerId: worker.id }, 'the braintune up process is gone; stopping');
+        setTimeout(() => process.exit(1), 5000).unref();
+      } else log.info({ signal, workerId: worker.id }, 'stopping after the current epoch');
       await worker.close();
-      process.exit(0);
+      process.exit(signal === 'parent-gone' ? 1 : 0);
     });
 }

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { InvalidInputError, type Logger } from '@braintune/protocol';
 import { DemoApi, type StudySummaryBody } from './api.js';
 import { ensureDemoPhantoms, type DemoPhantomSpec } from './phantom-data.js';
-import { describeSearched, formatDuration, isTerminal, ProgressPrinter } from './progress.js';
+import { followStudy } from '../live/follow-study.js';
+import { describeSearched, formatDuration } from '../live/status-board.js';
 import { DEFAULT_DEMO_CONFIG, loadDemoStudy } from './study-config.js';
 
 export { DEFAULT_DEMO_CONFIG } from './study-config.js';
@@ -50,7 +51,7 @@ export function addDemoOptions(command: Command): Command {
     )
     .option(
       '--exit-when-done',
-      'with --demo: stop the cluster and exit once the study ends (last stdout line: JSON result)',
+      'with --demo: stop the cluster and exit once the study ends (when stdout is not a terminal, its last line is the JSON result)',
     )
     .option(
       '--demo-config <file>',
@@ -111,7 +112,10 @@ export async function prepareDemo(
   console.log(`demo: preparing ${spec.perClass * 4} phantom MRI slices (${spec.size} px) in ${shown}`);
   const phantoms = await ensureDemoPhantoms(demoRoot, spec, log);
   const study = await loadDemoStudy(path.resolve(opts.demoConfig ?? DEFAULT_DEMO_CONFIG), phantoms.dir);
-  const searched = Object.keys((study.searchSpace ?? {}) as object);
+  // Fixed values (`convBlocks: 2`) are part of the space but not searched: show only the others.
+  const searched = Object.entries((study.searchSpace ?? {}) as Record<string, unknown>)
+    .filter(([, value]) => typeof value === 'object' && value !== null)
+    .map(([name]) => name);
   return { start: (cluster) => startDemo(cluster, study, searched, opts.exitWhenDone === true, log) };
 }
 
@@ -135,19 +139,12 @@ function startDemo(
     console.log(
       `demo: dashboard ${cluster.url}/  study ${studyUrl}  (${submitted.plannedRungs ?? '?'} trial rungs planned)`,
     );
-    const printer = new ProgressPrinter();
-    let summary: StudySummaryBody | null = null;
-    for (;;) {
-      try {
-        summary = await api.summary(studyId);
-        printer.update(summary, process.uptime());
-        if (isTerminal(summary)) break;
-      } catch (err) {
-        log.warn({ err, studyId }, 'demo: could not read the study status; retrying');
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    printer.done();
+    const { summary } = await followStudy({
+      snapshot: () => api.snapshot(studyId),
+      searched,
+      log,
+      elapsed: () => process.uptime(),
+    });
     const seconds = Math.round(process.uptime() * 10) / 10;
     const best = summary.best;
     console.log(
@@ -187,7 +184,8 @@ function startDemo(
   return {
     stopRequested: exitWhenDone ? followed.then(() => 'demo-finished' as const) : new Promise(() => {}),
     finish(): number {
-      if (exitWhenDone && result) console.log(JSON.stringify(result));
+      // For scripts: on a terminal the lines above already said it all.
+      if (exitWhenDone && result && !process.stdout.isTTY) console.log(JSON.stringify(result));
       return failure === null && result !== null && result.state === 'completed' ? 0 : exitWhenDone ? 1 : 0;
     },
   };

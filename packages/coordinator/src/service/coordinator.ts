@@ -107,7 +107,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     super();
     this.log = options.logger ?? createLogger('coordinator');
     this.database = openDatabase(options.databaseUrl, { asyncCommit: true });
-    this.redis = createRedis(options.redisUrl);
+    this.redis = createRedis(options.redisUrl, this.log);
     this.trialQueue = new TrialQueue({
       connection: this.redis,
       prefix: options.prefix,
