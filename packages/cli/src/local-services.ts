@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { POSTGRES_HINT, REDIS_INSTALL_HINT, probePostgres, probeRedis } from '@braintune/coordinator';
+import { POSTGRES_HINT, REDIS_INSTALL_HINT, probePostgres, probeRedis } from '@braintune/coordinator/health';
 import { BraintuneError, InvalidInputError, redactUrl, type Logger } from '@braintune/protocol';
 
 /**

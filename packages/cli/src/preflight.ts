@@ -1,7 +1,6 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
-import { openArtifactStore } from '@braintune/artifacts';
-import { requirePostgres, requireRedis } from '@braintune/coordinator';
+import { requirePostgres, requireRedis } from '@braintune/coordinator/health';
 import { BraintuneError, connectionErrorReason } from '@braintune/protocol';
 
 /**
@@ -34,6 +33,7 @@ export async function requireArtifactStore(location: string): Promise<void> {
     }
     return;
   }
+  const { openArtifactStore } = await import('@braintune/artifacts');
   const store = openArtifactStore(location);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

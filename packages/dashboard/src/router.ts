@@ -12,6 +12,8 @@ import pg from 'pg';
 import { ZodError, z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
 import {
+  AliasRequestSchema,
+  PromoteRequestSchema,
   RegistryService,
   requireApiToken,
   requireApiTokenForMutations,
@@ -52,13 +54,9 @@ export type DashboardRouter = Router & {
 const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
 
-const PromoteBody = z.object({
-  studyId: z.string().min(1),
-  trialId: z.string().min(1).optional(),
-  model: z.string().min(1).default('brain-mri'),
-  alias: z.string().min(1).optional(),
-});
-const AliasBody = z.object({ version: z.coerce.number().int().min(1) });
+// The request shapes live with the OpenAPI document's other schemas (coordinator/api/schemas.ts).
+const PromoteBody = PromoteRequestSchema;
+const AliasBody = AliasRequestSchema;
 
 /** Who did it, for the registry history: the caller may name itself, else the channel. */
 function actor(req: Request): string {

@@ -42,6 +42,8 @@ export function register(program: Command): void {
         console.log(
           `submitted study ${res.studyId}${res.plannedRungs ? ` (${res.plannedRungs} trial rungs planned)` : ''}`,
         );
+      // On stderr, so stdout keeps its JSON last line; shown before any training starts.
+      if (res.warning) console.error(`warning: ${res.warning}`);
       if (!opts.wait) {
         console.log(JSON.stringify({ studyId: res.studyId }));
         return;
@@ -60,6 +62,7 @@ export function register(program: Command): void {
         });
         state = summary.state;
         console.log(`study ${res.studyId} ${state}${summary.error ? ` (${summary.error})` : ''}`);
+        if (summary.endReason) console.log(`ended early: ${summary.endReason}`);
       }
       console.log(JSON.stringify({ studyId: res.studyId, state }));
       if (state !== 'completed') process.exitCode = 1;

@@ -3,12 +3,11 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { createLogger, readEnv } from '@braintune/protocol';
 import { clusterSettings } from '../api-client.js';
-import { startCoordinatorService } from '../coordinator-service.js';
-import { addDemoOptions, prepareDemo, type DemoCliOptions } from '../demo/index.js';
+import { addDemoOptions, type DemoCliOptions } from '../demo/options.js';
 import { ensureLocalServices } from '../local-services.js';
 import { integerOption } from '../options.js';
 import { requireServices } from '../preflight.js';
-import { startHttp, untilSignal } from '../server.js';
+import { untilSignal } from '../signals.js';
 import { startWorkerPool } from '../worker-pool.js';
 
 /** `.braintune/` (the parent of a local ARTIFACT_ROOT): embedded servers' data, worker logs, demo data. */
@@ -54,6 +53,12 @@ export function register(program: Command): void {
         databaseUrl: s.databaseUrl,
         artifactRoot: s.artifactRoot,
       });
+      // Loaded after the check: the coordinator, dashboard and phantom generator take seconds to load.
+      const [{ prepareDemo }, { startCoordinatorService }, { startHttp }] = await Promise.all([
+        import('../demo/index.js'),
+        import('../coordinator-service.js'),
+        import('../server.js'),
+      ]);
       const demo = await prepareDemo(opts, s.artifactRoot, log);
 
       const coordinator = await startCoordinatorService(s, createLogger('coordinator'));

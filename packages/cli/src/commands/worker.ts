@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { openArtifactStore } from '@braintune/artifacts';
 import { createLogger } from '@braintune/protocol';
-import { ModelCoreTrainer, startWorker } from '@braintune/worker';
 import { clusterSettings } from '../api-client.js';
 import { integerOption } from '../options.js';
 import { parentGone } from '../parent-watch.js';
 import { requireServices } from '../preflight.js';
-import { untilSignal } from '../server.js';
+import { untilSignal } from '../signals.js';
 
 /**
  * `braintune worker [--concurrency 1]`: trains trial rungs from the queue. Needs REDIS_URL and
@@ -30,6 +28,11 @@ export function register(program: Command): void {
       const s = clusterSettings();
       const log = createLogger('worker');
       await requireServices({ redisUrl: s.redisUrl, artifactRoot: s.artifactRoot });
+      // Loaded after the check: TensorFlow takes seconds to load, a wrong URL should not.
+      const [{ openArtifactStore }, { ModelCoreTrainer, startWorker }] = await Promise.all([
+        import('@braintune/artifacts'),
+        import('@braintune/worker'),
+      ]);
       const worker = await startWorker({
         redisUrl: s.redisUrl,
         prefix: s.prefix,

@@ -25,6 +25,7 @@ export {
   toHyperparameters,
   sampleAssignment,
   enumerateSpace,
+  countConfigurations,
   discreteValues,
   ParamSpecSchema,
   TUNABLE_NAMES,
