@@ -27,14 +27,17 @@ const alive = (pid: number): boolean => {
 describe('braintune up killed with SIGKILL', () => {
   const setup = useCluster('orphans', { perClass: 4 });
 
-  it('leaves no worker process behind', { timeout: 120_000 }, async () => {
+  it('leaves no worker process behind', { timeout: 300_000 }, async () => {
     const c = setup.cluster;
     const port = 24_000 + Math.floor(Math.random() * 2000);
     const up = cli(c, ['up', '--workers', '2', '--port', String(port)]);
     let stdout = '';
     up.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    await waitFor('braintune is up', async () => stdout.includes('braintune is up'), 90_000);
-    const workers = await waitFor('2 workers', async () => childPids(up.pid!).length === 2 && childPids(up.pid!));
+    await waitFor('braintune is up', async () => stdout.includes('braintune is up'), 240_000);
+    const workers = await waitFor(
+      '2 workers',
+      async () => childPids(up.pid!).length === 2 && childPids(up.pid!),
+    );
     expect(workers.every(alive)).toBe(true);
 
     up.kill('SIGKILL');

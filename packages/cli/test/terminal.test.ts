@@ -60,56 +60,74 @@ afterAll(async () => {
 });
 
 describe('braintune up --demo in a terminal, without Postgres', () => {
-  it('starts an embedded Postgres, redraws a live status, shows no JSON and completes', { timeout: 240_000 }, async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'braintune-tty-'));
-    // As root the embedded server runs as the postgres user, which must reach its data directory.
-    await chmod(work, 0o755);
-    const config = path.join(work, 'tiny.yaml');
-    await writeFile(config, TINY_STUDY);
-    const [closed, pgPort, httpPort] = [await freePort(), await freePort(), await freePort()];
-    const env: Record<string, string> = {
-      BRAINTUNE_DEFAULT_DATABASE_URL: `postgres://postgres@127.0.0.1:${closed}/braintune`,
-      BRAINTUNE_EMBEDDED_PG_PORT: String(pgPort),
-      REDIS_URL: 'redis://127.0.0.1:6379',
-      BRAINTUNE_QUEUE_PREFIX: prefix,
-      ARTIFACT_ROOT: path.join(work, '.braintune', 'artifacts'),
-    };
-    const command = [
-      'unset DATABASE_URL LOG_FORMAT LOG_LEVEL NO_COLOR;',
-      ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)};`),
-      `cd ${quote(REPO)} &&`,
-      `${quote(process.execPath)} --conditions=source --import tsx ${quote(CLI)} up --demo --exit-when-done`,
-      `--workers 2 --port ${httpPort} --demo-config ${quote(config)} --demo-per-class 12 --demo-size 64;`,
-      'echo "EXIT=$?"; sleep 600',
-    ].join(' ');
-    await writeFile(path.join(work, 'run.sh'), command);
-    tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '60', `bash ${quote(path.join(work, 'run.sh'))}`);
+  it(
+    'starts an embedded Postgres, redraws a live status, shows no JSON and completes',
+    { timeout: 240_000 },
+    async () => {
+      work = await mkdtemp(path.join(tmpdir(), 'braintune-tty-'));
+      // As root the embedded server runs as the postgres user, which must reach its data directory.
+      await chmod(work, 0o755);
+      const config = path.join(work, 'tiny.yaml');
+      await writeFile(config, TINY_STUDY);
+      const [closed, pgPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+      const env: Record<string, string> = {
+        BRAINTUNE_DEFAULT_DATABASE_URL: `postgres://postgres@127.0.0.1:${closed}/braintune`,
+        BRAINTUNE_EMBEDDED_PG_PORT: String(pgPort),
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        BRAINTUNE_QUEUE_PREFIX: prefix,
+        ARTIFACT_ROOT: path.join(work, '.braintune', 'artifacts'),
+      };
+      const command = [
+        'unset DATABASE_URL LOG_FORMAT LOG_LEVEL NO_COLOR;',
+        ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)};`),
+        `cd ${quote(REPO)} &&`,
+        `${quote(process.execPath)} --conditions=source --import tsx ${quote(CLI)} up --demo --exit-when-done`,
+        `--workers 2 --port ${httpPort} --demo-config ${quote(config)} --demo-per-class 12 --demo-size 64;`,
+        'echo "EXIT=$?"; sleep 600',
+      ].join(' ');
+      await writeFile(path.join(work, 'run.sh'), command);
+      tmux(
+        'new-session',
+        '-d',
+        '-s',
+        session,
+        '-x',
+        '150',
+        '-y',
+        '60',
+        `bash ${quote(path.join(work, 'run.sh'))}`,
+      );
 
-    const boards = new Set<string>();
-    let last = '';
-    const deadline = Date.now() + 220_000;
-    while (Date.now() < deadline) {
-      last = screen();
-      const lines = last.split('\n');
-      // Never a JSON log line on screen.
-      const json = lines.filter((l) => l.trimStart().startsWith('{'));
-      expect(json, last).toEqual([]);
-      // The status block is drawn once, in place: at most one header on screen at a time.
-      const headers = lines.filter((l) => l.startsWith('── study '));
-      expect(headers.length, last).toBeLessThanOrEqual(1);
-      if (headers[0]) boards.add(headers[0]);
-      if (/EXIT=\d+/.test(last)) break;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    expect(last).toContain('EXIT=0');
-    expect(last).toMatch(/postgres: DATABASE_URL is unset and no Postgres answers at .*started an embedded PostgreSQL/);
-    expect(last).toMatch(/demo: study st-\w+ completed after/);
-    expect(last).toMatch(/trial #\d+ rung \d+ completed: epochs \d→\d, score/);
-    expect(last).toMatch(/\d\d:\d\d:\d\d INFO {2}coordinator: /);
-    // Redrawn: the same block showed several states (the clock and the state change in place).
-    expect(boards.size, [...boards].join('\n')).toBeGreaterThan(1);
-    expect(last).toMatch(/── study st-\w+ "tty-demo" · completed/);
-    // `up` stopped its embedded server on the way out.
-    expect(await probePostgres(`postgres://postgres:braintune@127.0.0.1:${pgPort}/braintune`, 1000)).not.toBeNull();
-  });
+      const boards = new Set<string>();
+      let last = '';
+      const deadline = Date.now() + 220_000;
+      while (Date.now() < deadline) {
+        last = screen();
+        const lines = last.split('\n');
+        // Never a JSON log line on screen.
+        const json = lines.filter((l) => l.trimStart().startsWith('{'));
+        expect(json, last).toEqual([]);
+        // The status block is drawn once, in place: at most one header on screen at a time.
+        const headers = lines.filter((l) => l.startsWith('── study '));
+        expect(headers.length, last).toBeLessThanOrEqual(1);
+        if (headers[0]) boards.add(headers[0]);
+        if (/EXIT=\d+/.test(last)) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(last).toContain('EXIT=0');
+      expect(last).toMatch(
+        /postgres: DATABASE_URL is unset and no Postgres answers at .*started an embedded PostgreSQL/,
+      );
+      expect(last).toMatch(/demo: study st-\w+ completed after/);
+      expect(last).toMatch(/trial #\d+ rung \d+ completed: epochs \d→\d, score/);
+      expect(last).toMatch(/\d\d:\d\d:\d\d INFO {2}coordinator: /);
+      // Redrawn: the same block showed several states (the clock and the state change in place).
+      expect(boards.size, [...boards].join('\n')).toBeGreaterThan(1);
+      expect(last).toMatch(/── study st-\w+ "tty-demo" · completed/);
+      // `up` stopped its embedded server on the way out.
+      expect(
+        await probePostgres(`postgres://postgres:braintune@127.0.0.1:${pgPort}/braintune`, 1000),
+      ).not.toBeNull();
+    },
+  );
 });

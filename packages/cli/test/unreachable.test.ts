@@ -31,7 +31,7 @@ async function run(args: string[], env: NodeJS.ProcessEnv) {
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.once('exit', (c) => {
       clearTimeout(kill);
       resolve(c);
@@ -48,7 +48,7 @@ describe('unreachable services', () => {
     startup = (await run(['--help'], {})).seconds;
   });
 
-  it('up: Redis unreachable → one clear error and exit ≠ 0 within 10 s', async () => {
+  it('up: Redis unreachable → one clear error and exit ≠ 0 within 10 s', { timeout: 200_000 }, async () => {
     const port = await closedPort();
     const r = await run(['up', '--workers', '0', '--port', '0'], {
       REDIS_URL: `redis://:s3cret@127.0.0.1:${port}`,
@@ -61,7 +61,7 @@ describe('unreachable services', () => {
     expect(r.seconds).toBeLessThan(10 + startup);
   });
 
-  it('worker and migrate: the service each needs, named with its fix', async () => {
+  it('worker and migrate: the service each needs, named with its fix', { timeout: 200_000 }, async () => {
     const port = await closedPort();
     const worker = await run(['worker'], { REDIS_URL: `redis://127.0.0.1:${port}` });
     expect(worker.code).not.toBe(0);

@@ -17,7 +17,7 @@ describe('a search space smaller than the plan', () => {
     spawnWorker(c);
   });
 
-  it('warns at submission, stores why the study ended early and shows it', { timeout: 150_000 }, async () => {
+  it('warns at submission, stores why the study ended early and shows it', { timeout: 300_000 }, async () => {
     const c = setup.cluster;
     const env = { BRAINTUNE_URL: `http://127.0.0.1:${port}` };
     await waitFor(

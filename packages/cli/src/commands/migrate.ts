@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { migrateDatabase } from '@braintune/coordinator';
 import { clusterSettings } from '../api-client.js';
 import { requireServices } from '../preflight.js';
 
@@ -11,6 +10,8 @@ export function register(program: Command): void {
     .action(async () => {
       const { databaseUrl } = clusterSettings();
       await requireServices({ databaseUrl });
+      // Loaded after the check, which must answer fast (the coordinator package is large).
+      const { migrateDatabase } = await import('@braintune/coordinator');
       await migrateDatabase(databaseUrl);
       const where = new URL(databaseUrl);
       console.log(`database ${where.pathname.slice(1)} on ${where.host} is up to date`);

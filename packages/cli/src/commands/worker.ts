@@ -25,6 +25,10 @@ export function register(program: Command): void {
     .action(async (opts: { concurrency: string; lockMs: string; stalledIntervalMs: string }) => {
       // Shown by ps/top: worker processes are recognisable whichever entry point started them.
       process.title = 'braintune worker';
+      // Watched from the start: a parent that dies while we still load must not leave us behind.
+      const orphaned = parentGone();
+      let started = false;
+      void orphaned?.then(() => started || process.exit(1));
       const s = clusterSettings();
       const log = createLogger('worker');
       await requireServices({ redisUrl: s.redisUrl, artifactRoot: s.artifactRoot });
@@ -42,7 +46,7 @@ export function register(program: Command): void {
         stalledIntervalMs: integerOption('--stalled-interval-ms', opts.stalledIntervalMs, 1, 30000),
         logger: log,
       });
-      const orphaned = parentGone();
+      started = true;
       const signal = await Promise.race([untilSignal(), ...(orphaned ? [orphaned] : [])]);
       if (signal === 'parent-gone') {
         // Nobody will restart or stop us: hand the rung back, but never outlive the parent by long.
