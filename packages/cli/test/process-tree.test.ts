@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cli, useCluster, waitFor } from '../../worker/test/harness.js';
 
@@ -15,10 +16,11 @@ function childPids(pid: number): number[] {
   }
 }
 
+/** Running, not a zombie (an orphan's exit status waits for whoever adopted it to reap it). */
 const alive = (pid: number): boolean => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -39,6 +41,17 @@ describe('braintune up killed with SIGKILL', () => {
       async () => childPids(up.pid!).length === 2 && childPids(up.pid!),
     );
     expect(workers.every(alive)).toBe(true);
+    // Killed once they work (a worker still loading its modules has not set up its watch yet).
+    await waitFor(
+      'two workers online',
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/api/workers`).catch(() => null);
+        const list = res?.ok ? ((await res.json()) as { online: boolean }[]) : [];
+        return list.filter((w) => w.online).length === 2;
+      },
+      240_000,
+      500,
+    );
 
     up.kill('SIGKILL');
     // Within 10 s of the parent's death (checked every 250 ms, then once more at the bound).
