@@ -89,6 +89,8 @@ export interface StudySummary {
   trials: { total: number; completed: number; running: number; failed: number; stopped: number };
   best: { trialId: string; objective: number | null; meetsConstraints: boolean } | null;
   error: string | null;
+  /** Why the study completed before its plan ran out (e.g. a search space smaller than the plan). */
+  endReason: string | null;
   createdAt: string;
   elapsedMs: number | null;
 }
@@ -148,6 +150,7 @@ function toSummary(row: StudyRow, now: number): StudySummary {
         }
       : null,
     error: row.error,
+    endReason: row.endReason,
     createdAt: row.createdAt.toISOString(),
     elapsedMs: (row.finishedAt?.getTime() ?? now) - start.getTime(),
   };
@@ -171,6 +174,7 @@ function studiesColumns() {
     dataset: studies.dataset,
     plannedRungs: studies.plannedRungs,
     error: studies.error,
+    endReason: studies.endReason,
     createdAt: studies.createdAt,
     startedAt: studies.startedAt,
     finishedAt: studies.finishedAt,

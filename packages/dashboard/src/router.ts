@@ -12,6 +12,8 @@ import pg from 'pg';
 import { ZodError, z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
 import {
+  AliasRequestSchema,
+  PromoteRequestSchema,
   RegistryService,
   requireApiToken,
   requireApiTokenForMutations,
@@ -60,14 +62,9 @@ export type DashboardRouter = Router & {
 const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'));
 
-const PromoteBody = z.object({
-  studyId: z.string().min(1),
-  trialId: z.string().min(1).optional(),
-  model: z.string().min(1).default('brain-mri'),
-  alias: z.string().min(1).optional(),
-  /** Promote the study's K best trials as one ensemble version. */
-  top: z.coerce.number().int().min(1).optional(),
-});
+// The request shapes live with the OpenAPI document's other schemas (coordinator/api/schemas.ts).
+const PromoteBody = PromoteRequestSchema;
+const AliasBody = AliasRequestSchema;
 /** Multipart fields of /api/predict besides the image: "tta" true/1/on (a checkbox) turns flip TTA on. */
 const PredictFields = z.object({
   model: z.string().min(1).optional(),
@@ -76,7 +73,6 @@ const PredictFields = z.object({
     .optional()
     .transform((v) => v === 'true' || v === '1' || v === 'on'),
 });
-const AliasBody = z.object({ version: z.coerce.number().int().min(1) });
 
 /** Who did it, for the registry history: the caller may name itself, else the channel. */
 function actor(req: Request): string {

@@ -8,3 +8,4 @@ export * from './errors.js';
 export * from './env.js';
 export * from './logging.js';
 export * from './explain.js';
+export * from './connection-state.js';

@@ -8,6 +8,7 @@ import {
   TrialJobDataSchema,
   WorkerEventSchema,
   createLogger,
+  logConnectionState,
   redisKeys,
   trialJobId,
   workerEventJobOptions,
@@ -61,6 +62,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const concurrency = options.concurrency ?? 1;
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined);
+  logConnectionState(redis, 'Redis', options.redisUrl, log);
   const results = new Queue<WorkerEvent>(RESULTS_QUEUE, { connection: redis, prefix: options.prefix });
   const { backend, device } = await options.trainer.init();
   const startedAt = Date.now();

@@ -67,7 +67,7 @@ describe('crashes mid-study', () => {
     const c = (cluster = await createCluster('sigkill', { perClass: 60 }));
     await startCoordinator(c);
     const killer = signalWorkerMidRung('SIGKILL');
-    const info = { LOG_LEVEL: 'info' };
+    const info = { LOG_LEVEL: 'debug' }; // 'epoch done' lines are debug
     const a = spawnWorker(c, killer.onLog, info);
     const b = spawnWorker(c, killer.onLog, info);
     const studyId = await submit(c, studyYaml(c, HB331));
@@ -93,7 +93,7 @@ describe('crashes mid-study', () => {
     const c = (cluster = await createCluster('sigterm', { perClass: 60 }));
     await startCoordinator(c);
     const stopper = signalWorkerMidRung('SIGTERM');
-    const info = { LOG_LEVEL: 'info' };
+    const info = { LOG_LEVEL: 'debug' }; // 'epoch done' lines are debug
     const a = spawnWorker(c, stopper.onLog, info);
     const b = spawnWorker(c, stopper.onLog, info);
     const studyId = await submit(c, studyYaml(c, HB331));

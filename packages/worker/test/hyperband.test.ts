@@ -20,9 +20,9 @@ import {
 describe('Hyperband (9, 3, 1) with two worker processes', () => {
   const setup = useCluster('hb931', {}, async (c) => {
     await startCoordinator(c);
-    // Info logs: every 'epoch done' line is one epoch actually trained by a worker.
-    spawnWorker(c, undefined, { LOG_LEVEL: 'info' });
-    spawnWorker(c, undefined, { LOG_LEVEL: 'info' });
+    // Debug logs: every 'epoch done' line is one epoch actually trained by a worker.
+    spawnWorker(c, undefined, { LOG_LEVEL: 'debug' });
+    spawnWorker(c, undefined, { LOG_LEVEL: 'debug' });
   });
 
   it("completes with KerasTuner's trial, rung and epoch counts, each rung recorded once", async () => {

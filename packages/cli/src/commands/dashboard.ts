@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidInputError, readEnv } from '@braintune/protocol';
+import { requireServices } from '../preflight.js';
 import { startDashboardServer } from '@braintune/dashboard';
 
 /** `braintune dashboard [--port N] [--host H]`: the web UI and its API on one port, until Ctrl-C. */
@@ -11,6 +12,11 @@ export function register(program: Command): void {
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .action(async (opts: { port?: string; host: string }) => {
       const env = readEnv();
+      await requireServices({
+        redisUrl: env.REDIS_URL,
+        databaseUrl: env.DATABASE_URL,
+        artifactRoot: env.ARTIFACT_ROOT,
+      });
       const port = opts.port === undefined ? env.PORT : Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new InvalidInputError(`--port must be a port number, got "${opts.port}"`, 'e.g. --port 8080');

@@ -10,6 +10,8 @@ export interface StatusLine {
   state: StudySummary['state'];
   trials: StudySummary['trials'];
   rungs: StudySummary['rungs'];
+  /** Why the study completed before its plan ran out; null otherwise. */
+  endReason: string | null;
   best: {
     trialId: string;
     hyperparameters: unknown;
@@ -30,6 +32,7 @@ export function toStatusLine(s: StudySummary): StatusLine {
     state: s.state,
     trials: s.trials,
     rungs: s.rungs,
+    endReason: s.endReason,
     best: s.best
       ? {
           trialId: s.best.trialId,
@@ -64,6 +67,7 @@ export function register(program: Command): void {
         console.log(
           `  rungs:  ${s.rungs.completed}/${s.rungs.planned} completed, ${s.epochs} epochs trained`,
         );
+        if (s.endReason) console.log(`  ended early: ${s.endReason}`);
         if (s.best)
           console.log(
             `  best:   ${s.best.trialId} val macro-F1 ${pct(s.best.valMacroF1)}, val accuracy ${pct(s.best.valAccuracy)}`,

@@ -1,9 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { InvalidInputError } from '@braintune/protocol';
-import { SubmitResponseSchema } from '@braintune/coordinator';
+import { z } from 'zod';
+import { createLogger, InvalidInputError } from '@braintune/protocol';
+import { SubmitResponseSchema, TrialRowSchema, WorkerRowSchema } from '@braintune/coordinator';
 import { callApi } from '../api-client.js';
-import { fetchStatus, TERMINAL_STATES, type StatusLine } from './status.js';
+import { followStudy, isTerminalState } from '../live/follow-study.js';
+import type { Snapshot } from '../live/status-board.js';
+import { fetchStatus, fetchSummary } from './status.js';
+
+/** The study, its trials best first and the workers, from the API at BRAINTUNE_URL. */
+async function fetchSnapshot(studyId: string): Promise<Snapshot> {
+  const id = encodeURIComponent(studyId);
+  const [summary, trials, workers] = await Promise.all([
+    fetchSummary(studyId),
+    callApi('GET', `/api/studies/${id}/trials?sort=objective`, z.array(TrialRowSchema)),
+    callApi('GET', '/api/workers', z.array(WorkerRowSchema)),
+  ]);
+  return { summary, trials, workers };
+}
 
 /** `braintune submit FILE [--wait] [--json]`: last stdout line is `{"studyId": …}`. */
 export function register(program: Command): void {
@@ -28,26 +42,29 @@ export function register(program: Command): void {
         console.log(
           `submitted study ${res.studyId}${res.plannedRungs ? ` (${res.plannedRungs} trial rungs planned)` : ''}`,
         );
+      // On stderr, so stdout keeps its JSON last line; shown before any training starts.
+      if (res.warning) console.error(`warning: ${res.warning}`);
       if (!opts.wait) {
         console.log(JSON.stringify({ studyId: res.studyId }));
         return;
       }
-      let last: StatusLine | null = null;
-      for (;;) {
-        const status = await fetchStatus(res.studyId);
-        if (
-          !opts.json &&
-          (last === null || status.rungs.completed !== last.rungs.completed || status.state !== last.state)
-        ) {
-          console.log(
-            `${status.state}: ${status.rungs.completed}/${status.rungs.planned} rungs, ${status.trials.total} trials`,
-          );
+      let state: string;
+      if (opts.json) {
+        for (;;) {
+          state = (await fetchStatus(res.studyId)).state;
+          if (isTerminalState(state)) break;
+          await new Promise((r) => setTimeout(r, 1000));
         }
-        last = status;
-        if (TERMINAL_STATES.includes(status.state)) break;
-        await new Promise((r) => setTimeout(r, 1000));
+      } else {
+        const { summary } = await followStudy({
+          snapshot: () => fetchSnapshot(res.studyId),
+          log: createLogger('submit'),
+        });
+        state = summary.state;
+        console.log(`study ${res.studyId} ${state}${summary.error ? ` (${summary.error})` : ''}`);
+        if (summary.endReason) console.log(`ended early: ${summary.endReason}`);
       }
-      console.log(JSON.stringify({ studyId: res.studyId, state: last.state }));
-      if (last.state !== 'completed') process.exitCode = 1;
+      console.log(JSON.stringify({ studyId: res.studyId, state }));
+      if (state !== 'completed') process.exitCode = 1;
     });
 }

@@ -1,18 +1,34 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { createLogger } from '@braintune/protocol';
+import { createLogger, readEnv } from '@braintune/protocol';
 import { clusterSettings } from '../api-client.js';
-import { startCoordinatorService } from '../coordinator-service.js';
-import { addDemoOptions, prepareDemo, type DemoCliOptions } from '../demo/index.js';
+import { addDemoOptions, type DemoCliOptions } from '../demo/options.js';
+import { ensureLocalServices } from '../local-services.js';
 import { integerOption } from '../options.js';
-import { startHttp, untilSignal } from '../server.js';
+import { requireServices } from '../preflight.js';
+import { untilSignal } from '../signals.js';
+import { startWorkerPool } from '../worker-pool.js';
+
+/** `.braintune/` (the parent of a local ARTIFACT_ROOT): embedded servers' data, worker logs, demo data. */
+function stateDirOf(artifactRoot: string): string {
+  if (artifactRoot.startsWith('s3://')) return path.resolve('.braintune');
+  const local = artifactRoot.startsWith('file://') ? new URL(artifactRoot).pathname : artifactRoot;
+  return path.resolve(local, '..');
+}
+
+const shown = (dir: string): string => {
+  const rel = path.relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') ? rel : dir;
+};
 
 /**
  * `braintune up [--workers N] [--port 8080]`: the local cluster in one process tree —
  * migrations, coordinator, API (and dashboard) in this process, N worker child processes
- * (`braintune … worker`), restarted if they die. Ctrl-C / SIGTERM stops everything: workers
- * checkpoint their epoch and hand their rungs back first.
+ * (`braintune … worker`), restarted if they die and stopping by themselves if this process
+ * dies. Without DATABASE_URL / REDIS_URL and no server on the default addresses it starts an
+ * embedded Postgres and redis-server (see local-services.ts). Ctrl-C / SIGTERM stops
+ * everything: workers checkpoint their epoch and hand their rungs back first.
  */
 export function register(program: Command): void {
   addDemoOptions(
@@ -22,60 +38,57 @@ export function register(program: Command): void {
       .option('--workers <n>', 'worker processes (default: one per CPU core)')
       .option('--port <port>', 'HTTP port (default: PORT or 8080)'),
   ).action(async (opts: { workers?: string; port?: string } & DemoCliOptions) => {
-    const s = clusterSettings();
     const log = createLogger('up');
     const workers =
       opts.workers === undefined ? availableParallelism() : integerOption('--workers', opts.workers, 0, 2);
-    const port = opts.port === undefined ? s.port : integerOption('--port', opts.port, 0, 8080);
-    const demo = await prepareDemo(opts, s.artifactRoot, log);
-
-    const coordinator = await startCoordinatorService(s, createLogger('coordinator'));
-    const http = await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log);
-
-    let stopping = false;
-    const children = new Set<ChildProcess>();
-    const script = process.argv[1] ?? '';
-    const spawnWorker = (slot: number): void => {
-      // argv0 "braintune" so the command line reads `braintune … worker` whichever entry point runs.
-      const child = spawn(process.execPath, [...process.execArgv, script, 'worker', '--concurrency', '1'], {
-        argv0: 'braintune',
-        env: { ...process.env, PORT: String(port) },
-        stdio: ['ignore', 'inherit', 'inherit'],
+    const stateDir = stateDirOf(readEnv().ARTIFACT_ROOT);
+    const services = await ensureLocalServices(stateDir, log);
+    try {
+      for (const note of services.notes) console.log(note);
+      const s = clusterSettings();
+      const port = opts.port === undefined ? s.port : integerOption('--port', opts.port, 0, 8080);
+      // Before the demo's phantoms: a wrong URL fails in seconds, not after the data is made.
+      await requireServices({
+        redisUrl: s.redisUrl,
+        databaseUrl: s.databaseUrl,
+        artifactRoot: s.artifactRoot,
       });
-      children.add(child);
-      child.on('exit', (code, signal) => {
-        children.delete(child);
-        if (stopping) return;
-        log.warn({ slot, code, signal }, 'worker exited; restarting it');
-        setTimeout(() => !stopping && spawnWorker(slot), 1000).unref();
+      // Loaded after the check: the coordinator, dashboard and phantom generator take seconds to load.
+      const [{ prepareDemo }, { startCoordinatorService }, { startHttp }] = await Promise.all([
+        import('../demo/index.js'),
+        import('../coordinator-service.js'),
+        import('../server.js'),
+      ]);
+      const demo = await prepareDemo(opts, s.artifactRoot, log);
+
+      const coordinator = await startCoordinatorService(s, createLogger('coordinator'));
+      const http = await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log);
+      // The demo's live status redraws the terminal: worker output goes to files instead.
+      const logDir = demo && process.stdout.isTTY ? path.join(stateDir, 'logs') : null;
+      const pool = startWorkerPool({
+        count: workers,
+        env: { PORT: String(port), ...(logDir ? { LOG_FORMAT: 'json' } : {}) },
+        logDir,
+        log,
       });
-    };
-    for (let i = 0; i < workers; i++) spawnWorker(i);
 
-    console.log(
-      `braintune is up at ${http.url} (${workers} worker${workers === 1 ? '' : 's'}${http.dashboard ? ', dashboard' : ''}); Ctrl-C stops it`,
-    );
+      console.log(
+        `braintune is up at ${http.url} (${workers} worker${workers === 1 ? '' : 's'}${http.dashboard ? ', dashboard' : ''}); Ctrl-C stops it`,
+      );
+      if (logDir) console.log(`worker logs: ${shown(logDir)}/worker-<n>.log`);
 
-    const demoRun = demo?.start(http);
-    const signal = await Promise.race([untilSignal(), ...(demoRun ? [demoRun.stopRequested] : [])]);
-    stopping = true;
-    log.info({ signal }, 'stopping: workers finish their epoch first');
-    await Promise.all(
-      [...children].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            const kill = setTimeout(() => child.kill('SIGKILL'), 120_000);
-            child.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-    await http.close();
-    await coordinator.stop();
-    console.log('braintune stopped');
-    process.exit(demoRun ? demoRun.finish() : 0);
+      const demoRun = demo?.start(http);
+      const signal = await Promise.race([untilSignal(), ...(demoRun ? [demoRun.stopRequested] : [])]);
+      log.info({ signal }, 'stopping: workers finish their epoch first');
+      await pool.stop();
+      await http.close();
+      await coordinator.stop();
+      await services.stop();
+      console.log('braintune stopped');
+      process.exit(demoRun ? demoRun.finish() : 0);
+    } catch (err) {
+      await services.stop();
+      throw err;
+    }
   });
 }

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { openArtifactStore } from '@braintune/artifacts';
 import { createLogger } from '@braintune/protocol';
-import { ModelCoreTrainer, startWorker } from '@braintune/worker';
 import { clusterSettings } from '../api-client.js';
 import { integerOption } from '../options.js';
-import { untilSignal } from '../server.js';
+import { parentGone } from '../parent-watch.js';
+import { requireServices } from '../preflight.js';
+import { untilSignal } from '../signals.js';
 
 /**
  * `braintune worker [--concurrency 1]`: trains trial rungs from the queue. Needs REDIS_URL and
@@ -25,8 +25,18 @@ export function register(program: Command): void {
     .action(async (opts: { concurrency: string; lockMs: string; stalledIntervalMs: string }) => {
       // Shown by ps/top: worker processes are recognisable whichever entry point started them.
       process.title = 'braintune worker';
+      // Watched from the start: a parent that dies while we still load must not leave us behind.
+      const orphaned = parentGone();
+      let started = false;
+      void orphaned?.then(() => started || process.exit(1));
       const s = clusterSettings();
       const log = createLogger('worker');
+      await requireServices({ redisUrl: s.redisUrl, artifactRoot: s.artifactRoot });
+      // Loaded after the check: TensorFlow takes seconds to load, a wrong URL should not.
+      const [{ openArtifactStore }, { ModelCoreTrainer, startWorker }] = await Promise.all([
+        import('@braintune/artifacts'),
+        import('@braintune/worker'),
+      ]);
       const worker = await startWorker({
         redisUrl: s.redisUrl,
         prefix: s.prefix,
@@ -36,9 +46,14 @@ export function register(program: Command): void {
         stalledIntervalMs: integerOption('--stalled-interval-ms', opts.stalledIntervalMs, 1, 30000),
         logger: log,
       });
-      const signal = await untilSignal();
-      log.info({ signal, workerId: worker.id }, 'stopping after the current epoch');
+      started = true;
+      const signal = await Promise.race([untilSignal(), ...(orphaned ? [orphaned] : [])]);
+      if (signal === 'parent-gone') {
+        // Nobody will restart or stop us: hand the rung back, but never outlive the parent by long.
+        log.warn({ workerId: worker.id }, 'the braintune up process is gone; stopping');
+        setTimeout(() => process.exit(1), 5000).unref();
+      } else log.info({ signal, workerId: worker.id }, 'stopping after the current epoch');
       await worker.close();
-      process.exit(0);
+      process.exit(signal === 'parent-gone' ? 1 : 0);
     });
 }

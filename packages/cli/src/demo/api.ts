@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { BraintuneError } from '@braintune/protocol';
-import { StudySummarySchema, SubmitResponseSchema } from '@braintune/coordinator';
+import {
+  StudySummarySchema,
+  SubmitResponseSchema,
+  TrialRowSchema,
+  WorkerRowSchema,
+} from '@braintune/coordinator';
+import type { Snapshot } from '../live/status-board.js';
 
 export type StudySummaryBody = z.infer<typeof StudySummarySchema>;
 
@@ -14,6 +20,21 @@ export class DemoApi {
 
   async summary(studyId: string): Promise<StudySummaryBody> {
     return StudySummarySchema.parse(await this.call('GET', `/api/studies/${encodeURIComponent(studyId)}`));
+  }
+
+  /** The study, its trials best first and the workers: what the live status shows. */
+  async snapshot(studyId: string): Promise<Snapshot> {
+    const id = encodeURIComponent(studyId);
+    const [summary, trials, workers] = await Promise.all([
+      this.summary(studyId),
+      this.call('GET', `/api/studies/${id}/trials?sort=objective`),
+      this.call('GET', '/api/workers'),
+    ]);
+    return {
+      summary,
+      trials: z.array(TrialRowSchema).parse(trials),
+      workers: z.array(WorkerRowSchema).parse(workers),
+    };
   }
 
   private async call(method: 'GET' | 'POST', path: string, body?: object): Promise<unknown> {

@@ -76,7 +76,7 @@ describe('braintune up --demo', () => {
           REDIS_URL: 'redis://127.0.0.1:6379',
           BRAINTUNE_QUEUE_PREFIX: prefix,
           ARTIFACT_ROOT: path.join(work, 'artifacts'),
-          LOG_LEVEL: 'warn',
+          LOG_LEVEL: 'info',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -113,6 +113,11 @@ describe('braintune up --demo', () => {
       expect(stdout).toMatch(/running \| rungs \d+\/6/);
       expect(stdout).toContain(`best trial ${best.trialId}`);
       expect(stdout).toContain('braintune stopped');
+      expect(stdout).toMatch(/trial #\d+ rung \d+ completed: epochs \d→\d, score/);
+      // Without a terminal, every log line is JSON (machines read them), and there are some.
+      const logLines = stderr.split('\n').filter((l) => l.trim() !== '');
+      expect(logLines.length).toBeGreaterThan(0);
+      for (const line of logLines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
       // Phantoms went next to the artifact root, one directory per spec.
       const phantoms = path.join(work, 'demo', 'phantoms', '12x64px-seed1');
       expect((await readdir(phantoms)).sort()).toEqual([

@@ -1,12 +1,13 @@
 import path from 'node:path';
-import type { Command } from 'commander';
 import { InvalidInputError, type Logger } from '@braintune/protocol';
 import { DemoApi, type StudySummaryBody } from './api.js';
 import { ensureDemoPhantoms, type DemoPhantomSpec } from './phantom-data.js';
-import { describeSearched, formatDuration, isTerminal, ProgressPrinter } from './progress.js';
-import { DEFAULT_DEMO_CONFIG, loadDemoStudy } from './study-config.js';
+import { followStudy } from '../live/follow-study.js';
+import { describeSearched, formatDuration } from '../live/status-board.js';
+import { DEFAULT_DEMO_CONFIG, DEMO_DEFAULTS, type DemoCliOptions } from './options.js';
+import { loadDemoStudy } from './study-config.js';
 
-export { DEFAULT_DEMO_CONFIG } from './study-config.js';
+export { DEFAULT_DEMO_CONFIG, DEMO_DEFAULTS, addDemoOptions, type DemoCliOptions } from './options.js';
 export { demoPhantomDir } from './phantom-data.js';
 
 /**
@@ -14,17 +15,6 @@ export { demoPhantomDir } from './phantom-data.js';
  * clone without any download. `up` owns the cluster; this module only generates the phantoms,
  * submits the study through the REST API and follows it.
  */
-
-/** Demo defaults, sized so the whole demo finishes well within 10 minutes on 2 cores. */
-export const DEMO_DEFAULTS = { perClass: 150, size: 128, seed: 1 } as const;
-
-export interface DemoCliOptions {
-  demo?: boolean;
-  exitWhenDone?: boolean;
-  demoConfig?: string;
-  demoPerClass?: string;
-  demoSize?: string;
-}
 
 /** The final line of `up --demo --exit-when-done` (the status line plus the demo's wall time). */
 export interface DemoResult {
@@ -40,25 +30,6 @@ export interface DemoResult {
     hyperparameters: NonNullable<StudySummaryBody['best']>['hyperparameters'];
   } | null;
   seconds: number;
-}
-
-export function addDemoOptions(command: Command): Command {
-  return command
-    .option(
-      '--demo',
-      'generate synthetic MRI phantoms and run a small Hyperband study on them (examples/demo-phantoms.yaml)',
-    )
-    .option(
-      '--exit-when-done',
-      'with --demo: stop the cluster and exit once the study ends (last stdout line: JSON result)',
-    )
-    .option(
-      '--demo-config <file>',
-      'with --demo: the study config to run on the phantoms',
-      DEFAULT_DEMO_CONFIG,
-    )
-    .option('--demo-per-class <n>', 'with --demo: phantoms per class', String(DEMO_DEFAULTS.perClass))
-    .option('--demo-size <px>', 'with --demo: phantom side length in pixels', String(DEMO_DEFAULTS.size));
 }
 
 function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
@@ -111,7 +82,10 @@ export async function prepareDemo(
   console.log(`demo: preparing ${spec.perClass * 4} phantom MRI slices (${spec.size} px) in ${shown}`);
   const phantoms = await ensureDemoPhantoms(demoRoot, spec, log);
   const study = await loadDemoStudy(path.resolve(opts.demoConfig ?? DEFAULT_DEMO_CONFIG), phantoms.dir);
-  const searched = Object.keys((study.searchSpace ?? {}) as object);
+  // Fixed values (`convBlocks: 2`) are part of the space but not searched: show only the others.
+  const searched = Object.entries((study.searchSpace ?? {}) as Record<string, unknown>)
+    .filter(([, value]) => typeof value === 'object' && value !== null)
+    .map(([name]) => name);
   return { start: (cluster) => startDemo(cluster, study, searched, opts.exitWhenDone === true, log) };
 }
 
@@ -132,28 +106,23 @@ function startDemo(
     const studyUrl = cluster.dashboard
       ? `${cluster.url}/studies/${studyId}`
       : `${cluster.url}/api/studies/${studyId}`;
+    if (submitted.warning) console.log(`demo: warning: ${submitted.warning}`);
     console.log(
       `demo: dashboard ${cluster.url}/  study ${studyUrl}  (${submitted.plannedRungs ?? '?'} trial rungs planned)`,
     );
-    const printer = new ProgressPrinter();
-    let summary: StudySummaryBody | null = null;
-    for (;;) {
-      try {
-        summary = await api.summary(studyId);
-        printer.update(summary, process.uptime());
-        if (isTerminal(summary)) break;
-      } catch (err) {
-        log.warn({ err, studyId }, 'demo: could not read the study status; retrying');
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    printer.done();
+    const { summary } = await followStudy({
+      snapshot: () => api.snapshot(studyId),
+      searched,
+      log,
+      elapsed: () => process.uptime(),
+    });
     const seconds = Math.round(process.uptime() * 10) / 10;
     const best = summary.best;
     console.log(
       `demo: study ${studyId} ${summary.state}${summary.error ? ` (${summary.error})` : ''} after ${formatDuration(seconds)}: ` +
         `${summary.trials.total} trials, ${summary.rungs.completed}/${summary.rungs.planned} rungs, ${summary.epochs} epochs`,
     );
+    if (summary.endReason) console.log(`demo: ended early: ${summary.endReason}`);
     if (best) {
       const f1 = best.valMacroF1?.toFixed(3) ?? '—';
       const acc = best.valAccuracy?.toFixed(3) ?? '—';
@@ -187,7 +156,8 @@ function startDemo(
   return {
     stopRequested: exitWhenDone ? followed.then(() => 'demo-finished' as const) : new Promise(() => {}),
     finish(): number {
-      if (exitWhenDone && result) console.log(JSON.stringify(result));
+      // For scripts: on a terminal the lines above already said it all.
+      if (exitWhenDone && result && !process.stdout.isTTY) console.log(JSON.stringify(result));
       return failure === null && result !== null && result.state === 'completed' ? 0 : exitWhenDone ? 1 : 0;
     },
   };

@@ -1,13 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { InvalidInputError } from '@braintune/protocol';
 import { parseStudyConfig } from '@braintune/coordinator';
 
-/** `examples/demo-phantoms.yaml` of the repository (same relative place from src/ and dist/). */
-export const DEFAULT_DEMO_CONFIG = fileURLToPath(
-  new URL('../../../../examples/demo-phantoms.yaml', import.meta.url),
-);
+export { DEFAULT_DEMO_CONFIG } from './options.js';
 
 /**
  * Reads a study config (YAML or JSON) and points its `dataset.path` at the generated phantoms.

@@ -1,3 +1,3 @@
 export { createApiRouter, sendError, type ApiDeps } from './router.js';
-export { openApiDocument } from './openapi.js';
+export { openApiDocument, openApiPath } from './openapi.js';
 export * from './schemas.js';

@@ -102,9 +102,14 @@ export function createApiRouter(deps: ApiDeps): Router {
     text,
     wrap(async (req, res) => {
       const config = configFromBody(req.body);
-      const { studyId, plannedRungs } = await submitStudy(deps.db, deps.studies, config);
+      const submitted = await submitStudy(deps.db, deps.studies, config);
+      const { studyId } = submitted;
       log.info({ studyId }, 'study submitted');
-      res.status(201).location(`/api/studies/${studyId}`).json({ studyId, state: 'queued', plannedRungs });
+      if (submitted.warning) log.warn({ studyId }, submitted.warning);
+      res
+        .status(201)
+        .location(`/api/studies/${studyId}`)
+        .json({ ...submitted, state: 'queued' });
     }),
   );
 

@@ -21,6 +21,12 @@ export const SubmitResponseSchema = z.object({
   studyId: z.string(),
   state: z.string(),
   plannedRungs: z.number().int().nullable(),
+  /** Distinct hyperparameter sets of the search space; null when unbounded. */
+  distinctConfigurations: z.number().int().nullable().optional(),
+  /** Trials the scheduler plans, when known in advance. */
+  plannedTrials: z.number().int().nullable().optional(),
+  /** Set when the plan wants more distinct configurations than the space holds. */
+  warning: z.string().nullable().optional(),
 });
 
 /** Headline figures of one external test set (`best.test[name]`). */
@@ -42,6 +48,8 @@ export const StudySummarySchema = z.object({
   name: z.string(),
   state: z.enum(['queued', 'running', 'completed', 'cancelled', 'failed']),
   error: z.string().nullable(),
+  /** Why the study completed before its plan ran out (search space too small, a budget); else null. */
+  endReason: z.string().nullable(),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
@@ -170,6 +178,18 @@ export const ModelInfoSchema = z.object({
 });
 
 export const ListModelsResponseSchema = z.object({ models: z.array(ModelInfoSchema) });
+
+/** `POST /api/models/promote`: a study's best trial (or the one named) becomes a new version. */
+export const PromoteRequestSchema = z.object({
+  studyId: z.string().min(1),
+  trialId: z.string().min(1).optional(),
+  model: z.string().min(1).default('brain-mri'),
+  alias: z.string().min(1).optional(),
+  /** Promote the study's K best trials as one ensemble version. */
+  top: z.coerce.number().int().min(1).optional(),
+});
+/** `PUT /api/models/:name/aliases/:alias`: point an alias at a version. */
+export const AliasRequestSchema = z.object({ version: z.coerce.number().int().min(1) });
 
 export const PromoteResultSchema = z.object({
   model: z.string(),

@@ -52,6 +52,11 @@ export const studies = pgTable('studies', {
   /** Trial rungs of the whole plan when known in advance (Hyperband), else null. */
   plannedRungs: integer('planned_rungs'),
   error: text('error'),
+  /**
+   * Why a study completed before its plan ran out, in words (the search space was smaller than
+   * the plan, a budget ran out); null when the plan ran to its end or the study has not ended.
+   */
+  endReason: text('end_reason'),
   createdAt: createdAt(),
   startedAt: ts('started_at'),
   finishedAt: ts('finished_at'),

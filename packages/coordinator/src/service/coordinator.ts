@@ -22,6 +22,7 @@ import { readWorkers } from '../queue/workers-registry.js';
 import { inspectStudy } from '../reconcile/reconcile.js';
 import type { Scheduler } from '../scheduling/types.js';
 import { applyDecisions, type AppliedDecisions, type StudyContext } from './decisions.js';
+import { describeEndReason } from './end-reason.js';
 import { Leadership } from './leadership.js';
 import { cacheProgress, recordEvent, recordProgressEvent } from './recorder.js';
 import { StudyStateCache, toStudyState, type CachedStudy } from './state-cache.js';
@@ -108,7 +109,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     super();
     this.log = options.logger ?? createLogger('coordinator');
     this.database = openDatabase(options.databaseUrl, { asyncCommit: true });
-    this.redis = createRedis(options.redisUrl);
+    this.redis = createRedis(options.redisUrl, this.log);
     this.trialQueue = new TrialQueue({
       connection: this.redis,
       prefix: options.prefix,
@@ -364,6 +365,13 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       total.promoted += applied.promoted;
       total.stopped += applied.stopped;
       total.completed ||= applied.completed;
+      if (applied.completed) {
+        const endReason = describeEndReason(applied.completionReason, def, scheduler);
+        if (endReason !== null) {
+          await tx.update(studies).set({ endReason }).where(eq(studies.id, study.id));
+          this.log.info({ studyId: study.id }, `study ends early: ${endReason}`);
+        }
+      }
       if (applied.created + applied.promoted + applied.stopped === 0) break;
     }
     this.inflightCounts.set(study.id, cached.inflight.size);

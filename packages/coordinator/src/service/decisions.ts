@@ -9,7 +9,7 @@ import {
 import type { Tx } from '../db/client.js';
 import { studies, trialRungs, trials } from '../db/schema.js';
 import { queuedRung } from '../scheduling/rung-record.js';
-import type { Decision, TrialRecord } from '../scheduling/types.js';
+import type { CompletionReason, Decision, TrialRecord } from '../scheduling/types.js';
 import type { CachedStudy } from './state-cache.js';
 import { trialSeed } from '../study/prng.js';
 
@@ -65,6 +65,8 @@ export interface AppliedDecisions {
   promoted: number;
   stopped: number;
   completed: boolean;
+  /** Set with `completed`: why the scheduler completed the study. */
+  completionReason?: CompletionReason;
 }
 
 function jobData(
@@ -168,6 +170,7 @@ export async function applyDecisions(
       }
       case 'complete-study':
         out.completed = true;
+        if (d.reason) out.completionReason = d.reason;
         break;
     }
   }

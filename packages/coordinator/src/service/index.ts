@@ -1,5 +1,6 @@
 export { Coordinator, EVENTS_CHANNEL, type CoordinatorOptions, type AppliedEvent } from './coordinator.js';
-export { submitStudy, cancelStudy, newStudyId, ConflictError } from './submit.js';
+export { submitStudy, cancelStudy, newStudyId, ConflictError, type SubmittedStudy } from './submit.js';
+export { describeEndReason, planWarning } from './end-reason.js';
 export {
   studySummary,
   listStudies,

@@ -100,6 +100,7 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
       name: s.name,
       state: publicState(s.state),
       error: s.error,
+      endReason: s.endReason,
       createdAt: s.createdAt.toISOString(),
       startedAt: iso(s.startedAt),
       finishedAt: iso(s.finishedAt),

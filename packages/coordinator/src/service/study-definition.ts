@@ -27,6 +27,8 @@ export interface StudyDefinition {
   ): { score: number | null; meetsConstraints: boolean };
   /** A fresh scheduler; it must be a deterministic function of (config, state). */
   createScheduler(): Scheduler;
+  /** Distinct hyperparameter sets the search space holds; null when unbounded (a continuous parameter). */
+  distinctConfigurations?(): number | null;
 }
 
 export interface StudyFactory {

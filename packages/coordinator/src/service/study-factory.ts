@@ -1,5 +1,6 @@
 import {
   assertClassNames,
+  countConfigurations,
   imageSizesOf,
   bundleVariantsOf,
   parseStudyConfig,
@@ -45,6 +46,7 @@ export const defaultStudyFactory: StudyFactory = {
         return { score: r.score, meetsConstraints: r.meetsConstraints };
       },
       createScheduler: () => createScheduler(config),
+      distinctConfigurations: () => countConfigurations(config.searchSpace),
     };
   },
 };

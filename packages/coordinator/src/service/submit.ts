@@ -4,7 +4,16 @@ import { BraintuneError, NotFoundError } from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { EVENTS_CHANNEL } from './coordinator.js';
+import { planWarning } from './end-reason.js';
 import type { StudyFactory } from './study-definition.js';
+
+export interface SubmittedStudy {
+  studyId: string;
+  plannedRungs: number | null;
+  distinctConfigurations: number | null;
+  plannedTrials: number | null;
+  warning: string | null;
+}
 
 /** Study ids: short, URL- and artifact-key-safe, no ':' (trial ids append `:<index>`). */
 export function newStudyId(): string {
@@ -20,17 +29,24 @@ export async function submitStudy(
   db: DbOrTx,
   factory: StudyFactory,
   input: string | object,
-): Promise<{ studyId: string; plannedRungs: number | null }> {
+): Promise<SubmittedStudy> {
   const def = factory.parse(input);
   // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.
   const source = typeof input === 'string' ? { yaml: input } : input;
-  const plannedRungs = def.createScheduler().plannedRungs();
+  const scheduler = def.createScheduler();
+  const plannedRungs = scheduler.plannedRungs();
   const id = newStudyId();
   await db
     .insert(studies)
     .values({ id, name: def.name, config: def.config, source, state: 'preparing', plannedRungs });
   await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${id})`);
-  return { studyId: id, plannedRungs };
+  return {
+    studyId: id,
+    plannedRungs,
+    distinctConfigurations: def.distinctConfigurations?.() ?? null,
+    plannedTrials: scheduler.plannedTrials?.() ?? null,
+    warning: planWarning(def, scheduler),
+  };
 }
 
 export class ConflictError extends BraintuneError {

@@ -7,7 +7,7 @@ import { TUNABLE_NAMES } from './search-space.js';
 const VALID = `
 name: brain-mri-hyperband
 dataset:
-  path: /work/shared/datasets/brain-tumor-mri
+  path: ../shared/datasets/brain-tumor-mri
   imageSize: 64
   valFraction: 0.2
 searchSpace:
@@ -57,7 +57,7 @@ describe('parseStudyConfig', () => {
     const config = parseStudyConfig(VALID);
     expect(config.name).toBe('brain-mri-hyperband');
     expect(config.dataset).toEqual({
-      path: '/work/shared/datasets/brain-tumor-mri',
+      path: '../shared/datasets/brain-tumor-mri',
       valFraction: 0.2,
       seed: 7,
     });

@@ -29,6 +29,7 @@ export {
   toHyperparameters,
   sampleAssignment,
   enumerateSpace,
+  countConfigurations,
   discreteValues,
   ParamSpecSchema,
   TUNABLE_NAMES,

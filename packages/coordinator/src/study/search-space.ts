@@ -496,6 +496,14 @@ export function enumerateSpace(space: SearchSpace, cap = 50_000): Assignment[] |
   return overflow ? null : points;
 }
 
+/**
+ * How many distinct hyperparameter sets the space holds: the size of its enumeration, or null
+ * when it is unbounded (a continuous float) or larger than `cap` (as good as unbounded here).
+ */
+export function countConfigurations(space: SearchSpace, cap = 50_000): number | null {
+  return enumerateSpace(space, cap)?.length ?? null;
+}
+
 export interface Proposal {
   hyperparameters: Hyperparameters;
   hpHash: string;

@@ -5,7 +5,7 @@ const app = document.getElementById('app');
 
 const EXAMPLE = `name: tiny-hyperband
 dataset:
-  path: /work/shared/datasets/brain-tumor-mri
+  path: ../shared/datasets/brain-tumor-mri
   imageSize: 32
   valFraction: 0.2
   seed: 1

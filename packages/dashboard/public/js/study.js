@@ -16,6 +16,7 @@ const sub = el('div.sub');
 const live = el('span.live', { id: 'live' }, 'connecting…');
 const kpis = el('div.kpis');
 const actions = el('div.row');
+const endReason = el('div', { id: 'end-reason' });
 const leaderboardHead = el('thead');
 const leaderboardBody = el('tbody', { id: 'leaderboard-body' });
 const leaderboard = el('table', { id: 'leaderboard' }, leaderboardHead, leaderboardBody);
@@ -29,6 +30,7 @@ app.replaceChildren(
   el('div.row', {}, title, el('span', { style: 'flex:1' }), live),
   sub,
   kpis,
+  endReason,
   actions,
   el('div.panel', {}, el('div.row', {}, el('h2', { style: 'flex:1' }, 'Leaderboard'), el('span.muted', {}, 'click a column to sort · trials that miss a constraint rank below all that meet them')), el('div.scroll', {}, leaderboard)),
   el('div.grid2', {}, el('div.panel', {}, el('h2', {}, 'Validation macro-F1 per epoch'), f1Chart), el('div.panel', {}, el('h2', {}, 'Validation loss per epoch'), lossChart)),
@@ -120,6 +122,7 @@ function renderKpis(snap) {
     kpi(`best ${s.objective.metric}`, s.best ? fmt(s.best.objective) : '—', 'kpi-best'),
     kpi('elapsed', fmtDuration(s.elapsedMs)),
   );
+  endReason.replaceChildren(...(s.endReason ? [el('div.notice', {}, `Ended early: ${s.endReason}`)] : []));
   const bestRow = snap.rows.find((r) => r.trialId === snap.bestTrialId);
   actions.replaceChildren(...[
     bestRow ? el('a.button', { href: `/trials/${bestRow.trialId}` }, `Open best trial #${bestRow.index}`) : null,

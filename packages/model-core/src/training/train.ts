@@ -276,7 +276,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       };
       await saveCheckpoint(checkpointDir, model, state);
     }
-    log?.info({ ...metrics, valRecall: undefined }, 'epoch done');
+    log?.debug({ ...metrics, valRecall: undefined }, 'epoch done');
     await options.onEpoch?.(metrics);
   }
   if (evaluation === null && outcome !== 'diverged') {
