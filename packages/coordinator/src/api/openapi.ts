@@ -8,6 +8,7 @@ import {
   TrialsQuerySchema,
   WorkerRowSchema,
 } from './schemas.js';
+import { StudyAnalysisSchema } from '../study/analysis.js';
 
 type Schema = z.ZodType;
 
@@ -67,6 +68,14 @@ export function openApiDocument(studyConfigSchema?: Schema): Record<string, unkn
           summary: 'One study with progress and best trial',
           parameters: [idParam],
           responses: { '200': { description: 'study', content: json(StudySummarySchema) }, ...errors },
+        },
+      },
+      '/api/studies/{id}/analysis': {
+        get: {
+          summary:
+            'Hyperparameter importance (PED-ANOVA), parallel-coordinate and slice data, optimisation history (bounded to 2,000 points)',
+          parameters: [idParam],
+          responses: { '200': { description: 'analysis', content: json(StudyAnalysisSchema) }, ...errors },
         },
       },
       '/api/studies/{id}/trials': {

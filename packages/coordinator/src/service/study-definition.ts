@@ -1,4 +1,5 @@
 import type { EpochMetrics, Evaluation } from '@braintune/protocol';
+import type { Observation } from '../scheduling/sampler.js';
 import type { Scheduler } from '../scheduling/types.js';
 
 /**
@@ -20,8 +21,8 @@ export interface StudyDefinition {
     evaluation: Evaluation | null,
     lastEpoch: EpochMetrics | undefined,
   ): { score: number | null; meetsConstraints: boolean };
-  /** A fresh scheduler; it must be a deterministic function of (config, state). */
-  createScheduler(): Scheduler;
+  /** A fresh scheduler; it must be a deterministic function of (config, warm start, state). */
+  createScheduler(warmStart?: readonly Observation[]): Scheduler;
 }
 
 export interface StudyFactory {

@@ -32,7 +32,7 @@ export const defaultStudyFactory: StudyFactory = {
         const r = scoreOf(source, config.objective, config.constraints);
         return { score: r.score, meetsConstraints: r.meetsConstraints };
       },
-      createScheduler: () => createScheduler(config),
+      createScheduler: (warmStart) => createScheduler(config, warmStart),
     };
   },
 };

@@ -4,7 +4,9 @@ import { BraintuneError, NotFoundError } from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { EVENTS_CHANNEL } from './coordinator.js';
+import { StudyConfigError } from '../study/problems.js';
 import type { StudyFactory } from './study-definition.js';
+import { warmStartProblems } from './warm-start.js';
 
 /** Study ids: short, URL- and artifact-key-safe, no ':' (trial ids append `:<index>`). */
 export function newStudyId(): string {
@@ -22,6 +24,8 @@ export async function submitStudy(
   input: string | object,
 ): Promise<{ studyId: string; plannedRungs: number | null }> {
   const def = factory.parse(input);
+  const warmStart = await warmStartProblems(db, def.config);
+  if (warmStart.length > 0) throw new StudyConfigError(warmStart);
   // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.
   const source = typeof input === 'string' ? { yaml: input } : input;
   const plannedRungs = def.createScheduler().plannedRungs();

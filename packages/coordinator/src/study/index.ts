@@ -65,3 +65,10 @@ export {
 export { encodeSpace, assignmentOf, toCoordinate, fromUnit, valueOf, type Dim } from './space-encoding.js';
 export { ParzenEstimator, type Coordinates } from './parzen.js';
 export { mulberry32, mixSeed, trialSeed, type Prng } from './prng.js';
+export {
+  analyseStudy,
+  StudyAnalysisSchema,
+  type StudyAnalysis,
+  type AnalysisInput,
+  type AnalysisRung,
+} from './analysis.js';
