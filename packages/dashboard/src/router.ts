@@ -15,6 +15,7 @@ import {
   RegistryService,
   requireApiToken,
   requireApiTokenForMutations,
+  studyAnalysis,
   tfjsZipStream,
   type Db,
 } from '@braintune/coordinator';
@@ -159,6 +160,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   });
   router.get('/api/ui/studies/:id', async (req, res) => {
     res.json(await studySnapshot(deps.db, req.params.id));
+  });
+  router.get('/api/ui/studies/:id/analysis', async (req, res) => {
+    res.json(await studyAnalysis(deps.db, req.params.id));
   });
   router.get('/api/ui/trials/:id', async (req, res) => {
     res.json(await trialDetail(deps.db, req.params.id));

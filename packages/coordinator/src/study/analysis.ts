@@ -49,6 +49,7 @@ const ParameterSchema = z.object({
 
 export const StudyAnalysisSchema = z.object({
   method: z.literal('ped-anova'),
+  direction: z.enum(['max', 'min']),
   quantile: z.number(),
   /** Epochs of the results importance was computed on (null: every trial's last result). */
   importanceBudget: z.number().nullable(),
@@ -129,6 +130,7 @@ export function analyseStudy(input: AnalysisInput): StudyAnalysis {
 
   return {
     method: 'ped-anova',
+    direction: input.direction,
     quantile,
     importanceBudget,
     parameters: dims.map((d) => ({

@@ -1,6 +1,7 @@
 /* global performance */
 import { api, badge, classLabel, el, fmt, fmtDuration, orderClasses, pathId, renderTopBar, shortId } from './common.js';
 import { curveChart } from './charts.js';
+import { analysisPanel } from './analysis.js';
 
 renderTopBar('studies');
 const app = document.getElementById('app');
@@ -33,6 +34,8 @@ app.replaceChildren(
   el('div.grid2', {}, el('div.panel', {}, el('h2', {}, 'Validation macro-F1 per epoch'), f1Chart), el('div.panel', {}, el('h2', {}, 'Validation loss per epoch'), lossChart)),
   el('div.grid3', {}, el('div.panel', {}, el('h2', {}, 'Brackets and rungs'), brackets), el('div.panel', {}, el('h2', {}, 'Workers'), workers)),
 );
+const analysis = analysisPanel(studyId);
+app.append(analysis.panel);
 
 function columns(snap) {
   const classes = orderClasses(snap.classes);
@@ -200,6 +203,7 @@ function render(snap) {
   renderCurves(snap);
   renderBrackets(snap);
   renderWorkers(snap);
+  void analysis.refresh();
   updates += 1;
   document.body.dataset.updates = String(updates);
   document.body.dataset.snapshotAt = String(snap.generatedAt);
