@@ -1,5 +1,5 @@
 /**
- * `npm run bench:search-sim [-- --repeats 30 --budget 300 --target 0.87]`: search strategies
+ * `npm run bench:search-sim [-- --repeats 30 --budget 300 --quantile 0.98 | --target 0.87]`: search strategies
  * compared over many seeds in seconds. The real schedulers (Hyperband, ASHA, random) and the real
  * samplers (random, TPE) run through the in-memory coordinator (scheduling/simulate.ts, 2
  * workers); a simulated rung "trains" by reading the learning curve of a surrogate fitted on
@@ -11,7 +11,7 @@
  * η 3) until it has spent the budget. The objective is validation accuracy.
  * Per run: epochs spent (completed rungs, in completion order) until some epoch first reached the
  * target, and the best rung result within the budget. The target defaults to the final accuracy
- * that the best 10 % of uniformly drawn configurations reach (noise-free surrogate).
+ * that the best 2 % of uniformly drawn configurations reach (noise-free surrogate; `--quantile`).
  * Last stdout line: `{repeats, target, budget, curves, samplers: {<scheduler>+<sampler>:
  * {medianEpochsToTarget, medianBestAtBudget, reachedTarget}}}` (medianEpochsToTarget is null when
  * fewer than half of the runs reached the target within the budget).
@@ -44,7 +44,8 @@ const file = CurvesFileSchema.parse(
   JSON.parse(await readFile(path.resolve(REPO, arg('curves', 'bench/data/curves.json')), 'utf8')),
 );
 const maxEpochs = file.epochs;
-const target = Number(arg('target', String(topDecile())));
+const quantile = Number(arg('quantile', '0.98'));
+const target = Number(arg('target', String(topQuantile(quantile))));
 const log = (...parts: unknown[]): void => console.error('[bench:search-sim]', ...parts);
 
 const SCHEDULERS = {
@@ -100,8 +101,8 @@ function runOnce(scheduler: keyof typeof SCHEDULERS, sampler: 'random' | 'tpe', 
   return { epochsToTarget, bestAtBudget: best };
 }
 
-/** Final accuracy (noise-free surrogate) that 10 % of uniformly drawn configurations reach. */
-function topDecile(): number {
+/** Final accuracy (noise-free surrogate) that a share 1 − q of uniformly drawn configurations reach. */
+function topQuantile(q: number): number {
   const { space, problems } = parseSearchSpace(file.searchSpace);
   if (problems.length > 0) throw new Error(`curves file search space: ${problems.join('; ')}`);
   const surrogate = new CurveSurrogate(space, file.curves, 3, 0);
@@ -115,7 +116,7 @@ function topDecile(): number {
     finals.push(surrogate.curve(p.hyperparameters, p.hpHash, 0).at(-1)!);
   }
   finals.sort((a, b) => a - b);
-  return Math.round(finals[Math.floor(0.9 * (finals.length - 1))]! * 10_000) / 10_000;
+  return Math.round(finals[Math.floor(q * (finals.length - 1))]! * 10_000) / 10_000;
 }
 
 function median(values: number[]): number {
@@ -142,5 +143,13 @@ for (const [scheduler, sampler] of STRATEGIES) {
   log(key, samplers[key], `${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 console.log(
-  JSON.stringify({ bench: 'search-sim', repeats, target, budget, curves: file.curves.length, samplers }),
+  JSON.stringify({
+    bench: 'search-sim',
+    repeats,
+    target,
+    quantile,
+    budget,
+    curves: file.curves.length,
+    samplers,
+  }),
 );

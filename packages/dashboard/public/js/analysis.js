@@ -1,3 +1,4 @@
+/* global devicePixelRatio */
 // Search analysis on the study page: importance, parallel coordinates, slices, optimisation history.
 // Data: GET /api/ui/studies/:id/analysis (bounded to 2,000 trials server-side, cached per result).
 import uPlot from '/vendor/uplot/uPlot.esm.js';
