@@ -179,5 +179,5 @@ describe.skipIf(!hasChromium)('search analysis on the study page', () => {
       },
     );
     await page.locator('#analysis-history').screenshot({ path: join(SHOTS, 'history-live.png') });
-  }, 120_000);
+  }, 300_000);
 });

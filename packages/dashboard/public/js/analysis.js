@@ -28,6 +28,7 @@ export function analysisPanel(studyId) {
   let again = false;
   let last = 0;
   let renders = 0;
+  let shown = '';
 
   async function refresh() {
     if (busy) { again = true; return; }
@@ -37,6 +38,10 @@ export function analysisPanel(studyId) {
     try {
       const a = await api(`/api/ui/studies/${encodeURIComponent(studyId)}/analysis`);
       last = Date.now();
+      // Live updates arrive for every recorded event; redraw only when the results changed.
+      const key = JSON.stringify([a.trials, a.history.length, a.history.at(-1), a.importance]);
+      if (key === shown) return;
+      shown = key;
       note.textContent = `${a.trials} trials with results${a.sampled ? ` · ${a.points.length} shown (best kept)` : ''}${a.importanceBudget ? ` · importance at ${a.importanceBudget} epochs` : ''}`;
       renderImportance(importance, a);
       renderParallel(parallel, a);
