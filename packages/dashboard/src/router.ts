@@ -17,6 +17,7 @@ import {
   RegistryService,
   requireApiToken,
   requireApiTokenForMutations,
+  studyAnalysis,
   tfjsZipStream,
   type Db,
 } from '@braintune/coordinator';
@@ -173,6 +174,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   });
   router.get('/api/ui/studies/:id', async (req, res) => {
     res.json(await studySnapshot(deps.db, req.params.id));
+  });
+  router.get('/api/ui/studies/:id/analysis', async (req, res) => {
+    res.json(await studyAnalysis(deps.db, req.params.id));
   });
   router.get('/api/ui/trials/:id', async (req, res) => {
     res.json(await trialDetail(deps.db, req.params.id));

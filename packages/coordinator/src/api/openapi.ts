@@ -14,6 +14,7 @@ import {
   TrialsQuerySchema,
   WorkerRowSchema,
 } from './schemas.js';
+import { StudyAnalysisSchema } from '../study/analysis.js';
 
 /**
  * The one description of every HTTP route clients use, generated from the zod schemas the
@@ -72,6 +73,14 @@ const ROUTES: Route[] = [
     tag: 'studies',
     summary: 'One study with progress, best trial and why it ended early (endReason)',
     ok: { description: 'study', schema: StudySummarySchema },
+  },
+  {
+    method: 'get',
+    path: '/api/studies/:id/analysis',
+    tag: 'studies',
+    summary:
+      'Hyperparameter importance (PED-ANOVA), parallel-coordinate and slice data, optimisation history (bounded to 2,000 points)',
+    ok: { description: 'analysis', schema: StudyAnalysisSchema },
   },
   {
     method: 'get',
@@ -187,6 +196,13 @@ const ROUTES: Route[] = [
     tag: 'dashboard',
     summary: "A study's dashboard snapshot (leaderboard, curves, brackets, workers)",
     ok: { description: 'snapshot', schema: Anything },
+  },
+  {
+    method: 'get',
+    path: '/api/ui/studies/:id/analysis',
+    tag: 'dashboard',
+    summary: "The study page's search analysis (same shape as /api/studies/{id}/analysis)",
+    ok: { description: 'analysis', schema: StudyAnalysisSchema },
   },
   {
     method: 'get',

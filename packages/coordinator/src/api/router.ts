@@ -4,6 +4,7 @@ import { BraintuneError, InvalidInputError, createLogger, type Logger } from '@b
 import type { Db } from '../db/client.js';
 import { listStudies, listTrials, listWorkers, studySummary } from '../service/queries.js';
 import { cancelStudy, submitStudy } from '../service/submit.js';
+import { studyAnalysis } from '../service/analysis-query.js';
 import type { StudyFactory } from '../service/study-definition.js';
 import { requireApiTokenForMutations } from '../registry/auth.js';
 import { openApiDocument } from './openapi.js';
@@ -126,6 +127,14 @@ export function createApiRouter(deps: ApiDeps): Router {
     wrap(async (req, res) => {
       const { id } = StudyIdParamsSchema.parse(req.params);
       res.json(await studySummary(deps.db, id));
+    }),
+  );
+
+  router.get(
+    '/api/studies/:id/analysis',
+    wrap(async (req, res) => {
+      const { id } = StudyIdParamsSchema.parse(req.params);
+      res.json(await studyAnalysis(deps.db, id));
     }),
   );
 

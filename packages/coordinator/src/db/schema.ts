@@ -94,6 +94,12 @@ export const trials = pgTable(
     /** External test-set scores of the last finished rung, by name; shown beside `score`, never in it. */
     testScores: jsonb('test_scores').$type<TestSetScores>(),
     error: text('error'),
+    /**
+     * The sampler's snapshot: the largest `trial_rungs.result_seq` of the study when this trial was
+     * proposed (set by a trigger, see drizzle/0001_sampler_history.sql). Its configuration was
+     * fitted on exactly the rungs with result_seq ≤ history_seq (scheduling/sampler.ts).
+     */
+    historySeq: bigint('history_seq', { mode: 'number' }),
     createdAt: createdAt(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -129,9 +135,12 @@ export const trialRungs = pgTable(
     queuedAt: ts('queued_at').notNull().defaultNow(),
     startedAt: ts('started_at'),
     finishedAt: ts('finished_at'),
+    /** Order in which rung results were recorded (a sequence, stamped by a trigger when the rung ends). */
+    resultSeq: bigint('result_seq', { mode: 'number' }),
   },
   (t) => [
     uniqueIndex('trial_rungs_job_id_uq').on(t.jobId),
+    index('trial_rungs_study_result_seq_idx').on(t.studyId, t.resultSeq),
     uniqueIndex('trial_rungs_trial_rung_uq').on(t.trialId, t.rung),
     index('trial_rungs_study_status_idx').on(t.studyId, t.status),
   ],

@@ -1,5 +1,6 @@
 import type { AshaConfig, Budget } from '../study/config.js';
 import type { SearchSpace } from '../study/search-space.js';
+import type { Sampler } from './sampler.js';
 import { RankedResults, type RankedResult } from './ranked-results.js';
 import { byCreation, settledRung, StudyMirror, type TrialIndex } from './study-mirror.js';
 import type { Decision, RungRecord, Scheduler, StopReason, StudyState, TrialRecord } from './types.js';
@@ -37,6 +38,8 @@ export interface AshaSchedulerOptions {
   space: SearchSpace;
   seed: number;
   budget: Budget;
+  /** Proposes new configurations (default: random search). */
+  sampler?: Sampler;
 }
 
 export class AshaScheduler implements Scheduler {
@@ -48,7 +51,7 @@ export class AshaScheduler implements Scheduler {
   constructor(private readonly options: AshaSchedulerOptions) {
     const { minEpochs, maxEpochs, factor } = options.config;
     this.rungEpochs = ashaRungEpochs(minEpochs, maxEpochs, factor);
-    this.proposer = new TrialProposer(options.space, options.seed);
+    this.proposer = new TrialProposer(options.space, options.seed, options.sampler);
     this.index = new AshaIndex(this.rungEpochs.length - 1);
     this.mirror = new StudyMirror(this.index);
   }

@@ -1,6 +1,7 @@
 import type { Budget, HyperbandConfig } from '../study/config.js';
 import { compareRankable } from '../study/objective.js';
 import type { SearchSpace } from '../study/search-space.js';
+import type { Sampler } from './sampler.js';
 import {
   hyperbandBrackets,
   hyperbandPlan,
@@ -96,6 +97,8 @@ export interface HyperbandSchedulerOptions {
   space: SearchSpace;
   seed: number;
   budget: Budget;
+  /** Proposes new configurations (default: random search). */
+  sampler?: Sampler;
 }
 
 export class HyperbandScheduler implements Scheduler {
@@ -117,7 +120,7 @@ export class HyperbandScheduler implements Scheduler {
         this.sequence.push({ seq: this.sequence.length, iteration, bracket });
       }
     }
-    this.proposer = new TrialProposer(options.space, options.seed);
+    this.proposer = new TrialProposer(options.space, options.seed, options.sampler);
     this.index = new BracketIndex(this.sequence, (trial) => this.seqOf(trial));
     this.mirror = new StudyMirror(this.index);
   }

@@ -26,3 +26,14 @@ export {
   type SimulatedRungOutcome,
   type DecideCall,
 } from './simulate.js';
+export {
+  createSampler,
+  observationsOf,
+  compareObservations,
+  RandomSampler,
+  type Sampler,
+  type SamplerOptions,
+  type Observation,
+  type ProposalRequest,
+} from './sampler.js';
+export { TpeSampler, type TpeSamplerOptions } from './tpe.js';

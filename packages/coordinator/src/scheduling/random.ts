@@ -1,5 +1,6 @@
 import type { Budget, RandomConfig } from '../study/config.js';
 import type { SearchSpace } from '../study/search-space.js';
+import type { Sampler } from './sampler.js';
 import { byCreation, settledRung, StudyMirror, type TrialIndex } from './study-mirror.js';
 import type { Decision, Scheduler, StudyState, TrialRecord } from './types.js';
 import { Gate, TrialProposer } from './working-state.js';
@@ -10,6 +11,8 @@ export interface RandomSchedulerOptions {
   space: SearchSpace;
   seed: number;
   budget: Budget;
+  /** Proposes new configurations (default: random search). */
+  sampler?: Sampler;
 }
 
 /** Trials whose rung ended and that are still open: each stops at the next call. */
@@ -35,7 +38,7 @@ export class RandomScheduler implements Scheduler {
   private readonly mirror = new StudyMirror(this.settled);
 
   constructor(private readonly options: RandomSchedulerOptions) {
-    this.proposer = new TrialProposer(options.space, options.seed);
+    this.proposer = new TrialProposer(options.space, options.seed, options.sampler);
   }
 
   plannedTrials(): number {

@@ -1,4 +1,5 @@
 import { queuedRung, rungRecord } from './rung-record.js';
+import { observationsOf, type Observation } from './sampler.js';
 import type { Decision, RungRecord, StudyState, StudyStateChanges, TrialRecord } from './types.js';
 import {
   isActiveRung,
@@ -128,6 +129,11 @@ export class StudyMirror implements ProposerView {
 
   get nextIndex(): number {
     return Math.max(this.maxIndex + 1, this.nextPendingIndex);
+  }
+
+  /** Every completed, scored rung of the study, in canonical order (the sampler's history). */
+  history(): Observation[] {
+    return observationsOf(this.byId.values());
   }
 
   sync(state: StudyState): void {

@@ -1,5 +1,6 @@
 import type { Budget } from '../study/config.js';
-import { SearchSpaceSampler, type SearchSpace } from '../study/search-space.js';
+import type { SearchSpace } from '../study/search-space.js';
+import { RandomSampler, type Observation, type Sampler } from './sampler.js';
 import type { CompletionReason, Decision, NewTrial, RungRecord, TrialRecord, TrialStatus } from './types.js';
 
 /**
@@ -18,6 +19,8 @@ export interface GateView {
 export interface ProposerView extends GateView {
   readonly nextIndex: number;
   readonly triedHashes: ReadonlySet<string>;
+  /** The sampler's history (see sampler.ts); absent means no observations. */
+  history?(): readonly Observation[];
 }
 
 /** Trial statuses after which a trial never trains again. */
@@ -99,10 +102,11 @@ export class Gate {
 
 /** Seeded, duplicate-free proposals of new trials; flags the gate when the space is exhausted. */
 export class TrialProposer {
-  private readonly sampler: SearchSpaceSampler;
+  private readonly sampler: Sampler;
 
-  constructor(space: SearchSpace, seed: number) {
-    this.sampler = new SearchSpaceSampler(space, seed);
+  /** Without a sampler: random search (today's draws). */
+  constructor(space: SearchSpace, seed: number, sampler?: Sampler) {
+    this.sampler = sampler ?? new RandomSampler(space, seed);
   }
 
   propose(
@@ -112,7 +116,11 @@ export class TrialProposer {
   ): Decision | null {
     if (!gate.canCreate(state)) return null;
     const index = state.nextIndex;
-    const proposal = this.sampler.propose(index, state.triedHashes);
+    const proposal = this.sampler.propose({
+      index,
+      tried: state.triedHashes,
+      history: () => state.history?.() ?? [],
+    });
     if (proposal === null) {
       gate.exhausted = true;
       return null;

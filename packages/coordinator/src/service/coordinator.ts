@@ -20,13 +20,16 @@ import { createRedis } from '../queue/connection.js';
 import { TrialQueue } from '../queue/trial-queue.js';
 import { readWorkers } from '../queue/workers-registry.js';
 import { inspectStudy } from '../reconcile/reconcile.js';
+import type { Observation } from '../scheduling/sampler.js';
 import type { Scheduler } from '../scheduling/types.js';
+import { StudyConfigError } from '../study/problems.js';
 import { applyDecisions, type AppliedDecisions, type StudyContext } from './decisions.js';
 import { describeEndReason } from './end-reason.js';
 import { Leadership } from './leadership.js';
 import { cacheProgress, recordEvent, recordProgressEvent } from './recorder.js';
 import { StudyStateCache, toStudyState, type CachedStudy } from './state-cache.js';
 import type { StudyDefinition, StudyFactory } from './study-definition.js';
+import { loadWarmStart, warmStartIds, warmStartProblems } from './warm-start.js';
 
 export const EVENTS_CHANNEL = 'braintune_events';
 
@@ -238,10 +241,14 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     return def;
   }
 
-  private scheduler(studyId: string, def: StudyDefinition): Scheduler {
+  private scheduler(
+    studyId: string,
+    def: StudyDefinition,
+    warmStart: readonly Observation[] = [],
+  ): Scheduler {
     let s = this.schedulers.get(studyId);
     if (!s) {
-      s = def.createScheduler();
+      s = def.createScheduler(warmStart);
       this.schedulers.set(studyId, s);
     }
     return s;
@@ -350,7 +357,8 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     cached: CachedStudy,
     datasets: DatasetRef[],
   ): Promise<AppliedDecisions> {
-    const scheduler = this.scheduler(study.id, def);
+    const warmIds = this.schedulers.has(study.id) ? [] : warmStartIds(def.config);
+    const scheduler = this.scheduler(study.id, def, await loadWarmStart(tx, warmIds));
     const context: StudyContext = { id: study.id, seed: def.seed, datasets };
     const total: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
     const elapsed = study.startedAt ? (Date.now() - study.startedAt.getTime()) / 60_000 : 0;
@@ -505,6 +513,10 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
           split: prepared.split,
           ...(testSets.length > 0 ? { testSets } : {}),
         });
+        if (datasets.length === def.imageSizes.length) {
+          const problems = await warmStartProblems(this.db, def.config, datasets);
+          if (problems.length > 0) throw new StudyConfigError(problems);
+        }
         this.log.info(
           {
             studyId,

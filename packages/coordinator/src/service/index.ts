@@ -15,3 +15,6 @@ export {
 export { defaultStudyFactory } from './study-factory.js';
 export { trialIdOf, checkpointKeyOf, datasetFor } from './decisions.js';
 export type { StudyDefinition, StudyFactory } from './study-definition.js';
+export { proposalInputs } from './sampler-history.js';
+export { loadWarmStart, warmStartProblems, warmStartIds, differingParameters } from './warm-start.js';
+export { studyAnalysis } from './analysis-query.js';

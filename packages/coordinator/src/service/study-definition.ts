@@ -1,4 +1,5 @@
 import type { EpochMetrics, Evaluation, PreprocessingHyperparameters } from '@braintune/protocol';
+import type { Observation } from '../scheduling/sampler.js';
 import type { Scheduler } from '../scheduling/types.js';
 
 /**
@@ -25,8 +26,8 @@ export interface StudyDefinition {
     evaluation: Evaluation | null,
     lastEpoch: EpochMetrics | undefined,
   ): { score: number | null; meetsConstraints: boolean };
-  /** A fresh scheduler; it must be a deterministic function of (config, state). */
-  createScheduler(): Scheduler;
+  /** A fresh scheduler; it must be a deterministic function of (config, warm start, state). */
+  createScheduler(warmStart?: readonly Observation[]): Scheduler;
   /** Distinct hyperparameter sets the search space holds; null when unbounded (a continuous parameter). */
   distinctConfigurations?(): number | null;
 }

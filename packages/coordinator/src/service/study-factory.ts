@@ -45,7 +45,7 @@ export const defaultStudyFactory: StudyFactory = {
         const r = scoreOf(source, config.objective, config.constraints);
         return { score: r.score, meetsConstraints: r.meetsConstraints };
       },
-      createScheduler: () => createScheduler(config),
+      createScheduler: (warmStart) => createScheduler(config, warmStart),
       distinctConfigurations: () => countConfigurations(config.searchSpace),
     };
   },

@@ -5,7 +5,9 @@ import type { DbOrTx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { EVENTS_CHANNEL } from './coordinator.js';
 import { planWarning } from './end-reason.js';
+import { StudyConfigError } from '../study/problems.js';
 import type { StudyFactory } from './study-definition.js';
+import { warmStartProblems } from './warm-start.js';
 
 export interface SubmittedStudy {
   studyId: string;
@@ -31,6 +33,8 @@ export async function submitStudy(
   input: string | object,
 ): Promise<SubmittedStudy> {
   const def = factory.parse(input);
+  const warmStart = await warmStartProblems(db, def.config);
+  if (warmStart.length > 0) throw new StudyConfigError(warmStart);
   // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.
   const source = typeof input === 'string' ? { yaml: input } : input;
   const scheduler = def.createScheduler();

@@ -204,7 +204,7 @@ seeds: 3
       'scheduler.factor: got 1, must be an integer ≥ 2',
       'scheduler.maxEpoch: unknown key, did you mean "maxEpochs"? allowed: type, maxEpochs, factor, iterations',
       'budget.maxTrials: got 0, must be an integer ≥ 1',
-      'seeds: unknown key, did you mean "seed"? allowed: name, dataset, searchSpace, scheduler, objective, constraints, budget, evaluation, seed',
+      'seeds: unknown key, did you mean "seed"? allowed: name, dataset, searchSpace, scheduler, sampler, warmStart, objective, constraints, budget, evaluation, seed',
     ]);
   });
 

@@ -8,6 +8,12 @@ import {
 } from '@braintune/protocol';
 import { ConstraintSchema, ObjectiveSchema, recallClassOf, type MetricName } from './objective.js';
 import { formatPath, showValue, StudyConfigError, valueAt, zodProblems } from './problems.js';
+import {
+  SamplerConfigSchema,
+  WarmStartSchema,
+  type SamplerConfig,
+  type WarmStart,
+} from './sampler-config.js';
 import { discreteValues, parseSearchSpace, type SearchSpace } from './search-space.js';
 
 /**
@@ -144,6 +150,8 @@ const TopLevelSchema = z.strictObject({
   dataset: DatasetConfigSchema,
   searchSpace: z.unknown().optional(),
   scheduler: SchedulerConfigSchema,
+  sampler: SamplerConfigSchema.default({ type: 'random' }),
+  warmStart: WarmStartSchema.optional(),
   objective: ObjectiveSchema.default({ metric: 'val_macro_f1', direction: 'max' }),
   constraints: z.array(ConstraintSchema, { error: 'must be a list of {metric, min?, max?}' }).default([]),
   budget: BudgetSchema.default({ maxTrials: null, maxWallClockMinutes: null }),
@@ -163,6 +171,10 @@ export interface StudyConfig {
   /** Includes `imageSize` as a fixed parameter when the config set it under `dataset`. */
   searchSpace: SearchSpace;
   scheduler: SchedulerConfig;
+  /** How new configurations are proposed (default random: today's draws). */
+  sampler: SamplerConfig;
+  /** Earlier studies whose results seed the sampler. */
+  warmStart?: WarmStart;
   objective: z.output<typeof ObjectiveSchema>;
   constraints: z.output<typeof ConstraintSchema>[];
   budget: Budget;
@@ -370,6 +382,8 @@ export function parseStudyConfig(
       },
       searchSpace,
       scheduler: top.data.scheduler,
+      sampler: top.data.sampler,
+      ...(top.data.warmStart ? { warmStart: top.data.warmStart } : {}),
       objective: top.data.objective,
       constraints: top.data.constraints,
       budget: top.data.budget,

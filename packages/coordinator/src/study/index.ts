@@ -60,5 +60,21 @@ export {
   type Direction,
 } from './objective.js';
 export { StudyConfigError } from './problems.js';
+export {
+  SamplerConfigSchema,
+  WarmStartSchema,
+  type SamplerConfig,
+  type TpeSamplerConfig,
+  type WarmStart,
+} from './sampler-config.js';
+export { encodeSpace, assignmentOf, toCoordinate, fromUnit, valueOf, type Dim } from './space-encoding.js';
+export { ParzenEstimator, type Coordinates } from './parzen.js';
 export { mulberry32, mixSeed, trialSeed, type Prng } from './prng.js';
 export { resolveStudyDataPath } from './data-path.js';
+export {
+  analyseStudy,
+  StudyAnalysisSchema,
+  type StudyAnalysis,
+  type AnalysisInput,
+  type AnalysisRung,
+} from './analysis.js';

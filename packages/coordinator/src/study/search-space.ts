@@ -389,9 +389,9 @@ export function parseSearchSpace(raw: unknown, prefix: PathSegment[] = ['searchS
 // ---------------------------------------------------------------------------------------------
 // Sampling, hashing, enumeration.
 
-type Assignment = Map<string, ParamValue>;
+export type Assignment = Map<string, ParamValue>;
 
-function isActive(spec: ParamSpec, assignment: Assignment): boolean {
+export function isActive(spec: ParamSpec, assignment: ReadonlyMap<string, ParamValue>): boolean {
   if (!spec.when) return true;
   return Object.entries(spec.when).every(([parent, values]) => {
     if (!assignment.has(parent)) return false;

@@ -1,6 +1,7 @@
 /* global performance */
 import { api, badge, classLabel, el, fmt, fmtDuration, orderClasses, pathId, renderTopBar, shortId } from './common.js';
 import { curveChart } from './charts.js';
+import { analysisPanel } from './analysis.js';
 
 renderTopBar('studies');
 const app = document.getElementById('app');
@@ -37,6 +38,8 @@ app.replaceChildren(
   el('div.grid3', {}, el('div.panel', {}, el('h2', {}, 'Brackets and rungs'), brackets), el('div.panel', {}, el('h2', {}, 'Workers'), workers)),
   el('div.panel', {}, el('div.row', {}, el('h2', { style: 'flex:1' }, 'Data set'), el('span.muted', {}, 'near-duplicate groups never straddle train and validation')), datasets),
 );
+const analysis = analysisPanel(studyId);
+app.append(analysis.panel);
 
 function columns(snap) {
   const classes = orderClasses(snap.classes);
@@ -245,6 +248,7 @@ function render(snap) {
   renderBrackets(snap);
   renderWorkers(snap);
   renderDatasets(snap);
+  void analysis.refresh();
   updates += 1;
   document.body.dataset.updates = String(updates);
   document.body.dataset.snapshotAt = String(snap.generatedAt);

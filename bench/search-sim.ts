@@ -1,0 +1,155 @@
+/**
+ * `npm run bench:search-sim [-- --repeats 30 --budget 300 --quantile 0.98 | --target 0.87]`: search strategies
+ * compared over many seeds in seconds. The real schedulers (Hyperband, ASHA, random) and the real
+ * samplers (random, TPE) run through the in-memory coordinator (scheduling/simulate.ts, 2
+ * workers); a simulated rung "trains" by reading the learning curve of a surrogate fitted on
+ * curves recorded from real trainings on the shared data (bench/data/curves.json, written by
+ * bench/record-curves.ts; see bench/search-sim/surrogate.ts for the surrogate and its noise).
+ *
+ * Budget: every strategy gets the same `--budget` epochs (default 300 = Hyperband (9, 3) × 4
+ * iterations): Hyperband runs 4 iterations, random 9-epoch trials up to the budget, ASHA (1..9,
+ * η 3) until it has spent the budget. The objective is validation accuracy.
+ * Per run: epochs spent (completed rungs, in completion order) until some epoch first reached the
+ * target, and the best rung result within the budget. The target defaults to the final accuracy
+ * that the best 2 % of uniformly drawn configurations reach (noise-free surrogate; `--quantile`).
+ * Last stdout line: `{repeats, target, budget, curves, samplers: {<scheduler>+<sampler>:
+ * {medianEpochsToTarget, medianBestAtBudget, reachedTarget}}}` (medianEpochsToTarget is null when
+ * fewer than half of the runs reached the target within the budget).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createScheduler,
+  simulateStudy,
+  type RungRecord,
+  type TrialRecord,
+} from '../packages/coordinator/src/scheduling/index.js';
+import {
+  parseSearchSpace,
+  parseStudyConfig,
+  SearchSpaceSampler,
+} from '../packages/coordinator/src/study/index.js';
+import { CurvesFileSchema } from './search-sim/curves.js';
+import { CurveSurrogate } from './search-sim/surrogate.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+const repeats = Number(arg('repeats', '30'));
+const budget = Number(arg('budget', '300'));
+const file = CurvesFileSchema.parse(
+  JSON.parse(await readFile(path.resolve(REPO, arg('curves', 'bench/data/curves.json')), 'utf8')),
+);
+const maxEpochs = file.epochs;
+const quantile = Number(arg('quantile', '0.98'));
+const target = Number(arg('target', String(topQuantile(quantile))));
+const log = (...parts: unknown[]): void => console.error('[bench:search-sim]', ...parts);
+
+const SCHEDULERS = {
+  random: { type: 'random', epochs: maxEpochs, maxTrials: Math.floor(budget / maxEpochs) },
+  hyperband: { type: 'hyperband', maxEpochs, factor: 3, iterations: Math.max(1, Math.round(budget / 75)) },
+  asha: { type: 'asha', maxEpochs, minEpochs: 1, factor: 3, maxTrials: Math.ceil(budget / 2) },
+} as const;
+const STRATEGIES: [keyof typeof SCHEDULERS, 'random' | 'tpe'][] = [
+  ['random', 'random'],
+  ['hyperband', 'random'],
+  ['asha', 'random'],
+  ['hyperband', 'tpe'],
+  ['asha', 'tpe'],
+];
+
+interface RunResult {
+  epochsToTarget: number | null;
+  bestAtBudget: number;
+}
+
+function runOnce(scheduler: keyof typeof SCHEDULERS, sampler: 'random' | 'tpe', seed: number): RunResult {
+  const config = parseStudyConfig(
+    JSON.stringify({
+      name: 'sim',
+      dataset: { path: '/sim' },
+      searchSpace: file.searchSpace,
+      scheduler: SCHEDULERS[scheduler],
+      sampler: { type: sampler },
+      objective: { metric: 'val_accuracy', direction: 'max' },
+      seed,
+    }),
+    'json',
+  );
+  const surrogate = new CurveSurrogate(config.searchSpace, file.curves);
+  const curves = new Map<string, number[]>();
+  let spent = 0;
+  let epochsToTarget: number | null = null;
+  let best = 0;
+  const outcome = (trial: TrialRecord, rung: RungRecord) => {
+    let curve = curves.get(trial.hpHash);
+    if (!curve)
+      curves.set(trial.hpHash, (curve = surrogate.curve(trial.hyperparameters, trial.hpHash, seed)));
+    for (let e = rung.fromEpoch + 1; e <= rung.toEpoch; e++) {
+      spent++;
+      if (spent <= budget && epochsToTarget === null && curve[e - 1]! >= target) epochsToTarget = spent;
+    }
+    const score = curve[rung.toEpoch - 1]!;
+    if (spent <= budget) best = Math.max(best, score);
+    return { score };
+  };
+  // ASHA has no plan: its trial cap (budget / 2 trials cost more than the budget) lets it overrun; results past the budget are ignored.
+  simulateStudy({ scheduler: createScheduler(config), workers: 2, outcome, maxEvents: 100_000 });
+  return { epochsToTarget, bestAtBudget: best };
+}
+
+/** Final accuracy (noise-free surrogate) that a share 1 − q of uniformly drawn configurations reach. */
+function topQuantile(q: number): number {
+  const { space, problems } = parseSearchSpace(file.searchSpace);
+  if (problems.length > 0) throw new Error(`curves file search space: ${problems.join('; ')}`);
+  const surrogate = new CurveSurrogate(space, file.curves, 3, 0);
+  const draws = new SearchSpaceSampler(space, 0x5eed);
+  const finals: number[] = [];
+  const tried = new Set<string>();
+  for (let i = 0; i < 1000; i++) {
+    const p = draws.propose(i, tried);
+    if (!p) break;
+    tried.add(p.hpHash);
+    finals.push(surrogate.curve(p.hyperparameters, p.hpHash, 0).at(-1)!);
+  }
+  finals.sort((a, b) => a - b);
+  return Math.round(finals[Math.floor(q * (finals.length - 1))]! * 10_000) / 10_000;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const samplers: Record<
+  string,
+  { medianEpochsToTarget: number | null; medianBestAtBudget: number; reachedTarget: number }
+> = {};
+for (const [scheduler, sampler] of STRATEGIES) {
+  const started = performance.now();
+  const runs = Array.from({ length: repeats }, (_, r) => runOnce(scheduler, sampler, 1000 + r));
+  const toTarget = runs.map((r) => r.epochsToTarget ?? Number.POSITIVE_INFINITY);
+  const m = median(toTarget);
+  const key = `${scheduler}+${sampler}`;
+  samplers[key] = {
+    medianEpochsToTarget: Number.isFinite(m) ? m : null,
+    medianBestAtBudget: Math.round(median(runs.map((r) => r.bestAtBudget)) * 10_000) / 10_000,
+    reachedTarget: runs.filter((r) => r.epochsToTarget !== null).length,
+  };
+  log(key, samplers[key], `${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+console.log(
+  JSON.stringify({
+    bench: 'search-sim',
+    repeats,
+    target,
+    quantile,
+    budget,
+    curves: file.curves.length,
+    samplers,
+  }),
+);
