@@ -7,3 +7,4 @@ export * from './queue/index.js';
 export * from './service/index.js';
 export * from './reconcile/index.js';
 export * from './api/index.js';
+export * from './data-roots/index.js';

@@ -74,6 +74,12 @@ export async function makeTinyImages(dir: string, perClass: number): Promise<voi
   }
 }
 
+/** Adds `dir` to this process's data roots (BRAINTUNE_DATA_ROOTS), for in-process submissions. */
+export function allowDataRoot(dir: string): void {
+  const current = process.env.BRAINTUNE_DATA_ROOTS;
+  process.env.BRAINTUNE_DATA_ROOTS = current ? `${current}${path.delimiter}${dir}` : dir;
+}
+
 export interface ClusterOptions {
   /** Redis db index (a dedicated one lets a test FLUSHDB safely). */
   redisDb?: number;
@@ -92,6 +98,7 @@ export async function createCluster(name: string, options: ClusterOptions = {}):
   const artifactRoot = path.join(tmp, 'artifacts');
   const dataDir = path.join(tmp, 'data');
   await makeTinyImages(dataDir, options.perClass ?? 24);
+  allowDataRoot(tmp);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl.href,
@@ -100,6 +107,7 @@ export async function createCluster(name: string, options: ClusterOptions = {}):
     ARTIFACT_ROOT: artifactRoot,
     BRAINTUNE_BACKEND: 'wasm',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    BRAINTUNE_DATA_ROOTS: tmp,
   };
   // Creating the database and migrating happen in Coordinator.start / `braintune coordinator`.
   const { migrateDatabase } = await import('@braintune/coordinator');

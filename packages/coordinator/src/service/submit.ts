@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { eq, inArray, and, sql } from 'drizzle-orm';
 import { BraintuneError, NotFoundError } from '@braintune/protocol';
+import { resolveDataPath, type DataPathOptions } from '../data-roots/data-path.js';
 import type { DbOrTx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { EVENTS_CHANNEL } from './coordinator.js';
@@ -20,8 +21,12 @@ export async function submitStudy(
   db: DbOrTx,
   factory: StudyFactory,
   input: string | object,
+  dataPaths: DataPathOptions = {},
 ): Promise<{ studyId: string; plannedRungs: number | null }> {
   const def = factory.parse(input);
+  // Refused here (a 400 naming the allowed roots) rather than as a failed study, so a client
+  // learns nothing about the filesystem outside the data roots.
+  await resolveDataPath(def.dataset.path, { ...dataPaths, field: 'dataset.path' });
   // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.
   const source = typeof input === 'string' ? { yaml: input } : input;
   const plannedRungs = def.createScheduler().plannedRungs();

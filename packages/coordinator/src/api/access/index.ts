@@ -1,0 +1,3 @@
+export { sameToken, bearerOf, cookieOf, READ_COOKIE } from './tokens.js';
+export { requireReadAccess, type ReadAccessOptions } from './read-access.js';
+export { crossSiteGuard, hostGuard, requireStudyContentType } from './cross-site.js';
