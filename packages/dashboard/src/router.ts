@@ -13,6 +13,7 @@ import { ZodError, z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
 import {
   RegistryService,
+  crossSiteGuard,
   requireApiToken,
   requireApiTokenForMutations,
   tfjsZipStream,
@@ -91,6 +92,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
     predictor.dispose();
     await ownQueue?.close();
   };
+
+  // A page on another site must not promote, move aliases or drive Bull Board through a browser.
+  router.use(['/api', '/queues'], crossSiteGuard());
 
   // ------------------------------------------------------------ pages and assets
   router.use('/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1m' }));

@@ -6,7 +6,7 @@ import { clusterSettings } from '../api-client.js';
 import { startCoordinatorService } from '../coordinator-service.js';
 import { addDemoOptions, prepareDemo, type DemoCliOptions } from '../demo/index.js';
 import { integerOption } from '../options.js';
-import { startHttp, untilSignal } from '../server.js';
+import { checkBinding, startHttp, untilSignal, type BindOptions } from '../server.js';
 
 /**
  * `braintune up [--workers N] [--port 8080]`: the local cluster in one process tree —
@@ -20,9 +20,12 @@ export function register(program: Command): void {
       .command('up')
       .description('run a local cluster: coordinator, API/dashboard and worker processes')
       .option('--workers <n>', 'worker processes (default: one per CPU core)')
-      .option('--port <port>', 'HTTP port (default: PORT or 8080)'),
-  ).action(async (opts: { workers?: string; port?: string } & DemoCliOptions) => {
+      .option('--port <port>', 'HTTP port (default: PORT or 8080)')
+      .option('--host <host>', 'interface to listen on (default 127.0.0.1; others need BRAINTUNE_API_TOKEN)')
+      .option('--insecure', 'allow a non-loopback --host without BRAINTUNE_API_TOKEN'),
+  ).action(async (opts: { workers?: string; port?: string } & BindOptions & DemoCliOptions) => {
     const s = clusterSettings();
+    checkBinding(opts);
     const log = createLogger('up');
     const workers =
       opts.workers === undefined ? availableParallelism() : integerOption('--workers', opts.workers, 0, 2);
@@ -30,7 +33,11 @@ export function register(program: Command): void {
     const demo = await prepareDemo(opts, s.artifactRoot, log);
 
     const coordinator = await startCoordinatorService(s, createLogger('coordinator'));
-    const http = await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log);
+    const http = await startHttp(
+      coordinator,
+      { port, prefix: s.prefix, databaseUrl: s.databaseUrl, host: opts.host, insecure: opts.insecure },
+      log,
+    );
 
     let stopping = false;
     const children = new Set<ChildProcess>();
