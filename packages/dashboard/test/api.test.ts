@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
 import { createApiRouter, createRedis, defaultStudyFactory, studies } from '@braintune/coordinator';
-import { loadCheckpoint, loadLayersModelFromUrl, predict } from '@braintune/model-core';
+import { loadCheckpoint, loadLayersModelFromFile, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { eq } from 'drizzle-orm';
 import {
@@ -301,7 +301,7 @@ describe('registry', () => {
         'model.json',
         'weights.bin',
       ]);
-      const exported = await loadLayersModelFromUrl(join(dir, 'brain-mri-v2', 'model.json'));
+      const exported = await loadLayersModelFromFile(join(dir, 'brain-mri-v2', 'model.json'));
       const original = await loadCheckpoint(
         store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`),
       );

@@ -7,7 +7,9 @@ import path from 'node:path';
 import express from 'express';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
 import { migrateDatabase, openDatabase, type Database } from '../db/client.js';
+import { modelAliases, models, studies } from '../db/schema.js';
 import { defaultStudyFactory } from '../service/study-factory.js';
 import { createApiRouter } from './router.js';
 
@@ -189,6 +191,27 @@ describe('REST API', () => {
     expect(((await first.json()) as unknown[]).length).toBe(1);
     expect(first.headers.get('link')).toMatch(/offset=1.*rel="next"/);
     expect((await fetch(`${base}/api/studies?limit=100000`)).status).toBe(400);
+  });
+
+  it('pins a transfer base named by alias to its current version; refuses URLs', async () => {
+    const transfer = (ref: string) =>
+      config('{type: random, epochs: 1, maxTrials: 1}').replace(
+        'searchSpace:\n',
+        `searchSpace:\n  family: transfer\n  baseModelUrl: ${JSON.stringify(ref)}\n`,
+      );
+    const missing = await post('/api/studies', transfer('registry:tiny@production'));
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: string }).error).toContain('no alias production');
+    const url = await post('/api/studies', transfer('https://example.com/model.json'));
+    expect(url.status).toBe(400);
+    await database.db.insert(models).values({ name: 'tiny' });
+    await database.db.insert(modelAliases).values({ modelName: 'tiny', alias: 'production', version: 3 });
+    const ok = await post('/api/studies', transfer('registry:tiny@production'));
+    expect(ok.status).toBe(201);
+    const { studyId } = (await ok.json()) as { studyId: string };
+    const [row] = await database.db.select().from(studies).where(eq(studies.id, studyId));
+    expect(JSON.stringify(row!.config)).toContain('registry:tiny@v3');
+    expect(JSON.stringify(row!.source)).not.toContain('@production');
   });
 
   it('lists workers and serves an OpenAPI document generated from the schemas', async () => {

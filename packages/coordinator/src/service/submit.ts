@@ -5,6 +5,7 @@ import { resolveDataPath, type DataPathOptions } from '../data-roots/data-path.j
 import type { DbOrTx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { EVENTS_CHANNEL } from './coordinator.js';
+import { pinBaseModelAliases } from './pin-base-models.js';
 import type { StudyFactory } from './study-definition.js';
 
 /** Study ids: short, URL- and artifact-key-safe, no ':' (trial ids append `:<index>`). */
@@ -23,7 +24,12 @@ export async function submitStudy(
   input: string | object,
   dataPaths: DataPathOptions = {},
 ): Promise<{ studyId: string; plannedRungs: number | null }> {
-  const def = factory.parse(input);
+  let def = factory.parse(input); // invalid configs fail here, before any query
+  const pinned = await pinBaseModelAliases(db, input);
+  if (pinned !== input) {
+    input = pinned;
+    def = factory.parse(input);
+  }
   // Refused here (a 400 naming the allowed roots) rather than as a failed study, so a client
   // learns nothing about the filesystem outside the data roots.
   await resolveDataPath(def.dataset.path, { ...dataPaths, field: 'dataset.path' });
