@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { MAX_INPUT_PIXELS as MAX_UPLOAD_PIXELS } from '@braintune/model-core/dataset';
 import type { RegistryService, VersionInfo } from '@braintune/coordinator';
 import type { Logger } from '@braintune/protocol';
 import type { CheckedScan } from './uploads.js';
@@ -84,7 +85,7 @@ export class RegistryPredictor {
       const core = await this.modelCore();
       const loaded = await this.load(version);
       const explained = await core.explainScan(loaded, scan.bytes);
-      const scanPng = await sharp(scan.bytes)
+      const scanPng = await sharp(scan.bytes, { limitInputPixels: MAX_UPLOAD_PIXELS })
         .rotate()
         .resize(384, 384, { fit: 'inside', withoutEnlargement: true })
         .png()

@@ -14,6 +14,7 @@ import type { ArtifactStore } from '@braintune/artifacts';
 import {
   RegistryService,
   crossSiteGuard,
+  publicMessage,
   requireApiToken,
   requireApiTokenForMutations,
   tfjsZipStream,
@@ -276,13 +277,16 @@ function sendError(err: unknown, res: Response, next: NextFunction, logger: Logg
           : err.code === 'unavailable'
             ? 503
             : 500;
-    res.status(status).json({ error: err.code, message: err.message, hint: err.hint });
+    res
+      .status(status)
+      .json({ error: err.code, message: publicMessage(err.message), hint: publicMessage(err.hint) });
   } else if ((err as { type?: string }).type === 'entity.parse.failed') {
     res.status(400).json({ error: 'invalid_input', message: 'the request body is not valid JSON' });
   } else if ((err as { type?: string }).type === 'entity.too.large') {
     res.status(413).json({ error: 'too_large', message: 'the request body is too large' });
   } else {
     logger.error({ err }, 'request failed');
-    res.status(500).json({ error: 'internal', message: (err as Error).message ?? 'internal error' });
+    // The log has the details; the client learns nothing about the host.
+    res.status(500).json({ error: 'internal', message: 'internal error', hint: 'see the server log' });
   }
 }

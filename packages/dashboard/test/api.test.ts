@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import type { Server } from 'node:http';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import express from 'express';
 import sharp from 'sharp';
@@ -166,6 +167,35 @@ describe('uploads', () => {
     });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { message: string }).message).toMatch(/larger than 10 MB/);
+  });
+
+  it('refuses a decompression bomb from its header, before decoding a pixel', async () => {
+    // A valid PNG header claiming 20000×20000 pixels (400 MP) in a 99-byte file.
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const out = Buffer.alloc(body.length + 8);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(crc32(body), body.length + 4);
+      return out;
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(20_000, 0);
+    ihdr.writeUInt32BE(20_000, 4);
+    ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit greyscale
+    const png = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('IDAT', deflateSync(Buffer.alloc(20_001))), // one row; the rest is missing
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(png, 'bomb.png', 'brain-mri'),
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { message: string }).message).toMatch(/20000×20000 pixels/);
   });
 
   it('rejects a GIF (an image, but not a JPEG or PNG scan)', async () => {

@@ -5,3 +5,4 @@ export * from './events.js';
 export * from './errors.js';
 export * from './env.js';
 export * from './logging.js';
+export * from './secrets.js';

@@ -7,7 +7,8 @@ import { cancelStudy, submitStudy } from '../service/submit.js';
 import type { StudyFactory } from '../service/study-definition.js';
 import { requireApiTokenForMutations } from '../registry/auth.js';
 import { openApiDocument } from './openapi.js';
-import type { DataPathOptions } from '../data-roots/data-path.js';
+import { DataPathError, type DataPathOptions } from '../data-roots/data-path.js';
+import { publicMessage } from '../data-roots/public-error.js';
 import { crossSiteGuard, requireStudyContentType } from './access/cross-site.js';
 import {
   ListStudiesQuerySchema,
@@ -78,9 +79,12 @@ export function sendError(res: Response, err: unknown, log?: Logger): void {
     return;
   }
   if (err instanceof BraintuneError) {
-    res
-      .status(STATUS_BY_CODE[err.code] ?? 500)
-      .json({ error: err.message, hint: err.hint, ...issuesOf(err) });
+    res.status(STATUS_BY_CODE[err.code] ?? 500).json(
+      // A refused data path names the roots as the operator configured them, on purpose.
+      err instanceof DataPathError
+        ? { error: err.message, hint: err.hint }
+        : { error: publicMessage(err.message), hint: publicMessage(err.hint), ...issuesOf(err) },
+    );
     return;
   }
   log?.error({ err }, 'unhandled API error');

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataRootsOf } from '@braintune/protocol';
 import { DataPathError, resolveDataPath } from './data-path.js';
-import { publicPreparationError, redactAbsolutePaths } from './public-error.js';
-import { InvalidInputError } from '@braintune/protocol';
+import { publicMessage, publicPreparationError, redactAbsolutePaths } from './public-error.js';
+import { InvalidInputError, maskSecrets } from '@braintune/protocol';
 
 describe('resolveDataPath', () => {
   let base: string;
@@ -100,5 +100,21 @@ describe('public preparation errors', () => {
     expect(redactAbsolutePaths('cannot open "/home/u/x.png" (at /tmp/y)')).toBe(
       'cannot open "<path>" (at <path>)',
     );
+  });
+});
+
+describe('secrets in messages', () => {
+  it('masks connection-string passwords in log lines and hides connection strings and paths from clients', () => {
+    const line =
+      '{"msg":"cannot connect to postgres://braintune:s3cret@db:5432/bt","redis":"redis://:pw@r:6379"}';
+    const masked = maskSecrets(line);
+    expect(masked).not.toContain('s3cret');
+    expect(masked).not.toContain(':pw@');
+    expect(masked).toContain('postgres://braintune:***@db:5432/bt');
+    const shown = publicMessage(
+      'checkpoint missing from file:///srv/artifacts (postgres://u:p@h/d) at /srv/x',
+    );
+    expect(shown).toBe('checkpoint missing from <path> (<postgres connection>) at <path>');
+    expect(publicMessage('list studies with GET /api/studies')).toBe('list studies with GET /api/studies');
   });
 });

@@ -6,4 +6,9 @@ export {
   type DataPathOptions,
   type ResolvedDataPath,
 } from './data-path.js';
-export { publicPreparationError, redactAbsolutePaths } from './public-error.js';
+export {
+  publicMessage,
+  publicPreparationError,
+  redactAbsolutePaths,
+  redactConnectionStrings,
+} from './public-error.js';

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { BraintuneError } from '@braintune/protocol';
+import { BraintuneError, maskUrl } from '@braintune/protocol';
 import * as schema from './schema.js';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -47,7 +47,7 @@ async function connectAdmin(url: string): Promise<{ name: string; client: pg.Cli
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
   if (!name)
     throw new BraintuneError(
-      `DATABASE_URL ${url} names no database`,
+      `DATABASE_URL ${maskUrl(url)} names no database`,
       'invalid_input',
       'append /braintune to the URL',
     );

@@ -4,6 +4,7 @@ export {
   classNameProblems,
   imageSizesOf,
   MAX_IMAGE_SIZES,
+  MAX_TRIALS,
   SchedulerConfigSchema,
   HyperbandConfigSchema,
   AshaConfigSchema,
