@@ -85,14 +85,18 @@ export interface ClusterOptions {
   redisDb?: number;
   /** Images per class (more images → longer epochs, so a crash can land mid-rung). */
   perClass?: number;
+  /** Admin URL of another Postgres server (a private one, see services.ts). */
+  adminUrl?: string;
+  /** Another Redis server (a private one, see services.ts). */
+  redisUrl?: string;
 }
 
 export async function createCluster(name: string, options: ClusterOptions = {}): Promise<TestCluster> {
   const id = `${name}_${randomBytes(3).toString('hex')}`;
   const dbName = `bt_${id}`.toLowerCase();
-  const databaseUrl = new URL(ADMIN_URL);
+  const databaseUrl = new URL(options.adminUrl ?? ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
-  const redisUrl = `redis://127.0.0.1:6379/${options.redisDb ?? 0}`;
+  const redisUrl = options.redisUrl ?? `redis://127.0.0.1:6379/${options.redisDb ?? 0}`;
   const prefix = `bt-${id}`;
   const tmp = await mkdtemp(path.join(tmpdir(), `braintune-${name}-`));
   const artifactRoot = path.join(tmp, 'artifacts');

@@ -221,6 +221,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     try {
       return await this.db.transaction(async (tx) => {
         if (options.lock) await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${studyId}))`);
+        await this.leadership.fence(tx);
         return fn(tx);
       });
     } catch (err) {
