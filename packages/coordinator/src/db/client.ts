@@ -37,6 +37,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // A checked-out client whose session is terminated (pg_terminate_backend, a Postgres restart)
+  // emits 'error' too; its query in flight rejects anyway, so the event must not crash the process.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = drizzle(pool, { schema });
   return { db, pool, close: () => pool.end() };
 }
