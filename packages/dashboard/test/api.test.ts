@@ -416,6 +416,22 @@ describe('live leaderboard and operations endpoints', () => {
     controller.abort();
   });
 
+  it('validates the study id of a live-update stream and caps the streams per client', async () => {
+    expect((await fetch(`${base}/api/studies/${'x'.repeat(100)}/events`)).status).toBe(400);
+    const controllers: AbortController[] = [];
+    const statuses: number[] = [];
+    for (let i = 0; i < 17; i++) {
+      const controller = new AbortController();
+      controllers.push(controller);
+      const r = await fetch(`${base}/api/studies/st-api/events`, { signal: controller.signal });
+      statuses.push(r.status);
+      if (r.status !== 200) await r.text();
+    }
+    expect(statuses.slice(0, 16).every((st) => st === 200)).toBe(true);
+    expect(statuses[16]).toBe(429);
+    for (const c of controllers) c.abort();
+  });
+
   it('answers /healthz, /readyz, /metrics and /queues', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
     expect(await (await fetch(`${base}/readyz`)).json()).toEqual({
