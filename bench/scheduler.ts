@@ -141,6 +141,8 @@ async function main(): Promise<void> {
   const prefix = `bt-bench-${id}`;
   const tmp = await mkdtemp(path.join(tmpdir(), 'braintune-bench-'));
   const dataDir = path.join(tmp, 'data');
+  // The study is submitted in this process: its data folder must be a data root here.
+  process.env.BRAINTUNE_DATA_ROOTS = tmp;
   for (const cls of ['a', 'b']) {
     await mkdir(path.join(dataDir, cls), { recursive: true });
     for (let i = 0; i < 8; i++) {

@@ -105,6 +105,8 @@ const env: NodeJS.ProcessEnv = {
   ARTIFACT_ROOT: path.join(REPO, '.braintune/bench-search/artifacts'),
   PORT: String(port),
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  // The data set lives outside the default data roots (./data, the demo folder).
+  BRAINTUNE_DATA_ROOTS: dataDir,
 };
 
 /** A fresh start: no database, and no jobs or results of an earlier (interrupted) run in Redis. */

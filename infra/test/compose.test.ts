@@ -328,7 +328,7 @@ describe('docker-compose.yml', () => {
     const mutations: Array<[string, (s: string) => string, RegExp, boolean?]> = [
       [
         'a misspelt CLI command',
-        (s) => s.replace('command: ["coordinator"]', 'command: ["coordinater"]'),
+        (s) => s.replace('command: ["coordinator", ', 'command: ["coordinater", '),
         /"braintune coordinater" is not a CLI command/,
         true,
       ],

@@ -52,7 +52,9 @@ export async function callApi<S extends z.ZodType>(
   const url = new URL(path, base);
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body) headers['content-type'] = body.contentType;
-  const token = process.env.BRAINTUNE_API_TOKEN;
+  // The API token also grants reads; a read-only client may hold only BRAINTUNE_READ_TOKEN.
+  const token =
+    process.env.BRAINTUNE_API_TOKEN || (method === 'GET' ? process.env.BRAINTUNE_READ_TOKEN : undefined);
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {

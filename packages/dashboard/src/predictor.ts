@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { MAX_INPUT_PIXELS as MAX_UPLOAD_PIXELS } from '@braintune/model-core/dataset';
 import type { RegistryService, VersionInfo } from '@braintune/coordinator';
 import { DEFAULT_CROP_MARGIN, type CamMethod, type ExplainOptions, type Logger } from '@braintune/protocol';
 import type { CheckedScan } from './uploads.js';
@@ -106,7 +107,7 @@ export class RegistryPredictor {
       const explainer = core.isEnsemble(loaded) ? loaded.members[0]! : loaded;
       const prediction = await core.predict(loaded, scan.bytes, { tta: options.tta === true });
       const explained = await core.explainScan(explainer, scan.bytes, { cam: options.explain ?? {} });
-      const scanPng = await sharp(scan.bytes)
+      const scanPng = await sharp(scan.bytes, { limitInputPixels: MAX_UPLOAD_PIXELS })
         .rotate()
         .resize(384, 384, { fit: 'inside', withoutEnlargement: true })
         .png()

@@ -15,6 +15,8 @@ import {
   AliasRequestSchema,
   PromoteRequestSchema,
   RegistryService,
+  crossSiteGuard,
+  publicMessage,
   requireApiToken,
   requireApiTokenForMutations,
   studyAnalysis,
@@ -107,6 +109,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
     await ownQueue?.close();
   };
 
+  // A page on another site must not promote, move aliases or drive Bull Board through a browser.
+  router.use(['/api', '/queues'], crossSiteGuard());
+
   // ------------------------------------------------------------ pages and assets
   router.use('/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1m' }));
   router.use('/vendor/uplot', express.static(UPLOT_DIR, { index: false, maxAge: '1h' }));
@@ -182,8 +187,20 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
     res.json(await trialDetail(deps.db, req.params.id));
   });
   /** Live leaderboard: a snapshot on every recorded event (Postgres NOTIFY), as server-sent events. */
+  const streams = new SseLimits();
   router.get('/api/studies/:id/events', async (req, res) => {
     const studyId = req.params.id;
+    if (!STUDY_ID.test(studyId))
+      throw new HttpError(
+        400,
+        `invalid study id ${JSON.stringify(studyId.slice(0, 40))}`,
+        'e.g. st-1a2b3c4d5e',
+      );
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const refused = streams.open(client);
+    if (refused)
+      throw new HttpError(429, refused, 'close other dashboard tabs, or wait for them to disconnect');
+    req.on('close', () => streams.close(client));
     hubStarted ??= hub.start();
     await hubStarted;
     res.writeHead(200, {
@@ -193,9 +210,24 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
       'X-Accel-Buffering': 'no',
     });
     res.write('retry: 2000\n\n');
-    const unsubscribe = hub.subscribe(studyId, (snapshot) =>
-      res.write(`event: snapshot\ndata: ${snapshot}\n\n`),
-    );
+    // Back-pressure: while the socket's buffer is full, snapshots are skipped (each one
+    // supersedes the last) and the newest is sent once it drains.
+    let blocked = false;
+    let pending: string | null = null;
+    const send = (snapshot: string): void => {
+      if (blocked) {
+        pending = snapshot;
+        return;
+      }
+      blocked = !res.write(`event: snapshot\ndata: ${snapshot}\n\n`);
+    };
+    res.on('drain', () => {
+      blocked = false;
+      const next = pending;
+      pending = null;
+      if (next !== null) send(next);
+    });
+    const unsubscribe = hub.subscribe(studyId, send);
     // A page that loaded its first snapshot before connecting gets a fresh one if it missed an event.
     const since = Number(req.query.since);
     if (!Number.isFinite(since) || hub.changedSince(studyId, since)) hub.schedule(studyId, 0);
@@ -275,11 +307,40 @@ async function defaultModelRef(registry: RegistryService): Promise<string> {
   );
 }
 
+/** Study ids as the coordinator makes them (`st-` + hex), or a seeded fixture's name. */
+const STUDY_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Live-update streams per client address and in total: each holds a socket and a snapshot feed. */
+class SseLimits {
+  private readonly perClient = new Map<string, number>();
+  private total = 0;
+  constructor(
+    private readonly maxPerClient = 16,
+    private readonly maxTotal = 256,
+  ) {}
+  /** Null when the stream may open (and is counted), else why not. */
+  open(client: string): string | null {
+    const mine = this.perClient.get(client) ?? 0;
+    if (mine >= this.maxPerClient) return `at most ${this.maxPerClient} live-update streams per client`;
+    if (this.total >= this.maxTotal)
+      return `the server has ${this.maxTotal} live-update streams open already`;
+    this.perClient.set(client, mine + 1);
+    this.total += 1;
+    return null;
+  }
+  close(client: string): void {
+    const mine = (this.perClient.get(client) ?? 1) - 1;
+    if (mine <= 0) this.perClient.delete(client);
+    else this.perClient.set(client, mine);
+    this.total = Math.max(0, this.total - 1);
+  }
+}
+
 function sendError(err: unknown, res: Response, next: NextFunction, logger: Logger): void {
   if (res.headersSent) return next(err);
   if (err instanceof HttpError) {
     res.status(err.status).json({
-      error: err.status === 413 ? 'too_large' : 'bad_request',
+      error: err.status === 413 ? 'too_large' : err.status === 429 ? 'too_many' : 'bad_request',
       message: err.message,
       hint: err.hint,
     });
@@ -298,13 +359,16 @@ function sendError(err: unknown, res: Response, next: NextFunction, logger: Logg
           : err.code === 'unavailable'
             ? 503
             : 500;
-    res.status(status).json({ error: err.code, message: err.message, hint: err.hint });
+    res
+      .status(status)
+      .json({ error: err.code, message: publicMessage(err.message), hint: publicMessage(err.hint) });
   } else if ((err as { type?: string }).type === 'entity.parse.failed') {
     res.status(400).json({ error: 'invalid_input', message: 'the request body is not valid JSON' });
   } else if ((err as { type?: string }).type === 'entity.too.large') {
     res.status(413).json({ error: 'too_large', message: 'the request body is too large' });
   } else {
     logger.error({ err }, 'request failed');
-    res.status(500).json({ error: 'internal', message: (err as Error).message ?? 'internal error' });
+    // The log has the details; the client learns nothing about the host.
+    res.status(500).json({ error: 'internal', message: 'internal error', hint: 'see the server log' });
   }
 }

@@ -2,7 +2,10 @@ import type { Server } from 'node:http';
 import express from 'express';
 import { openArtifactStore } from '@braintune/artifacts';
 import {
+  chooseBinding,
   createApiRouter,
+  hostGuard,
+  requireReadAccess,
   createRedis,
   defaultStudyFactory,
   migrateDatabase,
@@ -25,14 +28,21 @@ export interface DashboardServer {
  */
 export async function startDashboardServer(
   env: Env,
-  options: { port?: number; host?: string; logger?: Logger; migrate?: boolean } = {},
+  options: { port?: number; host?: string; insecure?: boolean; logger?: Logger; migrate?: boolean } = {},
 ): Promise<DashboardServer> {
   const logger = options.logger ?? createLogger('dashboard');
+  const binding = chooseBinding({
+    host: options.host,
+    apiToken: env.BRAINTUNE_API_TOKEN,
+    insecure: options.insecure,
+  });
   if (options.migrate ?? true) await migrateDatabase(env.DATABASE_URL);
   const database = openDatabase(env.DATABASE_URL);
   const redis = createRedis(env.REDIS_URL);
   const app = express();
   app.disable('x-powered-by');
+  app.use(hostGuard(binding.allowedHostnames));
+  app.use(requireReadAccess({ readToken: env.BRAINTUNE_READ_TOKEN, apiToken: env.BRAINTUNE_API_TOKEN }));
   app.use(
     createApiRouter({
       db: database.db,
@@ -52,7 +62,7 @@ export async function startDashboardServer(
   });
   app.use(dashboard);
   const port = options.port ?? env.PORT;
-  const host = options.host ?? '127.0.0.1';
+  const host = binding.host;
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, () => resolve(s));
     s.on('error', reject);

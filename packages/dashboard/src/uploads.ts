@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import sharp from 'sharp';
-import { sniffImageFormat } from '@braintune/model-core/dataset';
+import { MAX_INPUT_PIXELS, sniffImageFormat } from '@braintune/model-core/dataset';
 import { InvalidInputError } from '@braintune/protocol';
 
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
@@ -76,14 +76,22 @@ export async function checkScan(file: Express.Multer.File | undefined): Promise<
       'export the scan as JPEG or PNG',
     );
   }
+  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
-    const meta = await sharp(file.buffer, { failOn: 'error' }).metadata();
+    // The header only: nothing is decoded until the size is known to be acceptable.
+    meta = await sharp(file.buffer, { failOn: 'error', limitInputPixels: false }).metadata();
     if (!meta.width || !meta.height) throw new Error('no dimensions');
-    return { bytes: file.buffer, format, width: meta.width, height: meta.height };
   } catch (err) {
     throw new InvalidInputError(
       `the upload "${file.originalname}" is a corrupt ${format.toUpperCase()}: ${(err as Error).message.split('\n')[0]}`,
       'send an intact JPEG or PNG scan',
     );
   }
+  if (meta.width * meta.height > MAX_INPUT_PIXELS)
+    throw new HttpError(
+      413,
+      `the scan is ${meta.width}×${meta.height} pixels, more than the ${MAX_INPUT_PIXELS / 1e6} megapixels accepted`,
+      'downscale the image before uploading it',
+    );
+  return { bytes: file.buffer, format, width: meta.width, height: meta.height };
 }

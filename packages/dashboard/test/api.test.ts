@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import type { Server } from 'node:http';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import express from 'express';
 import sharp from 'sharp';
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
 import { createApiRouter, createRedis, defaultStudyFactory, studies, trials, workers } from '@braintune/coordinator';
 import type { TestSetScores } from '@braintune/protocol';
-import { loadCheckpoint, loadLayersModelFromUrl, predict } from '@braintune/model-core';
+import { loadCheckpoint, loadLayersModelFromFile, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { eq } from 'drizzle-orm';
 import {
@@ -174,6 +175,35 @@ describe('uploads', () => {
     expect(((await res.json()) as { message: string }).message).toMatch(/larger than 10 MB/);
   });
 
+  it('refuses a decompression bomb from its header, before decoding a pixel', async () => {
+    // A valid PNG header claiming 20000×20000 pixels (400 MP) in a 99-byte file.
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const out = Buffer.alloc(body.length + 8);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(crc32(body), body.length + 4);
+      return out;
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(20_000, 0);
+    ihdr.writeUInt32BE(20_000, 4);
+    ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit greyscale
+    const png = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('IDAT', deflateSync(Buffer.alloc(20_001))), // one row; the rest is missing
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
+    const res = await fetch(`${base}/api/predict`, {
+      method: 'POST',
+      headers: auth,
+      body: upload(png, 'bomb.png', 'brain-mri'),
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { message: string }).message).toMatch(/20000×20000 pixels/);
+  });
+
   it('rejects a GIF (an image, but not a JPEG or PNG scan)', async () => {
     const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#333' } })
       .gif()
@@ -318,7 +348,7 @@ describe('registry', () => {
         'model.json',
         'weights.bin',
       ]);
-      const exported = await loadLayersModelFromUrl(join(dir, 'brain-mri-v2', 'model.json'));
+      const exported = await loadLayersModelFromFile(join(dir, 'brain-mri-v2', 'model.json'));
       const original = await loadCheckpoint(
         store.localDir(`checkpoints/st-api/${otherTrialId.split(':')[1]}`),
       );
@@ -462,6 +492,22 @@ describe('live leaderboard and operations endpoints', () => {
     const data = /event: snapshot\ndata: (.*)\n\n/.exec(text)![1]!;
     expect((JSON.parse(data) as StudySnapshot).study.name).toBe('renamed live');
     controller.abort();
+  });
+
+  it('validates the study id of a live-update stream and caps the streams per client', async () => {
+    expect((await fetch(`${base}/api/studies/${'x'.repeat(100)}/events`)).status).toBe(400);
+    const controllers: AbortController[] = [];
+    const statuses: number[] = [];
+    for (let i = 0; i < 17; i++) {
+      const controller = new AbortController();
+      controllers.push(controller);
+      const r = await fetch(`${base}/api/studies/st-api/events`, { signal: controller.signal });
+      statuses.push(r.status);
+      if (r.status !== 200) await r.text();
+    }
+    expect(statuses.slice(0, 16).every((st) => st === 200)).toBe(true);
+    expect(statuses[16]).toBe(429);
+    for (const c of controllers) c.abort();
   });
 
   it('answers /healthz, /readyz, /metrics and /queues', async () => {

@@ -118,6 +118,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
           REDIS_URL: `redis://127.0.0.1:6379/${REDIS_DB}`,
           BRAINTUNE_QUEUE_PREFIX: PREFIX,
           ARTIFACT_ROOT: join(work, 'artifacts'),
+          BRAINTUNE_DATA_ROOTS: work,
           BRAINTUNE_API_TOKEN: TOKEN,
           PORT: String(port),
         },

@@ -10,7 +10,8 @@ export {
   type PresetName,
 } from './models/presets.js';
 export { SeededDropout, setDropoutStep } from './models/seeded-dropout.js';
-export { loadLayersModelFromUrl, saveLayersModelToDir } from './models/model-io.js';
+export { loadLayersModelFromFile, saveLayersModelToDir } from './models/model-io.js';
+export { loadBaseModel, baseModelKey } from './models/base-model.js';
 export { augmentBatch, isAugmenting } from './augment/augment.js';
 export { train, balancedClassWeights, type TrainOptions, type TrainResult } from './training/train.js';
 export { evaluateModel, predictProbabilities, EVAL_BATCH_SIZE } from './training/evaluate.js';

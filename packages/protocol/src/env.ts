@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from './errors.js';
 
@@ -15,6 +16,10 @@ export const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]+$/)
     .default('bull'),
   BRAINTUNE_BACKEND: z.enum(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).optional(),
+  /** Directories data sets may be read from, separated by the path delimiter (':' on Linux). */
+  BRAINTUNE_DATA_ROOTS: z.string().min(1).optional(),
+  /** When set, every read (API, downloads, live updates, dashboard pages) needs this token. */
+  BRAINTUNE_READ_TOKEN: z.string().min(1).optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -30,4 +35,26 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
 /** The URL the CLI uses to reach the API. */
 export function apiUrl(env: Env): string {
   return env.BRAINTUNE_URL ?? `http://localhost:${env.PORT}`;
+}
+
+/** Where `braintune up --demo` writes its phantoms: next to the artifact root, in `demo/`. */
+export function demoDataRoot(artifactRoot: string, cwd = process.cwd()): string {
+  return path.resolve(cwd, artifactRoot, '..', 'demo');
+}
+
+/**
+ * The data roots as configured (relative entries stay relative, so messages never show the
+ * host's layout): BRAINTUNE_DATA_ROOTS, else `./data` plus the demo's phantom folder.
+ */
+export function dataRootsOf(
+  env: { BRAINTUNE_DATA_ROOTS?: string | undefined; ARTIFACT_ROOT?: string | undefined } = process.env,
+): string[] {
+  const list = env.BRAINTUNE_DATA_ROOTS?.split(path.delimiter).filter((r) => r.trim() !== '');
+  if (list && list.length > 0) return list;
+  const artifactRoot = env.ARTIFACT_ROOT || './.braintune/artifacts';
+  // An object-store artifact root has no local demo folder next to it.
+  const demo = /^[a-z][a-z0-9+.-]*:\/\//i.test(artifactRoot)
+    ? []
+    : [path.join(path.dirname(path.normalize(artifactRoot)), 'demo')];
+  return ['./data', ...demo];
 }

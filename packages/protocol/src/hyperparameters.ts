@@ -1,3 +1,4 @@
+import { InvalidInputError } from './errors.js';
 import { z } from 'zod';
 
 /**
@@ -85,6 +86,14 @@ export type ModelFamily = z.infer<typeof ModelFamilySchema>;
 export const OptimizerNameSchema = z.enum(['adam', 'sgd', 'rmsprop']);
 export type OptimizerName = z.infer<typeof OptimizerNameSchema>;
 
+/** `registry:NAME@vN`, `registry:NAME@ALIAS` or `artifact:KEY` (slash-separated names). */
+export const BASE_MODEL_REF =
+  /^(?:registry:([A-Za-z0-9][A-Za-z0-9._-]{0,63})@(?:v(\d{1,9})|([A-Za-z][A-Za-z0-9_-]{0,31}))|artifact:([A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*))$/;
+/** A `.` or `..` path segment, which could step out of the store's folder. */
+const DOT_SEGMENT = /(^|[:/])\.\.?($|\/)/;
+const BASE_MODEL_REF_ERROR =
+  'must be registry:NAME@vN, registry:NAME@ALIAS or artifact:KEY: a transfer base comes from the model registry or the artifact store, never from a URL or a file path';
+
 export const HyperparametersSchema = z
   .object({
     family: ModelFamilySchema.default('cnn'),
@@ -137,14 +146,37 @@ export const HyperparametersSchema = z
       cropMargin: DEFAULT_CROP_MARGIN,
       intensity: 'none',
     }),
-    /** transfer family: URL of a tfjs LayersModel (file://, http://, https://) used as the feature extractor. */
-    baseModelUrl: z.string().url().optional(),
+    /**
+     * transfer family: the feature extractor, from the model registry (`registry:NAME@vN`,
+     * `registry:NAME@ALIAS`) or the artifact store (`artifact:KEY`, a tfjs model folder or a
+     * checkpoint). Never a URL or a host path: whoever submits a study picks this value.
+     */
+    baseModelUrl: z
+      .string()
+      .refine((v) => BASE_MODEL_REF.test(v) && !DOT_SEGMENT.test(v), {
+        error: BASE_MODEL_REF_ERROR,
+      })
+      .optional(),
     /** transfer family: keep the base model's weights fixed. */
     freezeBase: z.boolean().default(true),
   })
   .strict();
 
 export type Hyperparameters = z.infer<typeof HyperparametersSchema>;
+
+export type BaseModelRef =
+  | { kind: 'registry'; model: string; version: number | null; alias: string | null }
+  | { kind: 'artifact'; key: string };
+
+/** Parses a validated `baseModelUrl`. */
+export function parseBaseModelRef(ref: string): BaseModelRef {
+  const m = BASE_MODEL_REF.exec(ref);
+  if (!m || DOT_SEGMENT.test(ref))
+    throw new InvalidInputError(`baseModelUrl ${ref}: ${BASE_MODEL_REF_ERROR}`);
+  if (m[4] !== undefined) return { kind: 'artifact', key: m[4] };
+  const version = m[2] !== undefined ? Number(m[2]) : null;
+  return { kind: 'registry', model: m[1]!, version, alias: version === null ? (m[3] ?? null) : null };
+}
 export type HyperparametersInput = z.input<typeof HyperparametersSchema>;
 
 /** Parses partial hyperparameters, filling every default. Throws a ZodError naming the field. */

@@ -9,3 +9,4 @@ export * from './env.js';
 export * from './logging.js';
 export * from './explain.js';
 export * from './connection-state.js';
+export * from './secrets.js';

@@ -2,6 +2,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 import { z } from 'zod';
 import { InvalidInputError } from './errors.js';
 import { formatLogLine } from './log-format.js';
+import { maskSecrets } from './secrets.js';
 
 export type { Logger };
 export { formatLogLine } from './log-format.js';
@@ -46,10 +47,14 @@ const prettyDestination: DestinationStream = {
 
 /**
  * One logger per process component. LOG_LEVEL sets the level (default info; "silent" in tests
- * keeps their output readable); the format follows logFormat().
+ * keeps their output readable); the format follows logFormat(). Passwords of connection strings
+ * are masked in every line, whatever logged them (an error's message, a URL in a field).
  */
 export function createLogger(component: string): Logger {
   const env = logEnv();
   const destination = logFormat() === 'pretty' ? prettyDestination : pino.destination(2);
-  return pino({ level: env.LOG_LEVEL, base: { component, pid: process.pid } }, destination);
+  return pino(
+    { level: env.LOG_LEVEL, base: { component, pid: process.pid }, hooks: { streamWrite: maskSecrets } },
+    destination,
+  );
 }

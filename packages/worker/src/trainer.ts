@@ -95,6 +95,7 @@ export class ModelCoreTrainer implements RungTrainer {
       seed: job.seed,
       shouldStop,
       logger,
+      baseModels: this.store,
       onEpoch: async (m) => {
         await this.store.push(job.checkpointKey);
         await onEpoch(m);

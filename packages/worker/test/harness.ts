@@ -74,24 +74,35 @@ export async function makeTinyImages(dir: string, perClass: number): Promise<voi
   }
 }
 
+/** Adds `dir` to this process's data roots (BRAINTUNE_DATA_ROOTS), for in-process submissions. */
+export function allowDataRoot(dir: string): void {
+  const current = process.env.BRAINTUNE_DATA_ROOTS;
+  process.env.BRAINTUNE_DATA_ROOTS = current ? `${current}${path.delimiter}${dir}` : dir;
+}
+
 export interface ClusterOptions {
   /** Redis db index (a dedicated one lets a test FLUSHDB safely). */
   redisDb?: number;
   /** Images per class (more images → longer epochs, so a crash can land mid-rung). */
   perClass?: number;
+  /** Admin URL of another Postgres server (a private one, see services.ts). */
+  adminUrl?: string;
+  /** Another Redis server (a private one, see services.ts). */
+  redisUrl?: string;
 }
 
 export async function createCluster(name: string, options: ClusterOptions = {}): Promise<TestCluster> {
   const id = `${name}_${randomBytes(3).toString('hex')}`;
   const dbName = `bt_${id}`.toLowerCase();
-  const databaseUrl = new URL(ADMIN_URL);
+  const databaseUrl = new URL(options.adminUrl ?? ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
-  const redisUrl = `redis://127.0.0.1:6379/${options.redisDb ?? 0}`;
+  const redisUrl = options.redisUrl ?? `redis://127.0.0.1:6379/${options.redisDb ?? 0}`;
   const prefix = `bt-${id}`;
   const tmp = await mkdtemp(path.join(tmpdir(), `braintune-${name}-`));
   const artifactRoot = path.join(tmp, 'artifacts');
   const dataDir = path.join(tmp, 'data');
   await makeTinyImages(dataDir, options.perClass ?? 24);
+  allowDataRoot(tmp);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl.href,
@@ -100,6 +111,7 @@ export async function createCluster(name: string, options: ClusterOptions = {}):
     ARTIFACT_ROOT: artifactRoot,
     BRAINTUNE_BACKEND: 'wasm',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    BRAINTUNE_DATA_ROOTS: tmp,
   };
   // Creating the database and migrating happen in Coordinator.start / `braintune coordinator`.
   const { migrateDatabase } = await import('@braintune/coordinator');

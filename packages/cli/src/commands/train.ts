@@ -163,6 +163,7 @@ export function register(program: Command): void {
           toEpoch: epochs,
           seed,
           checkpointDir,
+          baseModels: store,
           onBatch: ({ epoch, batch }) =>
             bar.update((epoch - 1) * batchesPerEpoch + batch, {
               status: `epoch ${epoch}/${epochs}${lastStatus}`,

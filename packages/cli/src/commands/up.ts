@@ -8,6 +8,7 @@ import { ensureLocalServices } from '../local-services.js';
 import { integerOption } from '../options.js';
 import { requireServices } from '../preflight.js';
 import { untilSignal } from '../signals.js';
+import type { BindOptions } from '../server.js';
 import { startWorkerPool } from '../worker-pool.js';
 
 /** `.braintune/` (the parent of a local ARTIFACT_ROOT): embedded servers' data, worker logs, demo data. */
@@ -36,8 +37,12 @@ export function register(program: Command): void {
       .command('up')
       .description('run a local cluster: coordinator, API/dashboard and worker processes')
       .option('--workers <n>', 'worker processes (default: one per CPU core)')
-      .option('--port <port>', 'HTTP port (default: PORT or 8080)'),
-  ).action(async (opts: { workers?: string; port?: string } & DemoCliOptions) => {
+      .option('--port <port>', 'HTTP port (default: PORT or 8080)')
+      .option('--host <host>', 'interface to listen on (default 127.0.0.1; others need BRAINTUNE_API_TOKEN)')
+      .option('--insecure', 'allow a non-loopback --host without BRAINTUNE_API_TOKEN'),
+  ).action(async (opts: { workers?: string; port?: string } & BindOptions & DemoCliOptions) => {
+    // A refused binding fails before any service starts.
+    (await import('../server.js')).checkBinding(opts);
     const log = createLogger('up');
     const workers =
       opts.workers === undefined ? availableParallelism() : integerOption('--workers', opts.workers, 0, 2);
@@ -62,7 +67,11 @@ export function register(program: Command): void {
       const demo = await prepareDemo(opts, s.artifactRoot, log);
 
       const coordinator = await startCoordinatorService(s, createLogger('coordinator'));
-      const http = await startHttp(coordinator, { port, prefix: s.prefix, databaseUrl: s.databaseUrl }, log);
+      const http = await startHttp(
+        coordinator,
+        { port, prefix: s.prefix, databaseUrl: s.databaseUrl, host: opts.host, insecure: opts.insecure },
+        log,
+      );
       // The demo's live status redraws the terminal: worker output goes to files instead.
       const logDir = demo && process.stdout.isTTY ? path.join(stateDir, 'logs') : null;
       const pool = startWorkerPool({

@@ -31,7 +31,8 @@ export async function callApi<S extends z.ZodType>(
   const env = readEnv();
   const base = apiUrl(env);
   const headers = new Headers(init.headers);
-  if (env.BRAINTUNE_API_TOKEN) headers.set('Authorization', `Bearer ${env.BRAINTUNE_API_TOKEN}`);
+  const token = env.BRAINTUNE_API_TOKEN ?? env.BRAINTUNE_READ_TOKEN;
+  if (token) headers.set('Authorization', `Bearer ${token}`);
   headers.set('X-Braintune-User', `${process.env.USER ?? userInfo().username} (cli)`);
   let res: Response;
   try {

@@ -1,10 +1,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import express from 'express';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
 import { migrateDatabase, openDatabase, type Database } from '../db/client.js';
+import { modelAliases, models, studies } from '../db/schema.js';
 import { defaultStudyFactory } from '../service/study-factory.js';
 import { createApiRouter } from './router.js';
 
@@ -12,8 +17,9 @@ const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `bt_api_${randomBytes(3).toString('hex')}`;
 const url = ADMIN.replace(/\/postgres$/, `/${dbName}`);
 
-const config = (scheduler: string) => `name: api-test
-dataset: {path: /nonexistent/data, imageSize: 16}
+let dataRoot: string;
+const config = (scheduler: string, dataPath = path.join(dataRoot, 'data')) => `name: api-test
+dataset: {path: ${JSON.stringify(dataPath)}, imageSize: 16}
 searchSpace:
   learningRate: {type: float, min: 0.001, max: 0.1, sampling: log}
 scheduler: ${scheduler}
@@ -25,15 +31,28 @@ describe('REST API', () => {
   let base: string;
 
   beforeAll(async () => {
+    dataRoot = await mkdtemp(path.join(tmpdir(), 'braintune-api-'));
+    for (const cls of ['a', 'b']) {
+      await mkdir(path.join(dataRoot, 'data', cls), { recursive: true });
+      await writeFile(path.join(dataRoot, 'data', cls, '1.png'), 'not decoded at submission');
+    }
+    await symlink('/etc', path.join(dataRoot, 'escape'));
     await migrateDatabase(url); // also creates the database
     database = openDatabase(url, { max: 2 });
     const app = express();
-    app.use(createApiRouter({ db: database.db, studies: defaultStudyFactory }));
+    app.use(
+      createApiRouter({
+        db: database.db,
+        studies: defaultStudyFactory,
+        dataPaths: { roots: [dataRoot] },
+      }),
+    );
     server = app.listen(0);
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
+    if (dataRoot) await rm(dataRoot, { recursive: true, force: true });
     server?.close();
     await database?.close();
     const admin = new pg.Client({ connectionString: ADMIN });
@@ -61,7 +80,7 @@ describe('REST API', () => {
 
     const json = {
       name: 'json',
-      dataset: { path: '/x', imageSize: 16 },
+      dataset: { path: path.join(dataRoot, 'data'), imageSize: 16 },
       scheduler: { type: 'random', epochs: 2, maxTrials: 3 },
     };
     const res2 = await post('/api/studies', JSON.stringify(json), 'application/json');
@@ -118,6 +137,81 @@ describe('REST API', () => {
     const again = await post(`/api/studies/${created.studyId}/cancel`);
     expect(again.status).toBe(409);
     expect((await post('/api/studies/st-0000000000/cancel')).status).toBe(404);
+  });
+
+  it('refuses data paths outside the data roots with 400 naming the roots, never the host layout', async () => {
+    for (const where of [
+      '/etc',
+      '/nonexistent/data',
+      path.join(dataRoot, 'escape'),
+      path.join(dataRoot, 'missing'),
+    ]) {
+      const res = await post('/api/studies', config('{type: random, epochs: 1, maxTrials: 1}', where));
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: string; hint: string };
+      expect(body.error).toContain('dataset.path');
+      expect(body.hint).toContain(dataRoot);
+    }
+    // Outside every root: the same answer whether the path exists or not.
+    const a = (await (await post('/api/studies', config('{type: random, epochs: 1}', '/etc'))).json()) as {
+      error: string;
+    };
+    const b = (await (await post('/api/studies', config('{type: random, epochs: 1}', '/nope'))).json()) as {
+      error: string;
+    };
+    expect(a.error.replace('/etc', 'X')).toBe(b.error.replace('/nope', 'X'));
+  });
+
+  it('refuses text/plain and cross-site submissions (CSRF)', async () => {
+    const plain = await post('/api/studies', config('{type: random, epochs: 1}'), 'text/plain');
+    expect(plain.status).toBe(415);
+    const form = await post('/api/studies', 'name=x', 'application/x-www-form-urlencoded');
+    expect(form.status).toBe(415);
+    const crossSite = await fetch(`${base}/api/studies`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml', origin: 'http://evil.example' },
+      body: config('{type: random, epochs: 1}'),
+    });
+    expect(crossSite.status).toBe(403);
+    const labelled = await fetch(`${base}/api/studies/st-0000000000/cancel`, {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
+    expect(labelled.status).toBe(403);
+    const sameOrigin = await fetch(`${base}/api/studies`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml', origin: base },
+      body: config('{type: random, epochs: 1, maxTrials: 1}'),
+    });
+    expect(sameOrigin.status).toBe(201);
+  });
+
+  it('pages the trial and study lists with limit/offset and a Link header', async () => {
+    const first = await fetch(`${base}/api/studies?limit=1`);
+    expect(((await first.json()) as unknown[]).length).toBe(1);
+    expect(first.headers.get('link')).toMatch(/offset=1.*rel="next"/);
+    expect((await fetch(`${base}/api/studies?limit=100000`)).status).toBe(400);
+  });
+
+  it('pins a transfer base named by alias to its current version; refuses URLs', async () => {
+    const transfer = (ref: string) =>
+      config('{type: random, epochs: 1, maxTrials: 1}').replace(
+        'searchSpace:\n',
+        `searchSpace:\n  family: transfer\n  baseModelUrl: ${JSON.stringify(ref)}\n`,
+      );
+    const missing = await post('/api/studies', transfer('registry:tiny@production'));
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: string }).error).toContain('no alias production');
+    const url = await post('/api/studies', transfer('https://example.com/model.json'));
+    expect(url.status).toBe(400);
+    await database.db.insert(models).values({ name: 'tiny' });
+    await database.db.insert(modelAliases).values({ modelName: 'tiny', alias: 'production', version: 3 });
+    const ok = await post('/api/studies', transfer('registry:tiny@production'));
+    expect(ok.status).toBe(201);
+    const { studyId } = (await ok.json()) as { studyId: string };
+    const [row] = await database.db.select().from(studies).where(eq(studies.id, studyId));
+    expect(JSON.stringify(row!.config)).toContain('registry:tiny@v3');
+    expect(JSON.stringify(row!.source)).not.toContain('@production');
   });
 
   it('lists workers and serves an OpenAPI document generated from the schemas', async () => {

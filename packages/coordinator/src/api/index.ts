@@ -1,3 +1,4 @@
 export { createApiRouter, sendError, type ApiDeps } from './router.js';
 export { openApiDocument, openApiPath } from './openapi.js';
 export * from './schemas.js';
+export * from './access/index.js';

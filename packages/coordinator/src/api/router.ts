@@ -8,7 +8,15 @@ import { studyAnalysis } from '../service/analysis-query.js';
 import type { StudyFactory } from '../service/study-definition.js';
 import { requireApiTokenForMutations } from '../registry/auth.js';
 import { openApiDocument } from './openapi.js';
-import { ListStudiesQuerySchema, StudyIdParamsSchema, TrialsQuerySchema } from './schemas.js';
+import { DataPathError, type DataPathOptions } from '../data-roots/data-path.js';
+import { publicMessage } from '../data-roots/public-error.js';
+import { crossSiteGuard, requireStudyContentType } from './access/cross-site.js';
+import {
+  ListStudiesQuerySchema,
+  PageQuerySchema,
+  StudyIdParamsSchema,
+  TrialsQuerySchema,
+} from './schemas.js';
 
 export interface ApiDeps {
   db: Db;
@@ -18,6 +26,25 @@ export interface ApiDeps {
   logger?: Logger;
   /** When set, every mutating request needs `Authorization: Bearer <token>` (401 otherwise); default: BRAINTUNE_API_TOKEN. */
   apiToken?: string | undefined;
+  /** Data roots submissions are checked against (default: BRAINTUNE_DATA_ROOTS, read per request). */
+  dataPaths?: DataPathOptions;
+}
+
+/** `Link: <…?offset=N>; rel="next"` when a page came back full (RFC 8288), and the total when known. */
+function setPageHeaders(
+  req: Request,
+  res: Response,
+  page: { limit: number; offset: number },
+  returned: number,
+  total?: number,
+): void {
+  if (total !== undefined) res.set('X-Total-Count', String(total));
+  const more = total === undefined ? returned === page.limit : page.offset + returned < total;
+  if (!more) return;
+  const url = new URL(req.originalUrl, 'http://x');
+  url.searchParams.set('offset', String(page.offset + returned));
+  url.searchParams.set('limit', String(page.limit));
+  res.set('Link', `<${url.pathname}${url.search}>; rel="next"`);
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -53,9 +80,12 @@ export function sendError(res: Response, err: unknown, log?: Logger): void {
     return;
   }
   if (err instanceof BraintuneError) {
-    res
-      .status(STATUS_BY_CODE[err.code] ?? 500)
-      .json({ error: err.message, hint: err.hint, ...issuesOf(err) });
+    res.status(STATUS_BY_CODE[err.code] ?? 500).json(
+      // A refused data path names the roots as the operator configured them, on purpose.
+      err instanceof DataPathError
+        ? { error: err.message, hint: err.hint }
+        : { error: publicMessage(err.message), hint: publicMessage(err.hint), ...issuesOf(err) },
+    );
     return;
   }
   log?.error({ err }, 'unhandled API error');
@@ -83,6 +113,8 @@ function configFromBody(body: unknown): string | object {
 export function createApiRouter(deps: ApiDeps): Router {
   const log = deps.logger ?? createLogger('api');
   const router = express.Router();
+  // A web page the user visits must not submit, cancel or promote through their browser.
+  router.use('/api', crossSiteGuard());
   // Submit and cancel (every non-GET under /api) need the token when one is configured.
   router.use(
     '/api',
@@ -100,10 +132,11 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   router.post(
     '/api/studies',
+    requireStudyContentType(),
     text,
     wrap(async (req, res) => {
       const config = configFromBody(req.body);
-      const submitted = await submitStudy(deps.db, deps.studies, config);
+      const submitted = await submitStudy(deps.db, deps.studies, config, deps.dataPaths);
       const { studyId } = submitted;
       log.info({ studyId }, 'study submitted');
       if (submitted.warning) log.warn({ studyId }, submitted.warning);
@@ -117,8 +150,10 @@ export function createApiRouter(deps: ApiDeps): Router {
   router.get(
     '/api/studies',
     wrap(async (req, res) => {
-      const { limit } = ListStudiesQuerySchema.parse(req.query);
-      res.json(await listStudies(deps.db, limit));
+      const page = ListStudiesQuerySchema.parse(req.query);
+      const rows = await listStudies(deps.db, page.limit, page.offset);
+      setPageHeaders(req, res, page, rows.length);
+      res.json(rows);
     }),
   );
 
@@ -142,8 +177,10 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/api/studies/:id/trials',
     wrap(async (req, res) => {
       const { id } = StudyIdParamsSchema.parse(req.params);
-      const { sort } = TrialsQuerySchema.parse(req.query);
-      res.json(await listTrials(deps.db, id, sort));
+      const { sort, ...page } = TrialsQuerySchema.parse(req.query);
+      const { rows, total } = await listTrials(deps.db, id, sort, page);
+      setPageHeaders(req, res, page, rows.length, total);
+      res.json(rows);
     }),
   );
 
@@ -159,8 +196,11 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   router.get(
     '/api/workers',
-    wrap(async (_req, res) => {
-      res.json(await listWorkers(deps.db));
+    wrap(async (req, res) => {
+      const page = PageQuerySchema.parse(req.query);
+      const rows = await listWorkers(deps.db, undefined, page);
+      setPageHeaders(req, res, page, rows.length);
+      res.json(rows);
     }),
   );
 

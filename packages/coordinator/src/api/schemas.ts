@@ -12,9 +12,19 @@ export const ErrorBodySchema = z.object({
 export const StudyIdParamsSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a study id such as st-1a2b3c4d5e'),
 });
-export const TrialsQuerySchema = z.object({ sort: z.enum(['objective', 'index']).default('index') });
+/** Every list endpoint pages with `limit` (at most 1000) and `offset`; `Link: <…>; rel="next"` names the next page. */
+export const MAX_PAGE_SIZE = 1000;
+const offset = z.coerce.number().int().min(0).max(10_000_000).default(0);
+export const PageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(MAX_PAGE_SIZE),
+  offset,
+});
+export const TrialsQuerySchema = PageQuerySchema.extend({
+  sort: z.enum(['objective', 'index']).default('index'),
+});
 export const ListStudiesQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(100),
+  offset,
 });
 
 export const SubmitResponseSchema = z.object({

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { BraintuneError } from '@braintune/protocol';
+import { BraintuneError, maskUrl } from '@braintune/protocol';
 import * as schema from './schema.js';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -37,6 +37,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // A checked-out client whose session is terminated (pg_terminate_backend, a Postgres restart)
+  // emits 'error' too; its query in flight rejects anyway, so the event must not crash the process.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = drizzle(pool, { schema });
   return { db, pool, close: () => pool.end() };
 }
@@ -47,7 +50,7 @@ async function connectAdmin(url: string): Promise<{ name: string; client: pg.Cli
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
   if (!name)
     throw new BraintuneError(
-      `DATABASE_URL ${url} names no database`,
+      `DATABASE_URL ${maskUrl(url)} names no database`,
       'invalid_input',
       'append /braintune to the URL',
     );

@@ -1,32 +1,29 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { bearerOf, sameToken } from '../api/access/tokens.js';
 
 /**
  * Guards mutating endpoints (submit, cancel, promote, alias, predict upload): when a token
  * is configured (BRAINTUNE_API_TOKEN), requests must carry `Authorization: Bearer <token>`
  * or get 401 before any body is read or anything is stored. Without a token the API is open
- * (a local, single-user cluster).
+ * (a local, single-user cluster bound to 127.0.0.1).
  */
 export function requireApiToken(token: string | undefined): RequestHandler {
   if (!token) return (_req, _res, next) => next();
-  const expected = Buffer.from(token);
   return (req: Request, res: Response, next: NextFunction) => {
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-    const given = Buffer.from(match?.[1] ?? '');
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
+    const given = bearerOf(req);
+    if (given !== null && sameToken(given, token)) return next();
     res
       .status(401)
       .set('WWW-Authenticate', 'Bearer realm="braintune"')
       .json({
         error: 'unauthorized',
-        message: match ? 'the API token is wrong' : 'this action needs the API token',
+        message: given !== null ? 'the API token is wrong' : 'this action needs the API token',
         hint: 'send "Authorization: Bearer <BRAINTUNE_API_TOKEN>" (the dashboard asks for it once)',
       });
   };
 }
 
-/** Methods that change state; reads stay open so dashboards and scrapers work without the token. */
+/** Methods that change state. */
 export function isMutatingMethod(method: string): boolean {
   return !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
 }

@@ -193,6 +193,9 @@ export class RegistryService {
         const key = registryKey(input.model, version);
         await this.fillVersionDir(key, fill);
         copiedKey = key;
+        // Published before the version row commits: a failed push (object store down) rolls the
+        // transaction back, so no committed version ever lacks its files.
+        await this.artifacts.push(key);
         await tx.insert(modelVersions).values({
           modelName: input.model,
           version,
@@ -205,11 +208,10 @@ export class RegistryService {
         return { version, key };
       })
       .catch(async (err: unknown) => {
-        // The transaction rolled back: the copied files must go too.
-        if (copiedKey) await this.artifacts.remove(copiedKey);
+        // The transaction rolled back: the copied (and maybe partly pushed) files must go too.
+        if (copiedKey) await this.artifacts.remove(copiedKey).catch(() => undefined);
         throw err;
       });
-    await this.artifacts.push(result.key);
     return result;
   }
 

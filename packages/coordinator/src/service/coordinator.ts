@@ -14,6 +14,8 @@ import {
   type Logger,
   type WorkerEvent,
 } from '@braintune/protocol';
+import { resolveDataPath } from '../data-roots/data-path.js';
+import { publicPreparationError } from '../data-roots/public-error.js';
 import { migrateDatabase, openDatabase, type Database, type Tx } from '../db/client.js';
 import { studies, trialRungs, trials, workers as workersTable } from '../db/schema.js';
 import { createRedis } from '../queue/connection.js';
@@ -55,6 +57,8 @@ export interface CoordinatorOptions {
   migrate?: boolean;
   /** Attempts per trial rung before it is recorded as failed. */
   jobAttempts?: number;
+  /** Data sets prepared at once (default 2): each reads and decodes a whole tree. */
+  maxPreparations?: number;
 }
 
 /** Emitted after an event's decisions are committed and their jobs queued (for benchmarks and metrics). */
@@ -222,6 +226,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     try {
       return await this.db.transaction(async (tx) => {
         if (options.lock) await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${studyId}))`);
+        await this.leadership.fence(tx);
         return fn(tx);
       });
     } catch (err) {
@@ -477,6 +482,8 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
 
   private startPreparation(studyId: string): void {
     if (this.preparing.has(studyId)) return;
+    // The rest wait in `preparing`; a later tick starts them.
+    if (this.preparing.size >= (this.options.maxPreparations ?? 2)) return;
     this.preparing.add(studyId);
     void this.prepare(studyId)
       .catch((err: unknown) => this.log.error({ err, studyId }, 'dataset preparation crashed'))
@@ -489,11 +496,14 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     if (!study || study.state !== 'preparing') return;
     const def = this.definition(study.id, study.source);
     const datasets: DatasetRef[] = [];
+    let dataDir: string | null = null;
     try {
+      // Checked again: the tree may have changed since submission, or the roots been narrowed.
+      dataDir = (await resolveDataPath(def.dataset.path)).realPath;
       // One content-addressed bundle per (image size, preprocessing); an identical request reuses it.
       for (const { imageSize, preprocessing } of def.bundles) {
         const prepared = await prepareDataset({
-          dataDir: def.dataset.path,
+          dataDir,
           imageSize,
           ...preprocessing,
           valFraction: def.dataset.valFraction,
@@ -531,7 +541,8 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
         );
       }
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = publicPreparationError(err, dataDir, def.dataset.path);
+      this.log.error({ studyId, err }, 'dataset preparation failed');
       await this.db
         .update(studies)
         .set({
@@ -542,7 +553,6 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
         })
         .where(and(eq(studies.id, studyId), eq(studies.state, 'preparing')));
       await this.db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${studyId})`);
-      this.log.error({ studyId, err: message }, 'dataset preparation failed');
       return;
     }
     await this.db

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrateDatabase } from '../db/client.js';
+import { createLogger } from '@braintune/protocol';
+import { migrateDatabase, openDatabase } from '../db/client.js';
 import { Coordinator } from './coordinator.js';
+import { FencedError, Leadership } from './leadership.js';
 import { defaultStudyFactory } from './study-factory.js';
 
 process.env.LOG_LEVEL ??= 'silent';
@@ -45,5 +47,39 @@ describe('coordinator leadership', () => {
     const c2 = await second;
     expect(secondStarted).toBe(true);
     await c2.stop();
+  }, 30_000);
+
+  it('two coordinators started at the same moment: exactly one leads', async () => {
+    await migrateDatabase(databaseUrl);
+    const started: Coordinator[] = [];
+    const both = [start(), start()].map((p) => p.then((c) => started.push(c)));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(started).toHaveLength(1);
+    await started[0]!.stop();
+    await Promise.all(both);
+    expect(started).toHaveLength(2);
+    await started[1]!.stop();
+  }, 30_000);
+
+  it('fences writes: once the lock session is gone, fence() refuses inside the transaction', async () => {
+    await migrateDatabase(databaseUrl);
+    const changes: boolean[] = [];
+    const leadership = new Leadership(databaseUrl, createLogger('test'), (l) => changes.push(l), 200, 500);
+    await leadership.acquire();
+    const database = openDatabase(databaseUrl, { max: 1 });
+    await database.db.transaction((tx) => leadership.fence(tx));
+    // Another session can see who holds the lock; kill exactly that backend.
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    const held = await admin.query<{ pid: number }>(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 7243912 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    expect(held.rows).toHaveLength(1);
+    await admin.query('SELECT pg_terminate_backend($1)', [held.rows[0]!.pid]);
+    await expect(database.db.transaction((tx) => leadership.fence(tx))).rejects.toBeInstanceOf(FencedError);
+    expect(changes).toContain(false);
+    await admin.end();
+    await leadership.release();
+    await database.close();
   }, 30_000);
 });

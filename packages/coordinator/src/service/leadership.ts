@@ -1,5 +1,18 @@
+import { sql } from 'drizzle-orm';
 import pg from 'pg';
-import type { Logger } from '@braintune/protocol';
+import { BraintuneError, type Logger } from '@braintune/protocol';
+import type { DbOrTx } from '../db/client.js';
+
+/** A write attempted by a coordinator that no longer holds the leadership lock. */
+export class FencedError extends BraintuneError {
+  constructor() {
+    super(
+      'this coordinator lost the leadership lock: its write was refused',
+      'fenced',
+      'another coordinator leads the database now; this one stands by',
+    );
+  }
+}
 
 /** Advisory-lock key of "the coordinator of this database" (any constant; scoped to the database). */
 const LEADER_KEY = 7_243_912;
@@ -10,18 +23,45 @@ const LEADER_KEY = 7_243_912;
  * connection ends (crash, SIGKILL, network loss): Postgres releases the lock with the session.
  * Deploying two coordinators therefore gives active/standby, never two writers with
  * diverging in-memory state.
+ *
+ * A connection can also die without either side noticing (a half-open TCP session after a
+ * network partition): TCP keep-alives and a periodic liveness query detect it, and every write
+ * transaction is fenced — it checks, inside the transaction, that the lock is still held by
+ * this process's lock session (its backend pid is the fencing token), so a deposed leader that
+ * has not yet noticed can never commit.
  */
 export class Leadership {
   private client: pg.Client | null = null;
   private leading = false;
   private closed = false;
+  /** Backend pid of the session holding the lock: the fencing token. */
+  private token: number | null = null;
+  private liveness: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly databaseUrl: string,
     private readonly log: Logger,
     private readonly onChange: (leading: boolean) => void,
     private readonly retryMs = 2000,
+    /** How often the lock session is probed; a probe unanswered this long ends leadership. */
+    private readonly livenessMs = 5000,
   ) {}
+
+  /**
+   * Throws FencedError unless the leadership lock is still held by this process's session.
+   * Call inside every write transaction: the check and the writes commit together or not at all.
+   */
+  async fence(tx: DbOrTx): Promise<void> {
+    const token = this.token;
+    if (!this.leading || token === null) throw new FencedError();
+    const rows = await tx.execute(
+      sql`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = ${LEADER_KEY} AND objsubid = 1 AND pid = ${token} AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
+    if (rows.rows.length === 0) {
+      void this.lost();
+      throw new FencedError();
+    }
+  }
 
   get isLeader(): boolean {
     return this.leading;
@@ -46,25 +86,54 @@ export class Leadership {
   }
 
   private async tryOnce(): Promise<boolean> {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
+    const client = new pg.Client({
+      connectionString: this.databaseUrl,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: this.livenessMs,
+    });
     client.on('error', () => undefined);
     await client.connect();
-    const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LEADER_KEY]);
+    const res = await client.query<{ ok: boolean; pid: number }>(
+      'SELECT pg_try_advisory_lock($1) AS ok, pg_backend_pid() AS pid',
+      [LEADER_KEY],
+    );
     if (!res.rows[0]?.ok) {
       await client.end();
       return false;
     }
     this.client = client;
+    this.token = res.rows[0].pid;
     this.leading = true;
     // The lock lives as long as this session: losing the connection loses leadership.
     client.on('end', () => void this.lost());
+    this.liveness = setInterval(() => void this.probe(client), this.livenessMs);
+    this.liveness.unref();
     this.onChange(true);
     return true;
+  }
+
+  /** One liveness query; no answer within livenessMs means the session is gone (or half-open). */
+  private async probe(client: pg.Client): Promise<void> {
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer within ${this.livenessMs} ms`)), this.livenessMs).unref(),
+    );
+    try {
+      await Promise.race([client.query('SELECT 1'), timeout]);
+    } catch (err) {
+      if (this.client !== client) return;
+      this.log.error({ err: (err as Error).message }, 'leadership session failed its liveness check');
+      // Drop the socket: a half-open connection would never report its own end.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      void this.lost();
+    }
   }
 
   private async lost(): Promise<void> {
     if (this.closed || !this.leading) return;
     this.leading = false;
+    this.token = null;
+    if (this.liveness) clearInterval(this.liveness);
+    this.liveness = null;
     this.client = null;
     this.log.error('lost the leadership connection to Postgres; pausing until it is regained');
     this.onChange(false);
@@ -74,6 +143,9 @@ export class Leadership {
   async release(): Promise<void> {
     this.closed = true;
     this.leading = false;
+    this.token = null;
+    if (this.liveness) clearInterval(this.liveness);
+    this.liveness = null;
     const client = this.client;
     this.client = null;
     if (client) await client.end().catch(() => undefined);

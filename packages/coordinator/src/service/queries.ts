@@ -33,8 +33,13 @@ export async function studySummary(db: DbOrTx, studyId: string): Promise<StudySu
   return summaries!;
 }
 
-export async function listStudies(db: DbOrTx, limit = 100): Promise<StudySummary[]> {
-  const rows = await db.select().from(studies).orderBy(desc(studies.createdAt)).limit(limit);
+export async function listStudies(db: DbOrTx, limit = 100, offset = 0): Promise<StudySummary[]> {
+  const rows = await db
+    .select()
+    .from(studies)
+    .orderBy(desc(studies.createdAt), asc(studies.id))
+    .limit(limit)
+    .offset(offset);
   return summariesFor(db, rows);
 }
 
@@ -88,10 +93,17 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
       asc(trials.index),
     );
 
+  const byStudy = <T extends { studyId: string }>(list: T[]) => new Map(list.map((x) => [x.studyId, x]));
+  const [trialsOf, rungsOf, epochsOf, bestOf] = [
+    byStudy(trialCounts),
+    byStudy(rungCounts),
+    byStudy(epochCounts),
+    byStudy(best),
+  ];
   return rows.map((s) => {
-    const t = trialCounts.find((c) => c.studyId === s.id);
-    const r = rungCounts.find((c) => c.studyId === s.id);
-    const b = best.find((c) => c.studyId === s.id);
+    const t = trialsOf.get(s.id);
+    const r = rungsOf.get(s.id);
+    const b = bestOf.get(s.id);
     const total = t?.total ?? 0;
     const done = (t?.completed ?? 0) + (t?.failed ?? 0) + (t?.cancelled ?? 0);
     const running = t?.running ?? 0;
@@ -113,7 +125,7 @@ async function summariesFor(db: DbOrTx, rows: (typeof studies.$inferSelect)[]): 
         queued: Math.max(0, total - done - running),
       },
       rungs: { planned: s.plannedRungs ?? r?.total ?? 0, completed: r?.completed ?? 0 },
-      epochs: epochCounts.find((c) => c.studyId === s.id)?.n ?? 0,
+      epochs: epochsOf.get(s.id)?.n ?? 0,
       testSets: testSetNames(s.config),
       best: b
         ? {
@@ -147,78 +159,119 @@ function testSetNames(config: Record<string, unknown>): string[] {
 
 export type TrialRow = z.infer<typeof TrialRowSchema>;
 
-/** Trials of a study; `sort=objective` ranks constraint-meeting trials first, then by score. */
+/** One page of a list: `limit` rows from `offset`, and the total for the `Link`/`X-Total-Count` headers. */
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+/** The order `sort=objective` ranks by: constraint-meeting trials first, then by score, then index. */
+const objectiveOrder = () => [
+  sql`${trials.score} is null`,
+  sql`${trials.meetsConstraints} desc nulls last`,
+  sql`${trials.score} desc`,
+  asc(trials.index),
+];
+
+/**
+ * Trials of a study, one page at a time; `sort=objective` ranks constraint-meeting trials
+ * first, then by score. `rank` is the objective rank (the database computes it over the whole
+ * study). Rungs and evaluations are fetched for the page's trials only and joined through
+ * maps, so a page costs time linear in its size.
+ */
 export async function listTrials(
   db: DbOrTx,
   studyId: string,
   sort: 'objective' | 'index' = 'index',
-): Promise<TrialRow[]> {
+  page: Page = { limit: 1000, offset: 0 },
+): Promise<{ rows: TrialRow[]; total: number }> {
   const [study] = await db.select({ id: studies.id }).from(studies).where(eq(studies.id, studyId));
   if (!study) throw new NotFoundError(`no study ${studyId}`, 'list studies with GET /api/studies');
+  const [{ total } = { total: 0 }] = await db
+    .select({ total: sql<number>`count(*)::int` })
+    .from(trials)
+    .where(eq(trials.studyId, studyId));
+  const rankExpr = sql<
+    number | null
+  >`case when ${trials.score} is null then null else (row_number() over (order by ${trials.score} is null, ${trials.meetsConstraints} desc nulls last, ${trials.score} desc, ${trials.index}))::int end`;
   const rows = await db
-    .select()
+    .select({ t: trials, rank: rankExpr })
     .from(trials)
     .where(eq(trials.studyId, studyId))
-    .orderBy(
-      ...(sort === 'objective'
-        ? [
-            sql`${trials.score} is null`,
-            sql`${trials.meetsConstraints} desc nulls last`,
-            sql`${trials.score} desc`,
-            asc(trials.index),
-          ]
-        : [asc(trials.index)]),
-    );
-  const rungs = await db
-    .select()
-    .from(trialRungs)
-    .where(eq(trialRungs.studyId, studyId))
-    .orderBy(asc(trialRungs.rung));
-  const evals = await db
-    .selectDistinctOn([evaluations.trialId], { trialId: evaluations.trialId, report: evaluations.report })
-    .from(evaluations)
-    .where(eq(evaluations.studyId, studyId))
-    .orderBy(evaluations.trialId, desc(evaluations.rung));
-  let rank = 0;
-  return rows.map((t) => {
-    const report = evals.find((e) => e.trialId === t.id)?.report;
-    return {
-      rank: t.score === null ? null : ++rank,
-      trialId: t.id,
-      index: t.index,
-      bracket: t.bracket,
-      iteration: t.iteration,
-      status: t.status,
-      rung: t.currentRung,
-      epochs: t.epochsDone,
-      score: t.score,
-      meetsConstraints: t.meetsConstraints,
-      valMacroF1: t.valMacroF1,
-      valAccuracy: t.valAccuracy,
-      valLoss: t.valLoss,
-      valRecall: report
-        ? Object.fromEntries(Object.entries(report.perClass).map(([c, m]) => [c, m.recall]))
-        : null,
-      test: t.testScores ?? {},
-      hyperparameters: t.hyperparameters,
-      workerId: t.workerId,
-      error: t.error,
-      rungs: rungs
-        .filter((r) => r.trialId === t.id)
-        .map((r) => ({
-          rung: r.rung,
-          fromEpoch: r.fromEpoch,
-          toEpoch: r.toEpoch,
-          status: r.status,
-          score: r.score,
-          workerId: r.workerId,
-        })),
-    };
-  });
+    .orderBy(...(sort === 'objective' ? objectiveOrder() : [asc(trials.index)]))
+    .limit(page.limit)
+    .offset(page.offset);
+  const ids = rows.map((r) => r.t.id);
+  const rungsByTrial = new Map<string, (typeof trialRungs.$inferSelect)[]>();
+  const reportByTrial = new Map<string, (typeof evaluations.$inferSelect)['report']>();
+  if (ids.length > 0) {
+    const rungs = await db
+      .select()
+      .from(trialRungs)
+      .where(and(eq(trialRungs.studyId, studyId), inArray(trialRungs.trialId, ids)))
+      .orderBy(asc(trialRungs.rung));
+    for (const r of rungs) {
+      const list = rungsByTrial.get(r.trialId);
+      if (list) list.push(r);
+      else rungsByTrial.set(r.trialId, [r]);
+    }
+    const evals = await db
+      .selectDistinctOn([evaluations.trialId], { trialId: evaluations.trialId, report: evaluations.report })
+      .from(evaluations)
+      .where(and(eq(evaluations.studyId, studyId), inArray(evaluations.trialId, ids)))
+      .orderBy(evaluations.trialId, desc(evaluations.rung));
+    for (const e of evals) reportByTrial.set(e.trialId, e.report);
+  }
+  return {
+    rows: rows.map(({ t, rank }) => trialRow(t, rank, rungsByTrial.get(t.id) ?? [], reportByTrial.get(t.id))),
+    total,
+  };
 }
 
-export async function listWorkers(db: DbOrTx, onlineWithinMs = 15_000) {
-  const rows = await db.select().from(workers).orderBy(asc(workers.id));
+function trialRow(
+  t: typeof trials.$inferSelect,
+  rank: number | null,
+  rungs: (typeof trialRungs.$inferSelect)[],
+  report: (typeof evaluations.$inferSelect)['report'] | undefined,
+): TrialRow {
+  return {
+    rank,
+    trialId: t.id,
+    index: t.index,
+    bracket: t.bracket,
+    iteration: t.iteration,
+    status: t.status,
+    rung: t.currentRung,
+    epochs: t.epochsDone,
+    score: t.score,
+    meetsConstraints: t.meetsConstraints,
+    valMacroF1: t.valMacroF1,
+    valAccuracy: t.valAccuracy,
+    valLoss: t.valLoss,
+    valRecall: report
+      ? Object.fromEntries(Object.entries(report.perClass).map(([c, m]) => [c, m.recall]))
+      : null,
+    test: t.testScores ?? {},
+    hyperparameters: t.hyperparameters,
+    workerId: t.workerId,
+    error: t.error,
+    rungs: rungs.map((r) => ({
+      rung: r.rung,
+      fromEpoch: r.fromEpoch,
+      toEpoch: r.toEpoch,
+      status: r.status,
+      score: r.score,
+      workerId: r.workerId,
+    })),
+  };
+}
+
+export async function listWorkers(
+  db: DbOrTx,
+  onlineWithinMs = 15_000,
+  page: Page = { limit: 1000, offset: 0 },
+) {
+  const rows = await db.select().from(workers).orderBy(asc(workers.id)).limit(page.limit).offset(page.offset);
   const now = Date.now();
   return rows.map((w) => ({
     ...w,

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { eq, inArray, and, sql } from 'drizzle-orm';
 import { BraintuneError, NotFoundError } from '@braintune/protocol';
+import { resolveDataPath, type DataPathOptions } from '../data-roots/data-path.js';
 import type { DbOrTx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { EVENTS_CHANNEL } from './coordinator.js';
 import { planWarning } from './end-reason.js';
 import { StudyConfigError } from '../study/problems.js';
+import { pinBaseModelAliases } from './pin-base-models.js';
 import type { StudyFactory } from './study-definition.js';
 import { warmStartProblems } from './warm-start.js';
 
@@ -31,8 +33,19 @@ export async function submitStudy(
   db: DbOrTx,
   factory: StudyFactory,
   input: string | object,
+  dataPaths: DataPathOptions = {},
 ): Promise<SubmittedStudy> {
-  const def = factory.parse(input);
+  let def = factory.parse(input); // invalid configs fail here, before any query
+  const pinned = await pinBaseModelAliases(db, input);
+  if (pinned !== input) {
+    input = pinned;
+    def = factory.parse(input);
+  }
+  // Refused here (a 400 naming the allowed roots) rather than as a failed study, so a client
+  // learns nothing about the filesystem outside the data roots.
+  await resolveDataPath(def.dataset.path, { ...dataPaths, field: 'dataset.path' });
+  for (const [i, testSet] of def.testSets.entries())
+    await resolveDataPath(testSet.path, { ...dataPaths, field: `evaluation.testSets[${i}].path` });
   const warmStart = await warmStartProblems(db, def.config);
   if (warmStart.length > 0) throw new StudyConfigError(warmStart);
   // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.

@@ -2,6 +2,7 @@ import type { ArtifactStore } from '@braintune/artifacts';
 import { InvalidInputError, type TestSetRef } from '@braintune/protocol';
 import { prepareDataset, scanImageFolder, type BundleManifest } from '@braintune/model-core/dataset';
 import { mapTestClasses } from '@braintune/model-core/metrics';
+import { resolveDataPath } from '../data-roots/data-path.js';
 import type { StudyDefinition } from './study-definition.js';
 
 /**
@@ -19,9 +20,11 @@ export async function prepareTestSets(
   for (const [i, testSet] of testSets.entries()) {
     const where = `evaluation.testSets[${i}] ("${testSet.name}")`;
     try {
-      const scanned = await scanImageFolder(testSet.path);
-      mapTestClasses(training.classes, scanned.classes, testSet.path);
-      const prepared = await prepareDataset({ ...training.options, dataDir: testSet.path, store });
+      // Confined to the data roots like dataset.path; messages name the set, never a host path.
+      const { realPath } = await resolveDataPath(testSet.path, { field: `evaluation.testSets[${i}].path` });
+      const scanned = await scanImageFolder(realPath);
+      mapTestClasses(training.classes, scanned.classes, testSet.name);
+      const prepared = await prepareDataset({ ...training.options, dataDir: realPath, store });
       refs.push({ name: testSet.name, hash: prepared.hash });
     } catch (err) {
       if (err instanceof InvalidInputError) throw new InvalidInputError(`${where}: ${err.message}`, err.hint);

@@ -203,7 +203,7 @@ seeds: 3
       'scheduler.maxEpochs: got nothing, is required, must be an integer from 1 to 10000',
       'scheduler.factor: got 1, must be an integer ≥ 2',
       'scheduler.maxEpoch: unknown key, did you mean "maxEpochs"? allowed: type, maxEpochs, factor, iterations',
-      'budget.maxTrials: got 0, must be an integer ≥ 1',
+      'budget.maxTrials: got 0, must be an integer from 1 to 100000',
       'seeds: unknown key, did you mean "seed"? allowed: name, dataset, searchSpace, scheduler, sampler, warmStart, objective, constraints, budget, evaluation, seed',
     ]);
   });

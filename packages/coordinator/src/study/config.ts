@@ -28,13 +28,19 @@ const int = (min: number, max?: number) => {
   return max === undefined ? schema : schema.max(max, { error: text });
 };
 
+/**
+ * Most trials one study may ask for: every trial is a row, a job and a checkpoint, and one
+ * client must not be able to make the cluster plan (and store) an unbounded study.
+ */
+export const MAX_TRIALS = 100_000;
+
 export const HyperbandConfigSchema = z.strictObject({
   type: z.literal('hyperband'),
   /** Epochs of the longest training (KerasTuner's `max_epochs`). */
   maxEpochs: int(1, 10_000),
   factor: int(2).default(3),
   /** Full Hyperband sweeps (KerasTuner's `hyperband_iterations`). */
-  iterations: int(1, 1000).default(1),
+  iterations: int(1, 100).default(1),
 });
 export const AshaConfigSchema = z
   .strictObject({
@@ -42,7 +48,7 @@ export const AshaConfigSchema = z
     maxEpochs: int(1, 10_000),
     minEpochs: int(1, 10_000).default(1),
     factor: int(2).default(3),
-    maxTrials: int(1, 1_000_000),
+    maxTrials: int(1, MAX_TRIALS),
   })
   .refine((asha) => asha.minEpochs <= asha.maxEpochs, {
     path: ['minEpochs'],
@@ -51,7 +57,7 @@ export const AshaConfigSchema = z
 export const RandomConfigSchema = z.strictObject({
   type: z.literal('random'),
   epochs: int(1, 10_000),
-  maxTrials: int(1, 1_000_000),
+  maxTrials: int(1, MAX_TRIALS),
 });
 export const SchedulerConfigSchema = z.discriminatedUnion(
   'type',
@@ -132,7 +138,7 @@ export const EvaluationConfigSchema = z.strictObject({
 });
 
 export const BudgetSchema = z.strictObject({
-  maxTrials: int(1).nullable().default(null),
+  maxTrials: int(1, MAX_TRIALS).nullable().default(null),
   maxWallClockMinutes: z
     .number({ error: 'must be a number of minutes > 0' })
     .positive({ error: 'must be a number of minutes > 0' })

@@ -6,6 +6,7 @@ export {
   bundleVariantsOf,
   MAX_IMAGE_SIZES,
   type BundleVariant,
+  MAX_TRIALS,
   SchedulerConfigSchema,
   HyperbandConfigSchema,
   AshaConfigSchema,

@@ -10,6 +10,7 @@ export {
 export { loadBundle, readBundleManifest, CorruptBundleError } from './bundle.js';
 export {
   preprocessImage,
+  MAX_INPUT_PIXELS,
   sniffImageFormat,
   decoderVersions,
   PreprocessingSchema,

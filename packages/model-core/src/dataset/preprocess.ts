@@ -21,6 +21,13 @@ export const DEFAULT_RESIZE: ResizeMethod = 'contain';
 /** sharp's default kernel; libvips shrinks JPEGs on load first, then lanczos3 does the rest. */
 export const DEFAULT_KERNEL: ResizeKernel = 'lanczos3';
 
+/**
+ * Images larger than this many pixels are refused before their pixels are decoded (sharp
+ * reads the header first): a small, highly compressed file can otherwise expand into
+ * gigabytes. 40 MP is far above any MRI slice or photo of one.
+ */
+export const MAX_INPUT_PIXELS = 40_000_000;
+
 /** How pixels are produced from a file; recorded in the bundle so `predict` repeats it exactly. */
 export const PreprocessingSchema = z.object({
   grayscale: z.literal(true),
@@ -84,7 +91,7 @@ export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): 
   const size = preprocessing.imageSize;
   try {
     // failOn 'error': a truncated JPEG or a bad PNG CRC is rejected instead of silently producing grey stripes.
-    const image = sharp(bytes, { failOn: 'error', animated: false });
+    const image = sharp(bytes, { failOn: 'error', animated: false, limitInputPixels: MAX_INPUT_PIXELS });
     const meta = await image.metadata();
     // flatten only when there is alpha: it costs ~10 % of the decode time on opaque JPEGs.
     if (meta.hasAlpha) image.flatten({ background: { r: 0, g: 0, b: 0 } });

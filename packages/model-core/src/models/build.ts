@@ -1,9 +1,10 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { ArtifactStore } from '@braintune/artifacts';
 import { InvalidInputError, type Hyperparameters } from '@braintune/protocol';
 import { createOptimizer } from '../training/optimizer.js';
 import { buildCnn } from './cnn.js';
 import { LayerFactory } from './layers.js';
-import { loadLayersModelFromUrl } from './model-io.js';
+import { loadBaseModel } from './base-model.js';
 import { buildResnet } from './resnet.js';
 import { buildTransfer } from './transfer.js';
 
@@ -12,6 +13,8 @@ export interface ModelShape {
   numClasses: number;
   /** Seeds the initial weights and dropout masks (default 1). */
   seed?: number;
+  /** Where a transfer base (`baseModelUrl`) is read from. */
+  baseModels?: ArtifactStore;
 }
 
 /**
@@ -35,12 +38,12 @@ export async function buildModel(hparams: Hyperparameters, shape: ModelShape): P
       if (hparams.baseModelUrl === undefined) {
         throw new InvalidInputError(
           'the transfer family needs baseModelUrl',
-          'set baseModelUrl=file:///path/to/model.json (or an http(s) URL)',
+          'set baseModelUrl=registry:NAME@vN (a promoted model) or artifact:KEY (a tfjs model folder in the artifact store)',
         );
       }
       model = buildTransfer(
         factory,
-        await loadLayersModelFromUrl(hparams.baseModelUrl),
+        await loadBaseModel(hparams.baseModelUrl, shape.baseModels),
         imageSize,
         numClasses,
       );

@@ -1,6 +1,5 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { InvalidInputError } from '@braintune/protocol';
@@ -40,8 +39,9 @@ function fileHandler(modelJsonPath: string): tf.io.IOHandler {
       }
       const buffers: Buffer[] = [];
       const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+      const folder = await realpath(dirname(modelJsonPath));
       for (const group of parsed.weightsManifest) {
-        for (const p of group.paths) buffers.push(await readFile(join(dirname(modelJsonPath), p)));
+        for (const p of group.paths) buffers.push(await readFile(await weightFileIn(folder, p)));
         weightSpecs.push(...(group.weights as tf.io.WeightsManifestEntry[]));
       }
       const all = Buffer.concat(buffers);
@@ -55,11 +55,31 @@ function fileHandler(modelJsonPath: string): tf.io.IOHandler {
   };
 }
 
-/** Loads a LayersModel from `file://…/model.json`, a plain path, or an `http(s)://` URL. */
-export async function loadLayersModelFromUrl(url: string): Promise<tfl.LayersModel> {
-  if (/^https?:\/\//.test(url)) return tfl.loadLayersModel(url);
-  const path = url.startsWith('file://') ? fileURLToPath(url) : url;
-  return tfl.loadLayersModel(fileHandler(path));
+/**
+ * A weight file named by a model.json: it must stay in the model's folder (a manifest naming
+ * `../../etc/passwd` or an absolute path, or a link out of the folder, is refused).
+ */
+async function weightFileIn(folder: string, name: string): Promise<string> {
+  const refuse = () =>
+    new InvalidInputError(
+      `model.json names the weight file ${JSON.stringify(name)} outside its folder`,
+      'weight paths in a model.json are file names next to it (as tfjs writes them)',
+    );
+  if (isAbsolute(name) || name.includes('\0') || /^[a-z][a-z0-9+.-]*:/i.test(name)) throw refuse();
+  const real = await realpath(join(folder, name)).catch(() => null);
+  if (real === null)
+    throw new InvalidInputError(
+      `the weight file ${JSON.stringify(name)} of the model is missing`,
+      'copy the whole model folder',
+    );
+  const rel = relative(folder, real);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw refuse();
+  return real;
+}
+
+/** Loads a LayersModel from a local `model.json` (and the weight files next to it). */
+export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tfl.LayersModel> {
+  return tfl.loadLayersModel(fileHandler(modelJsonPath));
 }
 
 /** Saves a LayersModel as `<dir>/model.json` + `<dir>/weights.bin`; returns the file:// URL of model.json. */

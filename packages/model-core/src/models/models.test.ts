@@ -1,16 +1,18 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveHyperparameters } from '@braintune/protocol';
+import { FilesystemArtifactStore } from '@braintune/artifacts';
+import { HyperparametersSchema, resolveHyperparameters } from '@braintune/protocol';
 import { initBackend } from '../backend/index.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { syntheticBundle } from '../training/synthetic-bundle.js';
 import { train } from '../training/train.js';
 import { FastBatchNorm } from './batch-norm.js';
 import { buildModel } from './build.js';
+import { baseModelKey, loadBaseModel } from './base-model.js';
 import { saveLayersModelToDir } from './model-io.js';
 import { presetHyperparameters, PRESET_NAMES } from './presets.js';
 
@@ -168,15 +170,16 @@ describe('transfer learning from a saved tfjs model', () => {
       .maxPooling2d({ name: 'base_pool', poolSize: 2 })
       .apply(conv) as tfl.SymbolicTensor;
     const base = tfl.model({ inputs: input, outputs: pooled, name: 'tiny_base' });
-    const url = await saveLayersModelToDir(base, join(dir, 'base'));
+    await saveLayersModelToDir(base, store().localDir('models/tiny-base'));
+    await store().push('models/tiny-base');
     base.dispose();
-    return url;
+    return 'artifact:models/tiny-base';
   }
+  const store = () => new FilesystemArtifactStore(join(dir, 'store'));
 
   for (const freezeBase of [true, false]) {
     it(`trains a new head on a ${freezeBase ? 'frozen' : 'fine-tuned'} base and round-trips through a checkpoint`, async () => {
       const url = await saveTinyBase();
-      expect(url.startsWith('file://')).toBe(true);
       const hp = resolveHyperparameters({
         family: 'transfer',
         baseModelUrl: url,
@@ -187,7 +190,7 @@ describe('transfer learning from a saved tfjs model', () => {
         pooling: 'gap',
         learningRate: 0.01,
       });
-      const model = await buildModel(hp, { imageSize: 16, numClasses: 4 });
+      const model = await buildModel(hp, { imageSize: 16, numClasses: 4, baseModels: store() });
       const baseKernel = (m: tfl.LayersModel): Float32Array => {
         const nested = m.layers.find((l) => l instanceof tfl.LayersModel) as tfl.LayersModel;
         return nested.getLayer('base_conv').getWeights()[0]?.dataSync() as Float32Array;
@@ -201,6 +204,7 @@ describe('transfer learning from a saved tfjs model', () => {
         toEpoch: 1,
         seed: 1,
         checkpointDir: ckpt,
+        baseModels: store(),
       });
       expect(result.outcome).toBe('completed');
       const after = Array.from(baseKernel(result.model));
@@ -212,4 +216,47 @@ describe('transfer learning from a saved tfjs model', () => {
       loaded.model.dispose();
     });
   }
+});
+
+describe('transfer base confinement', () => {
+  it('accepts only registry and artifact references', () => {
+    const ok = (v: string) => HyperparametersSchema.shape.baseModelUrl.safeParse(v).success;
+    for (const bad of [
+      'file:///etc/passwd',
+      'https://example.com/model.json',
+      'http://169.254.169.254/latest/meta-data',
+      '/abs/model.json',
+      'artifact:../outside',
+      'artifact:a/../../b',
+      'registry:../x@v1',
+    ])
+      expect(ok(bad), bad).toBe(false);
+    for (const good of ['registry:brain-mri@v2', 'registry:brain-mri@production', 'artifact:models/base'])
+      expect(ok(good), good).toBe(true);
+    expect(baseModelKey('registry:brain-mri@v2')).toBe('registry/brain-mri/v2');
+    expect(() => baseModelKey('registry:brain-mri@production')).toThrow(/alias/);
+  });
+
+  it('refuses a model.json whose weight paths leave its folder', async () => {
+    const root = join(dir, 'evil-store');
+    const store = new FilesystemArtifactStore(root);
+    const input = tfl.input({ shape: [8, 8, 1] });
+    const out = tfl.layers.conv2d({ filters: 1, kernelSize: 1 }).apply(input) as tfl.SymbolicTensor;
+    const m = tfl.model({ inputs: input, outputs: out });
+    const folder = store.localDir('models/evil');
+    await saveLayersModelToDir(m, folder);
+    m.dispose();
+    await mkdir(join(root, 'secret'), { recursive: true });
+    await writeFile(join(root, 'secret', 'weights.bin'), await readFile(join(folder, 'weights.bin')));
+    const json = JSON.parse(await readFile(join(folder, 'model.json'), 'utf8')) as {
+      weightsManifest: { paths: string[] }[];
+    };
+    json.weightsManifest[0]!.paths = ['../../secret/weights.bin'];
+    await writeFile(join(folder, 'model.json'), JSON.stringify(json));
+    await expect(loadBaseModel('artifact:models/evil', store)).rejects.toThrow(/outside its folder/);
+    json.weightsManifest[0]!.paths = ['/etc/hostname'];
+    await writeFile(join(folder, 'model.json'), JSON.stringify(json));
+    await expect(loadBaseModel('artifact:models/evil', store)).rejects.toThrow(/outside its folder/);
+    await expect(loadBaseModel('artifact:models/none', store)).rejects.toThrow(/has no models\/none/);
+  });
 });

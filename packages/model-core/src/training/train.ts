@@ -1,3 +1,4 @@
+import type { ArtifactStore } from '@braintune/artifacts';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -43,6 +44,8 @@ export interface TrainOptions {
   /** Polled before every epoch; true ends the run with outcome 'cancelled'. */
   shouldStop?: () => boolean;
   logger?: Logger;
+  /** The artifact store a transfer base (`baseModelUrl`) is read from. */
+  baseModels?: ArtifactStore;
 }
 
 export interface TrainResult {
@@ -122,7 +125,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       'train to an epoch at or after the checkpoint the run resumes from',
     );
 
-  const model = await buildModel(hp, { imageSize: bundle.imageSize, numClasses: k, seed });
+  const model = await buildModel(hp, {
+    imageSize: bundle.imageSize,
+    numClasses: k,
+    seed,
+    ...(options.baseModels ? { baseModels: options.baseModels } : {}),
+  });
   const optimizer = model.optimizer;
   let rng = new Rng(seed);
   let step = 0;
