@@ -121,7 +121,11 @@ try {
   const valAccuracy = trained.history.at(-1)?.valAccuracy ?? 0;
   log(`val accuracy ${valAccuracy.toFixed(3)} after ${trainSeconds.toFixed(0)} s`);
 
-  const cases = await loadPointingCases(testDir, bundle.classes, PreprocessingSchema.parse(bundle.preprocessing));
+  const cases = await loadPointingCases(
+    testDir,
+    bundle.classes,
+    PreprocessingSchema.parse(bundle.preprocessing),
+  );
   const gaussian = centredGaussianMap(imageSize);
   const regions = headRegions(cases, 'pointing-held-out');
   // Where the peaks go when they miss: the same maps scored against the skull ring and the background.

@@ -8,7 +8,14 @@ import express from 'express';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
-import { createApiRouter, createRedis, defaultStudyFactory, studies, trials, workers } from '@braintune/coordinator';
+import {
+  createApiRouter,
+  createRedis,
+  defaultStudyFactory,
+  studies,
+  trials,
+  workers,
+} from '@braintune/coordinator';
 import type { TestSetScores } from '@braintune/protocol';
 import { loadCheckpoint, loadLayersModelFromFile, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { CalibrationSchema, CamMethodSchema, HyperparametersSchema, TestSetScoresSchema } from '@braintune/protocol';
+import {
+  CalibrationSchema,
+  CamMethodSchema,
+  HyperparametersSchema,
+  TestSetScoresSchema,
+} from '@braintune/protocol';
 
 /** Shapes of the REST API: used to validate requests and to generate /api/openapi.json. */
 

@@ -140,5 +140,12 @@ export async function promoteSource(
     epochs: state.epoch,
     calibration: state.calibration ?? null,
   };
-  return { trialId: trial.id, sourceDir, snapshot: latest.path, state, metrics, testScores: trial.testScores ?? null };
+  return {
+    trialId: trial.id,
+    sourceDir,
+    snapshot: latest.path,
+    state,
+    metrics,
+    testScores: trial.testScores ?? null,
+  };
 }
