@@ -1,8 +1,13 @@
-import { HyperparametersSchema, InvalidInputError, type HyperparametersInput } from '@braintune/protocol';
+import {
+  AugmentationSchema,
+  HyperparametersSchema,
+  InvalidInputError,
+  type HyperparametersInput,
+} from '@braintune/protocol';
 import type { z } from 'zod';
 
 const TOP_KEYS = Object.keys(HyperparametersSchema.shape);
-const AUGMENTATION_KEYS = ['flip', 'rotation', 'zoom', 'contrast'];
+const AUGMENTATION_KEYS = Object.keys(AugmentationSchema.shape);
 
 /** A `--hp` value as JSON when it is JSON (numbers, booleans), else as the raw string. */
 function parseValue(raw: string): unknown {
