@@ -4,6 +4,7 @@ import {
   enumerateSpace,
   hashHyperparameters,
   parseSearchSpace,
+  toHyperparameters,
   SearchSpaceSampler,
   type SearchSpace,
 } from './search-space.js';
@@ -109,5 +110,22 @@ describe('search space sampling', () => {
 
   it('reports no enumeration for continuous spaces', () => {
     expect(enumerateSpace(RICH)).toBeNull();
+  });
+
+  it('searches the acquisition-shift augmentation by dotted names, and bounds them by the protocol', () => {
+    const augSpace = space({
+      'augmentation.gamma': { type: 'float', min: 0, max: 1 },
+      'augmentation.curve': { type: 'choice', values: [0, 0.5] },
+      'augmentation.cropScale': { type: 'float', min: 0.5, max: 1 },
+      'augmentation.verticalFlip': { type: 'boolean' },
+    });
+    expect(Object.keys(augSpace)).toHaveLength(4);
+    const hp = toHyperparameters([
+      ['augmentation.gamma', 0.5],
+      ['augmentation.noise', 0.05],
+    ]);
+    expect(hp.augmentation).toMatchObject({ gamma: 0.5, noise: 0.05, flip: false, cropScale: 1 });
+    const { problems } = parseSearchSpace({ 'augmentation.gamma': { type: 'float', min: 0, max: 5 } });
+    expect(problems.join('\n')).toMatch(/augmentation\.gamma/);
   });
 });
