@@ -29,6 +29,7 @@ import {
   type LoadedCheckpoint,
 } from '../packages/model-core/src/index.js';
 import {
+  DEFAULT_NEAR_DUPLICATE_THRESHOLD,
   ACQUISITION_SHIFTS,
   applyAcquisitionShift,
   loadBundle,
@@ -50,17 +51,13 @@ interface CliOptions {
 
 interface SplitSpec {
   options: Partial<PrepareOptionsInput>;
-  /** False while prepareDataset cannot group near-duplicates: the "near-duplicate" run then uses the byte-identical split. */
+  /** Whether near-duplicates (not only byte-identical copies) are kept on one side. */
   nearDuplicateAware: boolean;
 }
 
-/**
- * How this bench asks prepareDataset for the near-duplicate-aware split. The option
- * (`nearDuplicateThreshold`) is being added to prepareDataset in another branch; until it is
- * merged this falls back to the byte-identical split and says so in the JSON.
- */
+/** The near-duplicate-aware split at prepareDataset's default threshold (docs/dataset.md). */
 function nearDuplicateSplitOptions(): SplitSpec {
-  return { options: {}, nearDuplicateAware: false };
+  return { options: { nearDuplicateThreshold: DEFAULT_NEAR_DUPLICATE_THRESHOLD }, nearDuplicateAware: true };
 }
 
 const round = (v: number, digits = 4): number => Math.round(v * 10 ** digits) / 10 ** digits;
@@ -120,6 +117,8 @@ async function trainOnSplit(
     store,
     dataDir: path.resolve(opts.data),
     imageSize: hparams.imageSize,
+    // The trial's preprocessing is the bundle's: train() refuses a bundle made otherwise.
+    ...hparams.preprocessing,
     ...spec.options,
   });
   const bundle = await loadBundle(store, prepared.hash);
@@ -222,7 +221,11 @@ async function main(opts: CliOptions): Promise<void> {
   try {
     const byte = opts.skipByteSplit
       ? null
-      : await trainOnSplit('byte', { options: {}, nearDuplicateAware: false }, ctx);
+      : await trainOnSplit(
+          'byte',
+          { options: { nearDuplicateThreshold: null }, nearDuplicateAware: false },
+          ctx,
+        );
     const nearSpec = nearDuplicateSplitOptions();
     const near = await trainOnSplit('near', nearSpec, ctx);
     const shifts = await evaluateUnderShifts(near, path.resolve(opts.data));

@@ -41,6 +41,8 @@ export function recalibrateBatchNorm(
   model: tfl.LayersModel,
   bundle: DatasetBundle,
   indices: readonly number[],
+  /** Applied to each batch first, e.g. the training augmentation (see train.ts). */
+  transform?: (images: tf.Tensor4D) => tf.Tensor4D,
 ): void {
   const layers = batchNormLayers(model);
   if (layers.length === 0 || indices.length === 0) return;
@@ -53,7 +55,8 @@ export function recalibrateBatchNorm(
       // moving = moving·m + batch·(1 − m) with m = i/(i+1) is the running mean of batch statistics.
       for (const h of holders) h.momentum = i / (i + 1);
       tf.tidy(() => {
-        model.apply(imagesTensor(bundle, batch), { training: true });
+        const images = imagesTensor(bundle, batch);
+        model.apply(transform ? transform(images) : images, { training: true });
       });
     });
   } finally {

@@ -157,6 +157,27 @@ describe('train', () => {
     model.dispose();
   });
 
+  it('precise BN re-estimates on transformed batches when given a transform (augmented training)', async () => {
+    const bundle = syntheticBundle({ perClass: 8 });
+    const model = await buildModel(resolveHyperparameters({ ...everything, convBlocks: 2 }), {
+      imageSize: 16,
+      numClasses: 4,
+    });
+    const sample = bundle.split.train;
+    const inverted = (x: tf.Tensor4D): tf.Tensor4D => tf.sub(1, x);
+    recalibrateBatchNorm(model, bundle, sample, inverted);
+    const bn = model.getLayer('block1_bn1');
+    const conv = model.getLayer('block1_conv1');
+    const features = tf.tidy(() => conv.apply(tf.sub(1, imagesTensor(bundle, sample))) as tf.Tensor);
+    const { mean, variance } = tf.moments(features, [0, 1, 2]);
+    const [, , movingMean, movingVariance] = bn.getWeights() as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    expect(maxWeightDiff([movingMean, movingVariance], [mean, variance])).toBeLessThan(1e-4);
+    recalibrateBatchNorm(model, bundle, sample);
+    const [, , cleanMean] = bn.getWeights() as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    expect(maxWeightDiff([cleanMean], [mean])).toBeGreaterThan(1e-3);
+    model.dispose();
+  });
+
   it('stops with outcome "diverged" when the loss becomes NaN or infinite', async () => {
     // The schema caps learningRate at 1; a direct caller can still pass an absurd one, which overflows float32.
     const hparams: Hyperparameters = {
