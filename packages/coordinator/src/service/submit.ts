@@ -41,13 +41,13 @@ export async function submitStudy(
     input = pinned;
     def = factory.parse(input);
   }
+  const warmStart = await warmStartProblems(db, def.config);
+  if (warmStart.length > 0) throw new StudyConfigError(warmStart);
   // Refused here (a 400 naming the allowed roots) rather than as a failed study, so a client
   // learns nothing about the filesystem outside the data roots.
   await resolveDataPath(def.dataset.path, { ...dataPaths, field: 'dataset.path' });
   for (const [i, testSet] of def.testSets.entries())
     await resolveDataPath(testSet.path, { ...dataPaths, field: `evaluation.testSets[${i}].path` });
-  const warmStart = await warmStartProblems(db, def.config);
-  if (warmStart.length > 0) throw new StudyConfigError(warmStart);
   // Stored as the user sent it (text becomes {yaml: text}) so a restart re-validates the same input.
   const source = typeof input === 'string' ? { yaml: input } : input;
   const scheduler = def.createScheduler();
