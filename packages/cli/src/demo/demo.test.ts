@@ -118,9 +118,10 @@ describe('braintune up --demo', () => {
       const logLines = stderr.split('\n').filter((l) => l.trim() !== '');
       expect(logLines.length).toBeGreaterThan(0);
       for (const line of logLines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
-      // Phantoms went next to the artifact root, one directory per spec.
+      // Phantoms went next to the artifact root, one directory per spec, with their lesion masks.
       const phantoms = path.join(work, 'demo', 'phantoms', '12x64px-seed1');
       expect((await readdir(phantoms)).sort()).toEqual([
+        '.lesions',
         'glioma_tumor',
         'meningioma_tumor',
         'no_tumor',
