@@ -21,6 +21,7 @@ describe('demo phantoms', () => {
     const first = await ensureDemoPhantoms(root, spec, log);
     expect(first).toMatchObject({ dir: demoPhantomDir(root, spec), generated: true });
     expect((await readdir(first.dir)).sort()).toEqual([
+      '.lesions',
       'glioma_tumor',
       'meningioma_tumor',
       'no_tumor',

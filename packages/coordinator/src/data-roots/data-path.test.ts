@@ -97,7 +97,7 @@ describe('public preparation errors', () => {
     const err = new InvalidInputError('class folder /srv/real/set/a is empty');
     expect(publicPreparationError(err, '/srv/real/set', 'data/set')).toBe('class folder data/set/a is empty');
     expect(publicPreparationError(new Error('ENOENT /var/lib/x'), null, 'd')).not.toContain('/var');
-    expect(redactAbsolutePaths('cannot open "/home/u/x.png" (at /tmp/y)')).toBe(
+    expect(redactAbsolutePaths('cannot open "/srv/u/x.png" (at /tmp/y)')).toBe(
       'cannot open "<path>" (at <path>)',
     );
   });
