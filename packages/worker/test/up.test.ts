@@ -20,7 +20,7 @@ describe('braintune up', () => {
     const up = cli(c, ['up', '--workers', '2', '--port', String(port)]);
     let stdout = '';
     up.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    await waitFor('the URL to be printed', async () => stdout.includes(`http://localhost:${port}`), 60_000);
+    await waitFor('the URL to be printed', async () => stdout.includes(`http://localhost:${port}`), 120_000);
 
     const workers = childCommandLines(up.pid!).filter((l) => l.includes('braintune') && l.includes('worker'));
     expect(workers).toHaveLength(2);
