@@ -168,7 +168,9 @@ describe('braintune train / predict', () => {
       augmentation: { flip: true },
     });
     expect(() => parseHpArgs(['learningrate=0.1'])).toThrow(/unknown hyperparameter "learningrate"/);
-    expect(() => parseHpArgs(['augmentation.blurr=1'])).toThrow(/unknown hyperparameter "augmentation.blurr"/);
+    expect(() => parseHpArgs(['augmentation.blurr=1'])).toThrow(
+      /unknown hyperparameter "augmentation.blurr"/,
+    );
     expect(parseHpArgs(['preprocessing.headCrop=true', 'preprocessing.intensity=clahe'])).toEqual({
       preprocessing: { headCrop: true, intensity: 'clahe' },
     });
