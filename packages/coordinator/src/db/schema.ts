@@ -96,7 +96,7 @@ export const trials = pgTable(
     error: text('error'),
     /**
      * The sampler's snapshot: the largest `trial_rungs.result_seq` of the study when this trial was
-     * proposed (set by a trigger, see drizzle/0001_sampler_history.sql). Its configuration was
+     * proposed (set by a trigger, see drizzle/0004_sampler_history.sql). Its configuration was
      * fitted on exactly the rungs with result_seq ≤ history_seq (scheduling/sampler.ts).
      */
     historySeq: bigint('history_seq', { mode: 'number' }),

@@ -17,7 +17,7 @@ import { isEligibleRung } from './working-state.js';
  *   created (plus the warm-start observations), in canonical order (source, trial index, rung).
  *
  * The coordinator creates trials in the same transaction that reads that state, and the
- * migration `0001_sampler_history` stamps each finished rung with a study-wide result sequence
+ * migration `0004_sampler_history` stamps each finished rung with a study-wide result sequence
  * number and each new trial with the last sequence number it could see (`history_seq`), so the
  * snapshot behind every stored proposal can be rebuilt from Postgres (`historyAt`) and a
  * restarted coordinator, which rebuilds the same state, proposes the same next configuration.

@@ -1,9 +1,10 @@
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import { inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatasetRef } from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
-import { studies, trialRungs, trials } from '../db/schema.js';
-import { compareObservations, type Observation } from '../scheduling/sampler.js';
+import { studies, trialRungs } from '../db/schema.js';
+import type { Observation } from '../scheduling/sampler.js';
+import { scoredRungObservations } from './scored-rungs.js';
 
 /**
  * Warm start (`warmStart: {studies: [id, …]}`): the finished rungs of earlier studies become
@@ -95,34 +96,5 @@ export async function warmStartProblems(
 /** The finished, scored rungs of the source studies as sampler observations, in canonical order. */
 export async function loadWarmStart(db: DbOrTx, ids: readonly string[]): Promise<Observation[]> {
   if (ids.length === 0) return [];
-  const rows = await db
-    .select({
-      studyId: trials.studyId,
-      index: trials.index,
-      hyperparameters: trials.hyperparameters,
-      rung: trialRungs.rung,
-      toEpoch: trialRungs.toEpoch,
-      score: trialRungs.score,
-      meetsConstraints: trialRungs.meetsConstraints,
-    })
-    .from(trialRungs)
-    .innerJoin(trials, eq(trials.id, trialRungs.trialId))
-    .where(
-      and(
-        inArray(trialRungs.studyId, [...ids]),
-        eq(trialRungs.status, 'completed'),
-        isNotNull(trialRungs.score),
-      ),
-    );
-  return rows
-    .map((r): Observation => ({
-      source: r.studyId,
-      index: r.index,
-      rung: r.rung,
-      epochs: r.toEpoch,
-      hyperparameters: r.hyperparameters,
-      score: r.score!,
-      meetsConstraints: r.meetsConstraints,
-    }))
-    .sort(compareObservations);
+  return scoredRungObservations(db, inArray(trialRungs.studyId, [...ids]), { ownStudy: false });
 }
