@@ -523,10 +523,6 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
           split: prepared.split,
           ...(testSets.length > 0 ? { testSets } : {}),
         });
-        if (datasets.length === def.imageSizes.length) {
-          const problems = await warmStartProblems(this.db, def.config, datasets);
-          if (problems.length > 0) throw new StudyConfigError(problems);
-        }
         this.log.info(
           {
             studyId,
@@ -540,6 +536,9 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
           'dataset ready',
         );
       }
+      // Once every bundle variant is known: warm-start sources must have trained on the same ones.
+      const problems = await warmStartProblems(this.db, def.config, datasets);
+      if (problems.length > 0) throw new StudyConfigError(problems);
     } catch (err) {
       const message = publicPreparationError(err, dataDir, def.dataset.path);
       this.log.error({ studyId, err }, 'dataset preparation failed');

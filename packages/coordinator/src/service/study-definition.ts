@@ -14,8 +14,6 @@ export interface StudyDefinition {
   dataset: { path: string; valFraction: number; seed: number; nearDuplicateThreshold?: number | null };
   /** External test sets (`evaluation.testSets`), paths resolved like `dataset.path`. */
   testSets: { name: string; path: string }[];
-  /** Every image size trials may use: one dataset bundle is prepared per size. */
-  imageSizes: number[];
   /** Every (imageSize, preprocessing) trials may use: one dataset bundle is prepared per entry. */
   bundles: { imageSize: number; preprocessing: PreprocessingHyperparameters }[];
   seed: number;

@@ -1,7 +1,6 @@
 import {
   assertClassNames,
   countConfigurations,
-  imageSizesOf,
   bundleVariantsOf,
   parseStudyConfig,
   resolveStudyDataPath,
@@ -35,7 +34,6 @@ export const defaultStudyFactory: StudyFactory = {
           : {}),
       },
       testSets: config.evaluation.testSets.map((t) => ({ name: t.name, path: resolveStudyDataPath(t.path) })),
-      imageSizes: imageSizesOf(config),
       bundles: bundleVariantsOf(config),
       seed: config.seed,
       checkClasses: (classes) => assertClassNames(config, classes),
