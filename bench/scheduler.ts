@@ -5,7 +5,8 @@
  * whose "training" is instant. The workers are the real worker loop (BullMQ consumer,
  * started/result events on the durable results queue) with a simulated RungTrainer, and the
  * coordinator is the real one (Postgres transactions, scheduler, enqueueing), so the numbers
- * measure the whole queue → record → decide → enqueue path.
+ * measure the whole queue → record → decide → enqueue path. The first simulated worker also
+ * prepares the study's (tiny) data set with model-core, as a real worker would.
  *
  * Reports coordinator decisions per second and the p50/p99 time from a rung finishing on a
  * worker to the promotion it caused being in the queue. The last stdout line is JSON.
@@ -20,6 +21,7 @@ import { eq } from 'drizzle-orm';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
+import { openArtifactStore } from '@braintune/artifacts';
 import {
   Coordinator,
   defaultStudyFactory,
@@ -31,7 +33,13 @@ import {
   type AppliedEvent,
 } from '@braintune/coordinator';
 import { RESULTS_QUEUE, type EpochMetrics, type Evaluation, type TrialJobData } from '@braintune/protocol';
-import { startWorker, type RungInput, type RungOutput, type RungTrainer } from '@braintune/worker';
+import {
+  ModelCorePreparer,
+  startWorker,
+  type RungInput,
+  type RungOutput,
+  type RungTrainer,
+} from '@braintune/worker';
 
 process.env.LOG_LEVEL ??= 'error';
 
@@ -42,6 +50,8 @@ const { values: args } = parseArgs({
     'max-epochs': { type: 'string', default: '27' },
     /** Internal: run the simulated workers of prefix P (the benchmark forks itself). */
     'workers-for': { type: 'string' },
+    /** Internal: the artifact root the simulated workers prepare the data set into. */
+    artifacts: { type: 'string' },
   },
 });
 const TRIALS = Number(args.trials);
@@ -115,7 +125,8 @@ function percentile(sorted: number[], p: number): number {
  * The simulated workers run in their own process (forked from this file), as real workers
  * would: in the coordinator's process they would compete for its event loop.
  */
-async function runSimulatedWorkers(prefix: string): Promise<void> {
+async function runSimulatedWorkers(prefix: string, artifactRoot: string): Promise<void> {
+  const preparer = new ModelCorePreparer(openArtifactStore(artifactRoot));
   const workers = await Promise.all(
     Array.from({ length: WORKERS }, (_, i) =>
       startWorker({
@@ -125,6 +136,7 @@ async function runSimulatedWorkers(prefix: string): Promise<void> {
         concurrency: 1,
         workerId: `sim-${i}`,
         heartbeatMs: 2000,
+        ...(i === 0 ? { preparer } : {}),
       }),
     ),
   );
@@ -154,11 +166,12 @@ async function main(): Promise<void> {
   }
 
   await migrateDatabase(databaseUrl);
+  const artifactRoot = path.join(tmp, 'artifacts');
   const coordinator = await Coordinator.start({
     databaseUrl,
     redisUrl: REDIS,
     prefix,
-    artifactRoot: path.join(tmp, 'artifacts'),
+    artifactRoot,
     studies: defaultStudyFactory,
     migrate: false,
     tickMs: 500,
@@ -168,7 +181,7 @@ async function main(): Promise<void> {
   });
   const workerProcess = fork(
     new URL(import.meta.url).pathname,
-    ['--workers', String(WORKERS), '--workers-for', prefix],
+    ['--workers', String(WORKERS), '--workers-for', prefix, '--artifacts', artifactRoot],
     {
       env: process.env,
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -261,5 +274,7 @@ seed: 11
   console.log(JSON.stringify(result));
 }
 
-if (args['workers-for']) await runSimulatedWorkers(args['workers-for']);
-else await main();
+if (args['workers-for']) {
+  if (!args.artifacts) throw new Error('--workers-for needs --artifacts');
+  await runSimulatedWorkers(args['workers-for'], args.artifacts);
+} else await main();

@@ -8,4 +8,3 @@ export * from './service/index.js';
 export * from './reconcile/index.js';
 export * from './api/index.js';
 export * from './health/reachability.js';
-export * from './data-roots/index.js';

@@ -16,7 +16,6 @@ import {
   PromoteRequestSchema,
   RegistryService,
   crossSiteGuard,
-  publicMessage,
   requireApiToken,
   requireApiTokenForMutations,
   studyAnalysis,
@@ -30,6 +29,7 @@ import {
   InvalidInputError,
   TRIAL_QUEUE,
   createLogger,
+  publicMessage,
   type Logger,
 } from '@braintune/protocol';
 import { StudyEventHub } from './events.js';

@@ -19,6 +19,8 @@ import {
   type WorkerInfo,
 } from '@braintune/protocol';
 import { Keepalive } from './keepalive.js';
+import { startPrepareConsumer } from './prepare-consumer.js';
+import type { DatasetPreparer } from './preparer.js';
 import type { RungTrainer } from './trainer.js';
 
 export interface WorkerOptions {
@@ -28,6 +30,10 @@ export interface WorkerOptions {
   trainer: RungTrainer;
   /** Rungs trained at once by this process (default 1: one process per core is the usual layout). */
   concurrency?: number;
+  /** Given: this process also prepares studies' data sets (PREPARE_QUEUE). */
+  preparer?: DatasetPreparer;
+  /** Preparations at once in this process (default 1: each decodes a whole tree). */
+  preparations?: number;
   /**
    * How long a job stays locked without renewal (default 30 s). Locks are renewed from a
    * separate thread (see keepalive.ts), so epochs may take longer than this. A worker killed
@@ -207,14 +213,31 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     maxStalledCount: 10,
   });
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
-  log.info({ workerId: id, backend, device, concurrency, prefix: options.prefix }, 'worker ready');
+  const preparations = options.preparer ? (options.preparations ?? 1) : 0;
+  const prepareWorker = options.preparer
+    ? startPrepareConsumer({
+        connection: redis,
+        prefix: options.prefix,
+        preparer: options.preparer,
+        concurrency: preparations,
+        lockDurationMs,
+        stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
+        keepalive,
+        log,
+      })
+    : null;
+  log.info(
+    { workerId: id, backend, device, concurrency, preparations, prefix: options.prefix },
+    'worker ready',
+  );
 
   return {
     id,
     async close() {
       terminating = true;
-      // Waits for running processors: they stop after their epoch and hand their jobs back.
-      await worker.close();
+      // Waits for running processors: they stop after their epoch and hand their jobs back;
+      // a preparation in progress finishes.
+      await Promise.all([worker.close(), prepareWorker?.close()]);
       await keepalive.stop(id);
       await results.close();
       redis.disconnect();

@@ -6,8 +6,16 @@ import { parentGone } from '../parent-watch.js';
 import { requireServices } from '../preflight.js';
 import { untilSignal } from '../signals.js';
 
+interface WorkerFlags {
+  concurrency: string;
+  lockMs: string;
+  stalledIntervalMs: string;
+  preparations: string;
+}
+
 /**
- * `braintune worker [--concurrency 1]`: trains trial rungs from the queue. Needs REDIS_URL and
+ * `braintune worker [--concurrency 1] [--preparations 1]`: trains trial rungs from the queue and
+ * prepares studies' data sets (reading them from BRAINTUNE_DATA_ROOTS). Needs REDIS_URL and
  * ARTIFACT_ROOT only. SIGTERM/SIGINT: the rung in progress stops after its epoch (checkpointed)
  * and goes back to the queue, then the process exits 0.
  */
@@ -22,7 +30,12 @@ export function register(program: Command): void {
       '30000',
     )
     .option('--stalled-interval-ms <ms>', 'how often this worker looks for jobs of dead workers', '30000')
-    .action(async (opts: { concurrency: string; lockMs: string; stalledIntervalMs: string }) => {
+    .option(
+      '--preparations <n>',
+      'data set preparations run at once by this process (0: leave preparation to other workers)',
+      '1',
+    )
+    .action(async (opts: WorkerFlags) => {
       // Shown by ps/top: worker processes are recognisable whichever entry point started them.
       process.title = 'braintune worker';
       // Watched from the start: a parent that dies while we still load must not leave us behind.
@@ -30,17 +43,19 @@ export function register(program: Command): void {
       let started = false;
       void orphaned?.then(() => started || process.exit(1));
       const s = clusterSettings();
+      const preparations = integerOption('--preparations', opts.preparations, 0, 1);
       const log = createLogger('worker');
       await requireServices({ redisUrl: s.redisUrl, artifactRoot: s.artifactRoot });
       // Loaded after the check: TensorFlow takes seconds to load, a wrong URL should not.
-      const [{ openArtifactStore }, { ModelCoreTrainer, startWorker }] = await Promise.all([
-        import('@braintune/artifacts'),
-        import('@braintune/worker'),
-      ]);
+      const [{ openArtifactStore }, { ModelCoreTrainer, ModelCorePreparer, startWorker }] = await Promise.all(
+        [import('@braintune/artifacts'), import('@braintune/worker')],
+      );
+      const store = openArtifactStore(s.artifactRoot);
       const worker = await startWorker({
         redisUrl: s.redisUrl,
         prefix: s.prefix,
-        trainer: new ModelCoreTrainer(openArtifactStore(s.artifactRoot)),
+        trainer: new ModelCoreTrainer(store),
+        ...(preparations > 0 ? { preparer: new ModelCorePreparer(store), preparations } : {}),
         concurrency: integerOption('--concurrency', opts.concurrency, 1, 1),
         lockDurationMs: integerOption('--lock-ms', opts.lockMs, 1, 30000),
         stalledIntervalMs: integerOption('--stalled-interval-ms', opts.stalledIntervalMs, 1, 30000),

@@ -1,6 +1,14 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { ZodError, type z } from 'zod';
-import { BraintuneError, InvalidInputError, createLogger, type Logger } from '@braintune/protocol';
+import {
+  BraintuneError,
+  DataPathError,
+  InvalidInputError,
+  createLogger,
+  publicMessage,
+  type DataPathOptions,
+  type Logger,
+} from '@braintune/protocol';
 import type { Db } from '../db/client.js';
 import { listStudies, listTrials, listWorkers, studySummary } from '../service/queries.js';
 import { cancelStudy, submitStudy } from '../service/submit.js';
@@ -8,8 +16,6 @@ import { studyAnalysis } from '../service/analysis-query.js';
 import type { StudyFactory } from '../service/study-definition.js';
 import { requireApiTokenForMutations } from '../registry/auth.js';
 import { openApiDocument } from './openapi.js';
-import { DataPathError, type DataPathOptions } from '../data-roots/data-path.js';
-import { publicMessage } from '../data-roots/public-error.js';
 import { crossSiteGuard, requireStudyContentType } from './access/cross-site.js';
 import {
   ListStudiesQuerySchema,

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { eq, inArray, and, sql } from 'drizzle-orm';
-import { BraintuneError, NotFoundError } from '@braintune/protocol';
-import { resolveDataPath, type DataPathOptions } from '../data-roots/data-path.js';
+import { BraintuneError, NotFoundError, resolveDataPath, type DataPathOptions } from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { EVENTS_CHANNEL } from './coordinator.js';

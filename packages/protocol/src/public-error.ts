@@ -1,13 +1,13 @@
-import { InvalidInputError } from '@braintune/protocol';
+import { InvalidInputError } from './errors.js';
 
 /**
  * What `studies.error` (readable by any API client) may say about a failed preparation: the
  * user's own mistakes, phrased with the path as they wrote it; anything else is generic (the
- * coordinator log has the details), so no host path or internal state leaks.
+ * log of the worker that prepared the data has the details), so no host path or internal state leaks.
  */
 export function publicPreparationError(err: unknown, realDir: string | null, requested: string): string {
   if (!(err instanceof InvalidInputError))
-    return 'internal error while reading the data set (see the coordinator log)';
+    return 'internal error while reading the data set (see the worker log)';
   let text = err.message;
   if (realDir) text = text.split(realDir).join(requested.replace(/\/+$/, ''));
   return redactAbsolutePaths(text);

@@ -1,6 +1,7 @@
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidInputError, dataRootsOf } from '@braintune/protocol';
+import { dataRootsOf } from './env.js';
+import { InvalidInputError } from './errors.js';
 
 /**
  * The one gate between a client-supplied data path (`dataset.path`, `evaluation.testSets[].path`)

@@ -2,10 +2,11 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataRootsOf } from '@braintune/protocol';
 import { DataPathError, resolveDataPath } from './data-path.js';
+import { dataRootsOf } from './env.js';
+import { InvalidInputError } from './errors.js';
 import { publicMessage, publicPreparationError, redactAbsolutePaths } from './public-error.js';
-import { InvalidInputError, maskSecrets } from '@braintune/protocol';
+import { maskSecrets } from './secrets.js';
 
 describe('resolveDataPath', () => {
   let base: string;
