@@ -50,7 +50,8 @@ export interface RunningWorker {
   readonly id: string;
   /**
    * Graceful stop (SIGTERM): running rungs stop after the epoch in progress (which is
-   * checkpointed), their jobs go back to the queue for another worker, then it resolves.
+   * checkpointed), their jobs go back to the queue for another worker; a preparation in
+   * progress finishes; then it resolves.
    */
   close(): Promise<void>;
 }
@@ -60,6 +61,7 @@ type StopReason = 'terminating' | 'cancelled' | 'lost-lock';
 /**
  * A worker process: pulls trial-rung jobs, trains them through the RungTrainer, reports
  * every epoch (job progress and a durable event for the coordinator) and the rung result.
+ * With a preparer it also builds studies' dataset bundles (prepare-consumer.ts).
  * It needs Redis and the artifact store, never Postgres.
  */
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
