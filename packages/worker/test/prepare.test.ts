@@ -6,6 +6,7 @@ import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { createRedis, studies } from '@braintune/coordinator';
 import { PREPARE_QUEUE, prepareJobId, type PrepareResult } from '@braintune/protocol';
+import { startWorker, type DatasetPreparer, type RungTrainer } from '../src/index.js';
 import {
   makeTinyImages,
   spawnWorker,
@@ -91,4 +92,39 @@ describe('dataset preparation as a worker job', () => {
       return s?.state;
     }
   }, 400_000);
+});
+
+describe('a preparation that keeps throwing', () => {
+  const setup = useCluster('prepfail', { perClass: 4 });
+
+  it('is tried 3 times, then fails the study with a message that shows no internals', async () => {
+    const c = setup.cluster;
+    await startCoordinator(c);
+    let tries = 0;
+    // Not a data set the user must fix (those are answers): an error of the preparing machine.
+    const preparer: DatasetPreparer = {
+      prepare: () => {
+        tries++;
+        return Promise.reject(new Error(`disk full writing ${c.artifactRoot}`));
+      },
+    };
+    const trainer: RungTrainer = {
+      init: () => Promise.resolve({ backend: 'none', device: 'none' }),
+      run: () => Promise.reject(new Error('this worker only prepares')),
+    };
+    const worker = await startWorker({ redisUrl: c.redisUrl, prefix: c.prefix, trainer, preparer });
+    try {
+      const studyId = await submit(c, studyYaml(c, '{type: random, epochs: 1, maxTrials: 1}'));
+      const error = await waitFor('the study to fail', async () => {
+        const [s] = await c.database.db.select().from(studies).where(eq(studies.id, studyId));
+        return s?.state === 'failed' ? s.error : null;
+      });
+      expect(error).toBe(
+        'dataset preparation failed: internal error while reading the data set (see the worker log)',
+      );
+      expect(tries).toBe(3);
+    } finally {
+      await worker.close();
+    }
+  }, 120_000);
 });
