@@ -20,7 +20,14 @@ export interface SnapshotDelta {
 }
 
 /** Parts sent whole when they differ (each small, or changing seldom). */
-const WHOLE_PARTS = ['classes', 'testSets', 'varyingHyperparameters', 'datasets', 'brackets', 'workers'] as const;
+const WHOLE_PARTS = [
+  'classes',
+  'testSets',
+  'varyingHyperparameters',
+  'datasets',
+  'brackets',
+  'workers',
+] as const;
 
 /** A row's content apart from its rank (a move up the board shifts every rank below it). */
 const rowKey = ({ rank: _rank, ...rest }: LeaderboardRow): string => JSON.stringify(rest);

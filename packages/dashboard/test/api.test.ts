@@ -530,7 +530,10 @@ describe('live leaderboard and operations endpoints', () => {
     // Worker heartbeats age between two events; nothing else on the page changed.
     expect(Object.keys(delta.changed).filter((k) => k !== 'workers')).toEqual([]);
     controller.abort();
-    await tdb.database.db.update(trials).set({ workerId: lastTrial.worker }).where(eq(trials.id, lastTrial.trialId));
+    await tdb.database.db
+      .update(trials)
+      .set({ workerId: lastTrial.worker })
+      .where(eq(trials.id, lastTrial.trialId));
   });
 
   it('validates the study id of a live-update stream and caps the streams per client', async () => {

@@ -39,7 +39,8 @@ export async function studyBrackets(db: DbOrTx, studyId: string, scheduler: stri
     WITH r AS (
       SELECT r.trial_id, r.rung, r.to_epoch, r.status, r.score, t.index, t.bracket, t.iteration,
              t.status AS trial_status,
-             max(r.rung) OVER (PARTITION BY r.trial_id) AS max_rung,
+             -- A promotion queues the next rung and moves current_rung in one statement.
+             t.current_rung AS max_rung,
              max(r.to_epoch) OVER () AS top_epoch
         FROM trial_rungs r JOIN trials t ON t.id = r.trial_id
        WHERE r.study_id = ${studyId}

@@ -11,7 +11,7 @@ export function trialRankOrder(): SQL[] {
     sql`${trials.score} IS NULL`,
     sql`${trials.meetsConstraints} IS TRUE DESC`,
     sql`${trials.score} DESC NULLS LAST`,
-    sql`${trials.epochsDone} DESC`,
+    sql`${trials.epochsDone} DESC NULLS LAST`,
     sql`${trials.index} ASC`,
   ];
 }

@@ -41,6 +41,8 @@ beforeAll(async () => {
     seed: i,
     checkpointKey: `c/${i}`,
     status: trialOf(i).score === null ? ('failed' as const) : ('completed' as const),
+    // Its highest rung, as a promotion leaves it.
+    currentRung: i % 3,
     ...trialOf(i),
   }));
   await database.db.insert(trials).values(rows);

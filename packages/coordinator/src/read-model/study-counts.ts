@@ -54,11 +54,7 @@ export async function studyCounts(db: DbOrTx, studyIds: string[]): Promise<Map<s
       .from(epochMetrics)
       .where(inArray(epochMetrics.studyId, studyIds))
       .groupBy(epochMetrics.studyId),
-    db
-      .selectDistinctOn([trials.studyId])
-      .from(trials)
-      .where(and(inArray(trials.studyId, studyIds), sql`${trials.score} IS NOT NULL`))
-      .orderBy(trials.studyId, ...trialRankOrder()),
+    bestTrials(db, studyIds),
   ]);
   for (const r of trialRows) {
     const c = out.get(r.studyId)!;
@@ -74,4 +70,29 @@ export async function studyCounts(db: DbOrTx, studyIds: string[]): Promise<Map<s
   for (const r of epochRows) out.get(r.studyId)!.epochs = r.n;
   for (const r of bestRows) out.get(r.studyId)!.best = r;
   return out;
+}
+
+/** The top of each study's leaderboard: one index probe per study (trials_study_rank_idx). */
+async function bestTrials(db: DbOrTx, studyIds: string[]): Promise<(typeof trials.$inferSelect)[]> {
+  const ids = sql.join(
+    studyIds.map((id) => sql`${id}`),
+    sql`, `,
+  );
+  const { rows } = await db.execute<{ id: string }>(sql`
+    SELECT best.id FROM unnest(ARRAY[${ids}]::text[]) AS s(study_id)
+    CROSS JOIN LATERAL (
+      SELECT ${trials.id} FROM ${trials}
+       WHERE ${trials.studyId} = s.study_id AND ${trials.score} IS NOT NULL
+       ORDER BY ${sql.join(trialRankOrder(), sql`, `)} LIMIT 1
+    ) AS best`);
+  if (rows.length === 0) return [];
+  return db
+    .select()
+    .from(trials)
+    .where(
+      inArray(
+        trials.id,
+        rows.map((r) => r.id),
+      ),
+    );
 }

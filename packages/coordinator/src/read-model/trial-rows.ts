@@ -39,10 +39,7 @@ export async function listTrials(
       .offset(page.offset),
   ]);
   const ids = ranked.map((r) => r.t.id);
-  const [rungs, reports] = await Promise.all([
-    rungsOf(db, studyId, ids),
-    latestReports(db, studyId, ids),
-  ]);
+  const [rungs, reports] = await Promise.all([rungsOf(db, studyId, ids), latestReports(db, studyId, ids)]);
   return {
     rows: ranked.map(({ t, rank }) =>
       trialRow(t, t.score === null ? null : rank, rungs.get(t.id) ?? [], reports.get(t.id)),

@@ -1,7 +1,7 @@
 import type { TestSetScores } from '@braintune/protocol';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
 import { CalibrationSchema, InvalidInputError, NotFoundError, type Calibration } from '@braintune/protocol';

@@ -142,7 +142,9 @@ describe('the objective as the read model uses it', () => {
 
   it("turns a stored score back into the metric's own value", () => {
     const loss = { direction: 'min' } as const;
-    expect(naturalValue(scoreOf(evaluation, { metric: 'val_loss', direction: 'min' }).score, loss)).toBe(0.31);
+    expect(naturalValue(scoreOf(evaluation, { metric: 'val_loss', direction: 'min' }).score, loss)).toBe(
+      0.31,
+    );
     expect(naturalValue(0.8, { direction: 'max' })).toBe(0.8);
     expect(naturalValue(null, loss)).toBeNull();
   });
@@ -154,11 +156,20 @@ describe('the objective as the read model uses it', () => {
         { metric: 'val_recall:no_tumor', max: 0.9 },
         { metric: 'val_loss', max: 1 },
       ]),
-    ).toEqual(['val_accuracy = 0.7 < min 0.8', 'val_recall:no_tumor = 0.95 > max 0.9', 'val_loss is missing']);
+    ).toEqual([
+      'val_accuracy = 0.7 < min 0.8',
+      'val_recall:no_tumor = 0.95 > max 0.9',
+      'val_loss is missing',
+    ]);
   });
 
   it('ranks trials: scored, constraints met, score, longer training, older', () => {
-    const t = (score: number | null, meetsConstraints: boolean | null, epochsDone: number, index: number) => ({
+    const t = (
+      score: number | null,
+      meetsConstraints: boolean | null,
+      epochsDone: number,
+      index: number,
+    ) => ({
       score,
       meetsConstraints,
       epochsDone,
