@@ -500,20 +500,25 @@ describe('live leaderboard and operations endpoints', () => {
     expect(JSON.stringify(await over.json())).toMatch(/limit/);
   });
 
-  it('streams a snapshot, then numbered deltas holding only what changed', async () => {
-    const controller = new AbortController();
+  /** A live-update stream of st-api, read one event of a kind at a time. */
+  async function openStream(controller: AbortController) {
     const res = await fetch(`${base}/api/studies/st-api/events`, { signal: controller.signal });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';
-    const nextEvent = async (kind: 'snapshot' | 'delta'): Promise<string> => {
+    return async (kind: 'snapshot' | 'delta'): Promise<string> => {
       const pattern = new RegExp(`event: ${kind}\ndata: (.*)\n\n`);
       while (!pattern.test(text)) text += decoder.decode((await reader.read()).value, { stream: true });
       const match = pattern.exec(text)!;
       text = text.slice(match.index + match[0].length);
       return match[1]!;
     };
+  }
+
+  it('streams a snapshot, then numbered deltas holding only what changed', async () => {
+    const controller = new AbortController();
+    const nextEvent = await openStream(controller);
     const first = JSON.parse(await nextEvent('snapshot')) as StudySnapshot & { seq: number };
     expect(first.rows).toHaveLength(6);
 
@@ -529,6 +534,12 @@ describe('live leaderboard and operations endpoints', () => {
     expect(delta.curves).toEqual([]);
     // Worker heartbeats age between two events; nothing else on the page changed.
     expect(Object.keys(delta.changed).filter((k) => k !== 'workers')).toEqual([]);
+    // A page that connects now starts from the snapshot the delta led to, under the same seq.
+    const late = new AbortController();
+    const joined = JSON.parse(await (await openStream(late))('snapshot')) as StudySnapshot & { seq: number };
+    expect(joined.seq).toBe(delta.seq);
+    expect(joined.rows.find((r) => r.trialId === lastTrial.trialId)?.worker).toBe('w-live');
+    late.abort();
     controller.abort();
     await tdb.database.db
       .update(trials)
