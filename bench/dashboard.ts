@@ -161,8 +161,19 @@ try {
         });
         update.push(Number(await page.evaluate(() => document.body.dataset.renderedAt)) - t0);
       }
+      // The next leaderboard page (ranks 101–200): one page fetch and a render.
+      const pageStart = performance.now();
+      await page.click('#page-next');
+      await page.waitForFunction(() =>
+        /^ranks 101–/.test(document.querySelector('#page-range')?.textContent ?? ''),
+      );
+      const nextPageMs = performance.now() - pageStart;
+      const nextPageFirstRank = await page.textContent(
+        '#leaderboard-body tr[data-trial] td[data-key="rank"]',
+      );
       result.browser = {
         leaderboardRows: rows,
+        nextPage: { ms: round(nextPageMs), firstRank: Number(nextPageFirstRank) },
         firstPaintMs: { median: round(median(firstPaint)), all: firstPaint.map(round) },
         sseUpdateToRenderMs: { median: round(median(update)), p95: round(p95(update)), all: update },
       };
