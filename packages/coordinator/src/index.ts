@@ -5,6 +5,7 @@ export * from './study/index.js';
 export * from './scheduling/index.js';
 export * from './queue/index.js';
 export * from './service/index.js';
+export * from './read-model/index.js';
 export * from './reconcile/index.js';
 export * from './api/index.js';
 export * from './health/reachability.js';

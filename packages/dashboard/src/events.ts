@@ -1,15 +1,23 @@
 import pg from 'pg';
-import type { Db } from '@braintune/coordinator';
+import { studySnapshot, type Db, type StudySnapshot } from '@braintune/coordinator';
 import type { Logger } from '@braintune/protocol';
-import { studySnapshot, type StudySnapshot } from './read-model.js';
+import { snapshotDelta } from './live-delta.js';
 
 /** The channel the coordinator notifies (payload: the study id) after each recorded event. */
 export const EVENTS_CHANNEL = 'braintune_events';
 
-type Listener = (snapshotJson: string) => void;
+/** One server-sent event of a study's feed: a whole snapshot, or the changes since the previous event. */
+export interface FeedEvent {
+  kind: 'snapshot' | 'delta';
+  seq: number;
+  json: string;
+}
+type Listener = (event: FeedEvent) => void;
 
 interface StudyFeed {
   listeners: Set<Listener>;
+  /** The last snapshot published (deltas are computed against it) and its sequence number. */
+  last: { seq: number; snapshot: StudySnapshot; event: FeedEvent } | null;
   /** A snapshot is being computed; `dirty` asks for another one right after. */
   busy: boolean;
   dirty: boolean;
@@ -22,16 +30,15 @@ interface StudyFeed {
 const REFRESH_MS = 5000;
 
 /**
- * Turns Postgres notifications into leaderboard snapshots pushed to browsers: one LISTEN
- * connection per dashboard process, one snapshot per burst of events per study (shared by
- * every open page), never more than one snapshot query in flight per study.
+ * Turns Postgres notifications into live updates pushed to browsers: one LISTEN connection per
+ * dashboard process, one snapshot query per burst of events per study (shared by every open
+ * page), never more than one in flight per study. A page receives the feed's last snapshot
+ * when it subscribes, then numbered deltas against it (live-delta.ts).
  */
 export class StudyEventHub {
   private client: pg.ClientBase | null = null;
   private release: (() => void) | null = null;
   private readonly feeds = new Map<string, StudyFeed>();
-  /** Last notification time per study, so a page that connects late can tell whether it missed one. */
-  private readonly lastEventAt = new Map<string, number>();
   private stopped = false;
   private retryMs = 500;
 
@@ -70,7 +77,6 @@ export class StudyEventHub {
     }
     client.on('notification', (msg) => {
       if (msg.channel !== EVENTS_CHANNEL || !msg.payload) return;
-      this.lastEventAt.set(msg.payload, Date.now());
       this.schedule(msg.payload);
     });
     client.on('error', (err) => {
@@ -123,19 +129,20 @@ export class StudyEventHub {
     this.release = null;
   }
 
-  /** Whether the study had an event after `since` (ms since epoch). */
-  changedSince(studyId: string, since: number): boolean {
-    return (this.lastEventAt.get(studyId) ?? 0) > since;
-  }
-
+  /**
+   * Adds a page to the study's feed: it gets the last snapshot at once (or the first one when
+   * it is computed), then every delta.
+   */
   subscribe(studyId: string, listener: Listener): () => void {
     let feed = this.feeds.get(studyId);
     if (!feed)
       this.feeds.set(
         studyId,
-        (feed = { listeners: new Set(), busy: false, dirty: false, timer: null, refresh: null }),
+        (feed = { listeners: new Set(), last: null, busy: false, dirty: false, timer: null, refresh: null }),
       );
     feed.listeners.add(listener);
+    if (feed.last) listener(feed.last.event);
+    else this.schedule(studyId, 0);
     return () => {
       feed.listeners.delete(listener);
       if (feed.listeners.size === 0 && !feed.busy) {
@@ -146,7 +153,12 @@ export class StudyEventHub {
     };
   }
 
-  /** Computes and pushes a snapshot soon (coalescing bursts). */
+  /** The feed's newest snapshot event (what a page whose socket was full gets once it drains). */
+  latest(studyId: string): FeedEvent | null {
+    return this.feeds.get(studyId)?.last?.event ?? null;
+  }
+
+  /** Computes and pushes an update soon (coalescing bursts). */
   schedule(studyId: string, delayMs = this.coalesceMs): void {
     const feed = this.feeds.get(studyId);
     if (!feed || feed.listeners.size === 0) return;
@@ -167,9 +179,14 @@ export class StudyEventHub {
     if (feed.refresh) clearTimeout(feed.refresh);
     feed.refresh = null;
     try {
-      const snapshot: StudySnapshot = await studySnapshot(this.db, studyId);
-      const json = JSON.stringify(snapshot);
-      for (const listener of feed.listeners) listener(json);
+      const snapshot = await studySnapshot(this.db, studyId);
+      const seq = (feed.last?.seq ?? 0) + 1;
+      const whole: FeedEvent = { kind: 'snapshot', seq, json: JSON.stringify({ seq, ...snapshot }) };
+      const event: FeedEvent = feed.last
+        ? { kind: 'delta', seq, json: JSON.stringify(snapshotDelta(feed.last.snapshot, snapshot, seq)) }
+        : whole;
+      feed.last = { seq, snapshot, event: whole };
+      for (const listener of feed.listeners) listener(event);
       if ((snapshot.study.state === 'preparing' || snapshot.study.state === 'running') && !this.stopped) {
         feed.refresh = setTimeout(() => this.schedule(studyId, 0), REFRESH_MS);
         feed.refresh.unref();

@@ -13,12 +13,17 @@ import { ZodError, z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
 import {
   AliasRequestSchema,
+  LeaderboardQuerySchema,
+  ListStudiesQuerySchema,
   PromoteRequestSchema,
   RegistryService,
   crossSiteGuard,
   requireApiToken,
   requireApiTokenForMutations,
+  listStudyOverviews,
+  setPageHeaders,
   studyAnalysis,
+  studySnapshot,
   tfjsZipStream,
   type Db,
 } from '@braintune/coordinator';
@@ -35,7 +40,8 @@ import {
 import { StudyEventHub } from './events.js';
 import { createMetricsRegistry } from './metrics.js';
 import { RegistryPredictor } from './predictor.js';
-import { listStudies, studySnapshot, trialDetail } from './read-model.js';
+import { liveStreamHandler } from './live-stream.js';
+import { trialPage } from './trial-page.js';
 import { HttpError, checkScan, scanUpload } from './uploads.js';
 
 export interface DashboardDeps {
@@ -174,69 +180,29 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   }
 
   // ------------------------------------------------------------ page data
-  router.get('/api/ui/studies', async (_req, res) => {
-    res.json({ studies: await listStudies(deps.db) });
+  router.get('/api/ui/studies', async (req, res) => {
+    const page = ListStudiesQuerySchema.parse(req.query);
+    const { rows, total } = await listStudyOverviews(deps.db, page);
+    setPageHeaders(req, res, page, rows.length, total);
+    res.json({ studies: rows });
   });
   router.get('/api/ui/studies/:id', async (req, res) => {
-    res.json(await studySnapshot(deps.db, req.params.id));
+    const page = LeaderboardQuerySchema.parse(req.query);
+    const snapshot = await studySnapshot(deps.db, req.params.id, page);
+    setPageHeaders(req, res, page, snapshot.rows.length, snapshot.page.total);
+    res.json(snapshot);
   });
   router.get('/api/ui/studies/:id/analysis', async (req, res) => {
     res.json(await studyAnalysis(deps.db, req.params.id));
   });
   router.get('/api/ui/trials/:id', async (req, res) => {
-    res.json(await trialDetail(deps.db, req.params.id));
+    res.json(await trialPage(deps.db, req.params.id));
   });
-  /** Live leaderboard: a snapshot on every recorded event (Postgres NOTIFY), as server-sent events. */
-  const streams = new SseLimits();
-  router.get('/api/studies/:id/events', async (req, res) => {
-    const studyId = req.params.id;
-    if (!STUDY_ID.test(studyId))
-      throw new HttpError(
-        400,
-        `invalid study id ${JSON.stringify(studyId.slice(0, 40))}`,
-        'e.g. st-1a2b3c4d5e',
-      );
-    const client = req.socket.remoteAddress ?? 'unknown';
-    const refused = streams.open(client);
-    if (refused)
-      throw new HttpError(429, refused, 'close other dashboard tabs, or wait for them to disconnect');
-    req.on('close', () => streams.close(client));
-    hubStarted ??= hub.start();
-    await hubStarted;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.write('retry: 2000\n\n');
-    // Back-pressure: while the socket's buffer is full, snapshots are skipped (each one
-    // supersedes the last) and the newest is sent once it drains.
-    let blocked = false;
-    let pending: string | null = null;
-    const send = (snapshot: string): void => {
-      if (blocked) {
-        pending = snapshot;
-        return;
-      }
-      blocked = !res.write(`event: snapshot\ndata: ${snapshot}\n\n`);
-    };
-    res.on('drain', () => {
-      blocked = false;
-      const next = pending;
-      pending = null;
-      if (next !== null) send(next);
-    });
-    const unsubscribe = hub.subscribe(studyId, send);
-    // A page that loaded its first snapshot before connecting gets a fresh one if it missed an event.
-    const since = Number(req.query.since);
-    if (!Number.isFinite(since) || hub.changedSince(studyId, since)) hub.schedule(studyId, 0);
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    req.on('close', () => {
-      clearInterval(keepAlive);
-      unsubscribe();
-    });
-  });
+  /** Live leaderboard: a snapshot, then numbered deltas on every recorded event (Postgres NOTIFY). */
+  router.get(
+    '/api/studies/:id/events',
+    liveStreamHandler(hub, () => (hubStarted ??= hub.start())),
+  );
 
   // ------------------------------------------------------------ registry
   router.get('/api/models', async (_req, res) => {
@@ -305,35 +271,6 @@ async function defaultModelRef(registry: RegistryService): Promise<string> {
     models.length === 0 ? 'the registry has no model yet' : 'name the model version in the field "model"',
     models.length === 0 ? 'promote a trial first' : `e.g. model=${models[0]!.name}@production`,
   );
-}
-
-/** Study ids as the coordinator makes them (`st-` + hex), or a seeded fixture's name. */
-const STUDY_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** Live-update streams per client address and in total: each holds a socket and a snapshot feed. */
-class SseLimits {
-  private readonly perClient = new Map<string, number>();
-  private total = 0;
-  constructor(
-    private readonly maxPerClient = 16,
-    private readonly maxTotal = 256,
-  ) {}
-  /** Null when the stream may open (and is counted), else why not. */
-  open(client: string): string | null {
-    const mine = this.perClient.get(client) ?? 0;
-    if (mine >= this.maxPerClient) return `at most ${this.maxPerClient} live-update streams per client`;
-    if (this.total >= this.maxTotal)
-      return `the server has ${this.maxTotal} live-update streams open already`;
-    this.perClient.set(client, mine + 1);
-    this.total += 1;
-    return null;
-  }
-  close(client: string): void {
-    const mine = (this.perClient.get(client) ?? 1) - 1;
-    if (mine <= 0) this.perClient.delete(client);
-    else this.perClient.set(client, mine);
-    this.total = Math.max(0, this.total - 1);
-  }
 }
 
 function sendError(err: unknown, res: Response, next: NextFunction, logger: Logger): void {

@@ -15,6 +15,7 @@ import {
   studies,
   trials,
   workers,
+  type StudySnapshot,
 } from '@braintune/coordinator';
 import type { TestSetScores } from '@braintune/protocol';
 import { loadCheckpoint, loadLayersModelFromFile, predict } from '@braintune/model-core';
@@ -24,7 +25,7 @@ import {
   createDashboardRouter,
   type DashboardRouter,
   type RegistryPrediction,
-  type StudySnapshot,
+  type SnapshotDelta,
 } from '../src/index.js';
 import { writeTinyCheckpoint } from './checkpoint.js';
 import { clearRedisPrefix, createTestDatabase, notifyStudy, seedStudy } from './fixtures.js';
@@ -483,22 +484,67 @@ describe('live leaderboard and operations endpoints', () => {
     expect(detail.test).toEqual(best?.testScores);
   });
 
-  it('pushes a new snapshot over SSE when the coordinator notifies an event', async () => {
-    const controller = new AbortController();
-    const res = await fetch(`${base}/api/studies/st-api/events?since=${Date.now()}`, {
-      signal: controller.signal,
-    });
+  it('pages the leaderboard in rank order, with the total and a link to the next page', async () => {
+    const whole = (await (await fetch(`${base}/api/ui/studies/st-api`)).json()) as StudySnapshot;
+    const res = await fetch(`${base}/api/ui/studies/st-api?limit=2&offset=1`);
+    const page = (await res.json()) as StudySnapshot;
+    expect(page.rows.map((r) => [r.rank, r.trialId])).toEqual(
+      whole.rows.slice(1, 3).map((r) => [r.rank, r.trialId]),
+    );
+    expect(page.page).toEqual({ offset: 1, limit: 2, total: 6 });
+    expect(res.headers.get('x-total-count')).toBe('6');
+    expect(res.headers.get('link')).toBe('</api/ui/studies/st-api?limit=2&offset=3>; rel="next"');
+    expect(page.curves.map((c) => c.trialId).sort()).toEqual(page.rows.map((r) => r.trialId).sort());
+    const over = await fetch(`${base}/api/ui/studies/st-api?limit=1001`);
+    expect(over.status).toBe(400);
+    expect(JSON.stringify(await over.json())).toMatch(/limit/);
+  });
+
+  /** A live-update stream of st-api, read one event of a kind at a time. */
+  async function openStream(controller: AbortController) {
+    const res = await fetch(`${base}/api/studies/st-api/events`, { signal: controller.signal });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     const reader = res.body!.getReader();
-    await tdb.database.db.update(studies).set({ name: 'renamed live' }).where(eq(studies.id, 'st-api'));
-    await notifyStudy(tdb.database.db, 'st-api');
-    let text = '';
     const decoder = new TextDecoder();
-    while (!text.includes('event: snapshot')) text += decoder.decode((await reader.read()).value);
-    while (!/event: snapshot\ndata: .*\n\n/.test(text)) text += decoder.decode((await reader.read()).value);
-    const data = /event: snapshot\ndata: (.*)\n\n/.exec(text)![1]!;
-    expect((JSON.parse(data) as StudySnapshot).study.name).toBe('renamed live');
+    let text = '';
+    return async (kind: 'snapshot' | 'delta'): Promise<string> => {
+      const pattern = new RegExp(`event: ${kind}\ndata: (.*)\n\n`);
+      while (!pattern.test(text)) text += decoder.decode((await reader.read()).value, { stream: true });
+      const match = pattern.exec(text)!;
+      text = text.slice(match.index + match[0].length);
+      return match[1]!;
+    };
+  }
+
+  it('streams a snapshot, then numbered deltas holding only what changed', async () => {
+    const controller = new AbortController();
+    const nextEvent = await openStream(controller);
+    const first = JSON.parse(await nextEvent('snapshot')) as StudySnapshot & { seq: number };
+    expect(first.rows).toHaveLength(6);
+
+    const lastTrial = first.rows.at(-1)!;
+    await tdb.database.db.update(studies).set({ name: 'renamed live' }).where(eq(studies.id, 'st-api'));
+    await tdb.database.db.update(trials).set({ workerId: 'w-live' }).where(eq(trials.id, lastTrial.trialId));
+    await notifyStudy(tdb.database.db, 'st-api');
+    const delta = JSON.parse(await nextEvent('delta')) as SnapshotDelta;
+    expect(delta.seq).toBe(first.seq + 1);
+    expect(delta.study.name).toBe('renamed live');
+    expect(delta.rows.map((r) => [r.trialId, r.worker])).toEqual([[lastTrial.trialId, 'w-live']]);
+    expect(delta.order).toEqual(first.rows.map((r) => r.trialId));
+    expect(delta.curves).toEqual([]);
+    // Worker heartbeats age between two events; nothing else on the page changed.
+    expect(Object.keys(delta.changed).filter((k) => k !== 'workers')).toEqual([]);
+    // A page that connects now starts from the snapshot the delta led to, under the same seq.
+    const late = new AbortController();
+    const joined = JSON.parse(await (await openStream(late))('snapshot')) as StudySnapshot & { seq: number };
+    expect(joined.seq).toBe(delta.seq);
+    expect(joined.rows.find((r) => r.trialId === lastTrial.trialId)?.worker).toBe('w-live');
+    late.abort();
     controller.abort();
+    await tdb.database.db
+      .update(trials)
+      .set({ workerId: lastTrial.worker })
+      .where(eq(trials.id, lastTrial.trialId));
   });
 
   it('validates the study id of a live-update stream and caps the streams per client', async () => {

@@ -190,6 +190,13 @@ describe('REST API', () => {
     const first = await fetch(`${base}/api/studies?limit=1`);
     expect(((await first.json()) as unknown[]).length).toBe(1);
     expect(first.headers.get('link')).toMatch(/offset=1.*rel="next"/);
+    const stored = await database.db.select({ id: studies.id }).from(studies);
+    expect(first.headers.get('x-total-count')).toBe(String(stored.length));
+    const last = await fetch(`${base}/api/studies?limit=1&offset=${stored.length - 1}`);
+    expect(((await last.json()) as unknown[]).length).toBe(1);
+    expect(last.headers.get('link')).toBeNull();
+    const workerPage = await fetch(`${base}/api/workers?limit=5`);
+    expect(workerPage.headers.get('x-total-count')).toMatch(/^\d+$/);
     expect((await fetch(`${base}/api/studies?limit=100000`)).status).toBe(400);
   });
 

@@ -2,9 +2,11 @@ import { z } from 'zod';
 import {
   AliasRequestSchema,
   ErrorBodySchema,
+  LeaderboardQuerySchema,
   ListModelsResponseSchema,
   ListStudiesQuerySchema,
   ModelInfoSchema,
+  PageQuerySchema,
   PromoteRequestSchema,
   PromoteResultSchema,
   RegistryPredictionSchema,
@@ -104,8 +106,7 @@ const ROUTES: Route[] = [
     path: '/api/studies/:id/events',
     tag: 'studies',
     summary:
-      'Live leaderboard: a `snapshot` server-sent event (JSON of GET /api/ui/studies/{id}) on every change',
-    query: z.object({ since: z.number().optional() }),
+      'Live leaderboard: a `snapshot` server-sent event first (JSON of GET /api/ui/studies/{id} and its `seq`), then on every change a `delta` with the next `seq` (the first page in rank order, the rows and curves that changed, other parts when they changed); a client that missed a seq reconnects for a fresh snapshot',
     ok: { description: 'an event stream', mediaType: 'text/event-stream' },
   },
   {
@@ -113,6 +114,7 @@ const ROUTES: Route[] = [
     path: '/api/workers',
     tag: 'workers',
     summary: 'Workers seen by the coordinator, with their current trial',
+    query: PageQuerySchema,
     ok: { description: 'workers', schema: z.array(WorkerRowSchema) },
   },
   {
@@ -187,14 +189,17 @@ const ROUTES: Route[] = [
     method: 'get',
     path: '/api/ui/studies',
     tag: 'dashboard',
-    summary: 'Studies as the dashboard lists them',
+    summary: 'Studies as the dashboard lists them, newest first',
+    query: ListStudiesQuerySchema,
     ok: { description: 'studies', schema: z.object({ studies: z.array(Anything) }) },
   },
   {
     method: 'get',
     path: '/api/ui/studies/:id',
     tag: 'dashboard',
-    summary: "A study's dashboard snapshot (leaderboard, curves, brackets, workers)",
+    summary:
+      "A study's dashboard snapshot: one leaderboard page ranked by the database (ranks offset + 1 … offset + limit), its curves, brackets, workers",
+    query: LeaderboardQuerySchema,
     ok: { description: 'snapshot', schema: Anything },
   },
   {

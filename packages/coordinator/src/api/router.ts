@@ -10,7 +10,8 @@ import {
   type Logger,
 } from '@braintune/protocol';
 import type { Db } from '../db/client.js';
-import { listStudies, listTrials, listWorkers, studySummary } from '../service/queries.js';
+import { listStudies, listTrials, listWorkers, studySummary } from '../read-model/index.js';
+import { setPageHeaders } from './paging.js';
 import { cancelStudy, submitStudy } from '../service/submit.js';
 import { studyAnalysis } from '../service/analysis-query.js';
 import type { StudyFactory } from '../service/study-definition.js';
@@ -34,23 +35,6 @@ export interface ApiDeps {
   apiToken?: string | undefined;
   /** Data roots submissions are checked against (default: BRAINTUNE_DATA_ROOTS, read per request). */
   dataPaths?: DataPathOptions;
-}
-
-/** `Link: <…?offset=N>; rel="next"` when a page came back full (RFC 8288), and the total when known. */
-function setPageHeaders(
-  req: Request,
-  res: Response,
-  page: { limit: number; offset: number },
-  returned: number,
-  total?: number,
-): void {
-  if (total !== undefined) res.set('X-Total-Count', String(total));
-  const more = total === undefined ? returned === page.limit : page.offset + returned < total;
-  if (!more) return;
-  const url = new URL(req.originalUrl, 'http://x');
-  url.searchParams.set('offset', String(page.offset + returned));
-  url.searchParams.set('limit', String(page.limit));
-  res.set('Link', `<${url.pathname}${url.search}>; rel="next"`);
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -157,8 +141,8 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/api/studies',
     wrap(async (req, res) => {
       const page = ListStudiesQuerySchema.parse(req.query);
-      const rows = await listStudies(deps.db, page.limit, page.offset);
-      setPageHeaders(req, res, page, rows.length);
+      const { rows, total } = await listStudies(deps.db, page);
+      setPageHeaders(req, res, page, rows.length, total);
       res.json(rows);
     }),
   );
@@ -204,8 +188,8 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/api/workers',
     wrap(async (req, res) => {
       const page = PageQuerySchema.parse(req.query);
-      const rows = await listWorkers(deps.db, undefined, page);
-      setPageHeaders(req, res, page, rows.length);
+      const { rows, total } = await listWorkers(deps.db, undefined, page);
+      setPageHeaders(req, res, page, rows.length, total);
       res.json(rows);
     }),
   );

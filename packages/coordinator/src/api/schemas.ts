@@ -31,6 +31,8 @@ export const ListStudiesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(100),
   offset,
 });
+/** The dashboard's leaderboard page (`GET /api/ui/studies/:id`): ranks offset + 1 … offset + limit. */
+export const LeaderboardQuerySchema = ListStudiesQuerySchema;
 
 export const SubmitResponseSchema = z.object({
   studyId: z.string(),

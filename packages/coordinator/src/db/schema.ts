@@ -106,6 +106,16 @@ export const trials = pgTable(
   (t) => [
     uniqueIndex('trials_study_index_uq').on(t.studyId, t.index),
     uniqueIndex('trials_study_hp_hash_uq').on(t.studyId, t.hpHash),
+    // The leaderboard order (read-model/ranking.ts, same expressions): a page or the best trial
+    // of a 10,000-trial study is an index scan, not a sort of the whole study.
+    index('trials_study_rank_idx').on(
+      t.studyId,
+      sql`(${t.score} IS NULL)`,
+      sql`(${t.meetsConstraints} IS TRUE) DESC`,
+      t.score.desc().nullsLast(),
+      t.epochsDone.desc(),
+      t.index,
+    ),
   ],
 );
 

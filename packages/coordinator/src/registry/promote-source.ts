@@ -1,11 +1,13 @@
 import type { TestSetScores } from '@braintune/protocol';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
 import { CalibrationSchema, InvalidInputError, NotFoundError, type Calibration } from '@braintune/protocol';
 import { evaluations, studies, trials, type Db } from '../db/index.js';
+import { trialRankOrder } from '../read-model/ranking.js';
+import { naturalValue, storedObjective } from '../study/objective.js';
 
 /** Metrics copied into a version when it is promoted (the source trial may be deleted later). */
 export interface VersionMetrics {
@@ -72,12 +74,7 @@ export async function rankedTrialIds(db: Db, studyId: string, limit: number): Pr
         sql`${trials.score} IS NOT NULL`,
       ),
     )
-    .orderBy(
-      sql`${trials.meetsConstraints} IS TRUE DESC`,
-      desc(trials.score),
-      desc(trials.epochsDone),
-      asc(trials.index),
-    )
+    .orderBy(...trialRankOrder())
     .limit(limit);
   return rows.map((r) => r.id);
 }
@@ -120,15 +117,8 @@ export async function promoteSource(
     JSON.parse(await readFile(join(sourceDir, latest.path, 'state.json'), 'utf8')),
   );
 
-  const config = study.config as { objective?: { metric?: string; direction?: string } };
-  const objective = config.objective?.metric
-    ? {
-        metric: config.objective.metric,
-        direction: config.objective.direction ?? 'max',
-        value:
-          trial.score === null ? null : config.objective.direction === 'min' ? -trial.score : trial.score,
-      }
-    : null;
+  const { metric, direction } = storedObjective(study.config);
+  const objective = { metric, direction, value: naturalValue(trial.score, { direction }) };
   const report = evaluation?.report;
   const metrics: VersionMetrics = {
     objective,

@@ -3,7 +3,7 @@ import { NotFoundError } from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
 import { studies, trialRungs, trials } from '../db/schema.js';
 import { analyseStudy, type StudyAnalysis } from '../study/analysis.js';
-import { naturalDirection, ObjectiveSchema } from '../study/objective.js';
+import { storedObjective } from '../study/objective.js';
 import { parseSearchSpace } from '../study/search-space.js';
 
 /**
@@ -31,10 +31,9 @@ export async function studyAnalysis(db: DbOrTx, studyId: string): Promise<StudyA
   const hit = cache.get(studyId);
   if (hit?.key === key) return hit.analysis;
 
-  const config = study.config as { searchSpace?: unknown; objective?: unknown };
+  const config = study.config as { searchSpace?: unknown };
   const { space } = parseSearchSpace(config.searchSpace);
-  const objective = ObjectiveSchema.parse(config.objective ?? { metric: 'val_macro_f1' });
-  const direction = objective.direction ?? naturalDirection(objective.metric);
+  const { direction } = storedObjective(study.config);
   const trialRows = await db
     .select({ index: trials.index, hyperparameters: trials.hyperparameters, id: trials.id })
     .from(trials)

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Hyperparameters } from '@braintune/protocol';
+import { naturalValue } from './objective.js';
 import { isActive, type Assignment, type ParamValue, type SearchSpace } from './search-space.js';
 import { assignmentOf, encodeSpace, toCoordinate, type Dim } from './space-encoding.js';
 
@@ -76,7 +77,7 @@ export type StudyAnalysis = z.infer<typeof StudyAnalysisSchema>;
 export function analyseStudy(input: AnalysisInput): StudyAnalysis {
   const maxPoints = input.maxPoints ?? 2000;
   const quantile = input.quantile ?? 0.1;
-  const natural = (score: number): number => (input.direction === 'max' ? score : -score);
+  const natural = (score: number): number => naturalValue(score, input);
   const dims = encodeSpace(input.space).filter(
     (d): d is Exclude<Dim, { kind: 'fixed' }> => d.kind !== 'fixed',
   );

@@ -43,6 +43,12 @@ export {
 export {
   scoreOf,
   metricValue,
+  constraintViolations,
+  orientedScore,
+  naturalValue,
+  storedObjective,
+  storedConstraints,
+  compareTrials,
   compareRankable,
   naturalDirection,
   recallClassOf,
@@ -58,6 +64,7 @@ export {
   type MetricSource,
   type ScoreResult,
   type Rankable,
+  type RankedTrial,
   type Direction,
 } from './objective.js';
 export { StudyConfigError } from './problems.js';

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { EpochMetrics, Evaluation } from '@braintune/protocol';
-import { compareRankable, scoreOf, type Objective } from './objective.js';
+import {
+  compareRankable,
+  compareTrials,
+  constraintViolations,
+  naturalValue,
+  scoreOf,
+  storedConstraints,
+  storedObjective,
+  type Objective,
+} from './objective.js';
 
 const classes = ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor'];
 const metrics = (precision: number, recall: number) => ({
@@ -104,5 +113,76 @@ describe('compareRankable', () => {
       'low-misses',
       'failed',
     ]);
+  });
+});
+
+describe('the objective as the read model uses it', () => {
+  it('reads a stored objective, falling back to macro-F1 for configs it cannot read', () => {
+    expect(storedObjective({ objective: { metric: 'val_loss', direction: 'min' } })).toEqual({
+      metric: 'val_loss',
+      direction: 'min',
+    });
+    expect(storedObjective({ objective: { metric: 'val_recall:glioma_tumor' } })).toEqual({
+      metric: 'val_recall:glioma_tumor',
+      direction: 'max',
+    });
+    expect(storedObjective({})).toEqual({ metric: 'val_macro_f1', direction: 'max' });
+    expect(storedObjective({ objective: { metric: 'nonsense' } })).toEqual({
+      metric: 'val_macro_f1',
+      direction: 'max',
+    });
+  });
+
+  it('keeps the readable constraints of a stored config', () => {
+    expect(
+      storedConstraints({ constraints: [{ metric: 'val_recall:glioma_tumor', min: 0.9 }, { metric: 'x' }] }),
+    ).toEqual([{ metric: 'val_recall:glioma_tumor', min: 0.9 }]);
+    expect(storedConstraints({ constraints: 'none' })).toEqual([]);
+  });
+
+  it("turns a stored score back into the metric's own value", () => {
+    const loss = { direction: 'min' } as const;
+    expect(naturalValue(scoreOf(evaluation, { metric: 'val_loss', direction: 'min' }).score, loss)).toBe(
+      0.31,
+    );
+    expect(naturalValue(0.8, { direction: 'max' })).toBe(0.8);
+    expect(naturalValue(null, loss)).toBeNull();
+  });
+
+  it('looks constraint metrics up in a plain metric map', () => {
+    expect(
+      constraintViolations({ val_accuracy: 0.7, 'val_recall:no_tumor': 0.95 }, [
+        { metric: 'val_accuracy', min: 0.8 },
+        { metric: 'val_recall:no_tumor', max: 0.9 },
+        { metric: 'val_loss', max: 1 },
+      ]),
+    ).toEqual([
+      'val_accuracy = 0.7 < min 0.8',
+      'val_recall:no_tumor = 0.95 > max 0.9',
+      'val_loss is missing',
+    ]);
+  });
+
+  it('ranks trials: scored, constraints met, score, longer training, older', () => {
+    const t = (
+      score: number | null,
+      meetsConstraints: boolean | null,
+      epochsDone: number,
+      index: number,
+    ) => ({
+      score,
+      meetsConstraints,
+      epochsDone,
+      index,
+    });
+    const ranked = [
+      t(null, true, 9, 0),
+      t(0.9, false, 9, 1),
+      t(0.5, true, 3, 2),
+      t(0.5, true, 9, 3),
+      t(0.7, true, 1, 4),
+      t(0.5, true, 9, 5),
+    ].sort(compareTrials);
+    expect(ranked.map((r) => r.index)).toEqual([4, 3, 5, 2, 1, 0]);
   });
 });

@@ -121,7 +121,13 @@ export function scoreOf(
   constraints: readonly Constraint[] = [],
 ): ScoreResult {
   const value = metricValue(source, objective.metric);
-  const score = Number.isFinite(value) ? (objective.direction === 'max' ? value : -value) : null;
+  const score = Number.isFinite(value) ? orientedScore(value, objective) : null;
+  const violations = constraintViolations(source, constraints);
+  return { value, score, meetsConstraints: violations.length === 0, violations };
+}
+
+/** One line per constraint the metrics miss, e.g. `val_recall:glioma_tumor = 0.82 < min 0.9`. */
+export function constraintViolations(source: MetricSource, constraints: readonly Constraint[]): string[] {
   const violations: string[] = [];
   for (const constraint of constraints) {
     const actual = metricValue(source, constraint.metric);
@@ -131,7 +137,44 @@ export function scoreOf(
     else if (constraint.max !== undefined && actual > constraint.max)
       violations.push(`${constraint.metric} = ${actual} > max ${constraint.max}`);
   }
-  return { value, score, meetsConstraints: violations.length === 0, violations };
+  return violations;
+}
+
+/** The stored score of a metric value: oriented so that larger is better. */
+export function orientedScore(value: number, objective: Pick<Objective, 'direction'>): number {
+  return objective.direction === 'max' ? value : -value;
+}
+
+/** The metric's own value of a stored (oriented) score, as pages and the registry show it. */
+export function naturalValue(score: number, objective: Pick<Objective, 'direction'>): number;
+export function naturalValue(score: number | null, objective: Pick<Objective, 'direction'>): number | null;
+export function naturalValue(score: number | null, objective: Pick<Objective, 'direction'>): number | null {
+  // Orienting is a sign flip for minimised metrics, so it is its own inverse.
+  return score === null ? null : orientedScore(score, objective);
+}
+
+const DEFAULT_OBJECTIVE: Objective = { metric: 'val_macro_f1', direction: 'max' };
+const StoredObjectiveSchema = z.object({ objective: z.unknown().optional() });
+const StoredConstraintsSchema = z.object({ constraints: z.array(z.unknown()).optional() });
+
+/**
+ * The objective of a stored study config. Stored configs were normalised on submit, so this
+ * only fails for rows written by another version: those fall back to the default objective.
+ */
+export function storedObjective(config: unknown): Objective {
+  const stored = StoredObjectiveSchema.safeParse(config);
+  const parsed = ObjectiveSchema.safeParse(stored.success ? (stored.data.objective ?? {}) : {});
+  return parsed.success ? parsed.data : DEFAULT_OBJECTIVE;
+}
+
+/** The constraints of a stored study config (entries this version cannot read are left out). */
+export function storedConstraints(config: unknown): Constraint[] {
+  const stored = StoredConstraintsSchema.safeParse(config);
+  if (!stored.success) return [];
+  return (stored.data.constraints ?? []).flatMap((c) => {
+    const parsed = ConstraintSchema.safeParse(c);
+    return parsed.success ? [parsed.data] : [];
+  });
 }
 
 /** What ranking needs of a finished rung (a `RungRecord` fits). */
@@ -151,4 +194,26 @@ export function compareRankable(a: Rankable, b: Rankable): number {
   if (a.meetsConstraints !== b.meetsConstraints) return a.meetsConstraints ? -1 : 1;
   if (a.score !== null && b.score !== null && a.score !== b.score) return b.score - a.score;
   return 0;
+}
+
+/** What the leaderboard ranks a trial by (a `trials` row fits). */
+export interface RankedTrial {
+  score: number | null;
+  meetsConstraints: boolean | null;
+  epochsDone: number;
+  index: number;
+}
+
+/**
+ * The leaderboard's order, shared by the API (`sort=objective`), the dashboard and the
+ * registry's default promote: scored trials first, those meeting the constraints before the
+ * rest, then by score, the longer-trained, the older. read-model/ranking.ts is its SQL twin
+ * (a test checks that both agree). Returns < 0 when a ranks higher.
+ */
+export function compareTrials(a: RankedTrial, b: RankedTrial): number {
+  const byRung = compareRankable(
+    { score: a.score, meetsConstraints: a.meetsConstraints === true },
+    { score: b.score, meetsConstraints: b.meetsConstraints === true },
+  );
+  return byRung || b.epochsDone - a.epochsDone || a.index - b.index;
 }

@@ -8,6 +8,8 @@ const app = document.getElementById('app');
 const studyId = pathId();
 
 let snapshot = null;
+/** Leaderboard page shown (ranks offset + 1 …); the live feed follows the first page. */
+let offset = 0;
 let sort = { key: 'rank', dir: 1 };
 let charts = { f1: null, loss: null };
 let updates = 0;
@@ -21,6 +23,7 @@ const endReason = el('div', { id: 'end-reason' });
 const leaderboardHead = el('thead');
 const leaderboardBody = el('tbody', { id: 'leaderboard-body' });
 const leaderboard = el('table', { id: 'leaderboard' }, leaderboardHead, leaderboardBody);
+const pager = el('div.row', { id: 'pager' });
 const f1Chart = el('div.chart', { id: 'chart-f1' });
 const lossChart = el('div.chart', { id: 'chart-loss' });
 const brackets = el('div', { id: 'brackets' });
@@ -33,7 +36,7 @@ app.replaceChildren(
   kpis,
   endReason,
   actions,
-  el('div.panel', {}, el('div.row', {}, el('h2', { style: 'flex:1' }, 'Leaderboard'), el('span.muted', {}, 'click a column to sort · trials that miss a constraint rank below all that meet them')), el('div.scroll', {}, leaderboard)),
+  el('div.panel', {}, el('div.row', {}, el('h2', { style: 'flex:1' }, 'Leaderboard'), el('span.muted', {}, 'click a column to sort this page · trials that miss a constraint rank below all that meet them')), el('div.scroll', {}, leaderboard), pager),
   el('div.grid2', {}, el('div.panel', {}, el('h2', {}, 'Validation macro-F1 per epoch'), f1Chart), el('div.panel', {}, el('h2', {}, 'Validation loss per epoch'), lossChart)),
   el('div.grid3', {}, el('div.panel', {}, el('h2', {}, 'Brackets and rungs'), brackets), el('div.panel', {}, el('h2', {}, 'Workers'), workers)),
   el('div.panel', {}, el('div.row', {}, el('h2', { style: 'flex:1' }, 'Data set'), el('span.muted', {}, 'near-duplicate groups never straddle train and validation')), datasets),
@@ -240,10 +243,25 @@ function renderDatasets(snap) {
   );
 }
 
+function renderPager(snap) {
+  const { offset: from, limit, total } = snap.page;
+  const to = Math.min(total, from + snap.rows.length);
+  pager.replaceChildren(
+    ...(total > limit
+      ? [
+          el('button.secondary', { id: 'page-prev', disabled: from === 0, onclick: () => showPage(Math.max(0, from - limit)) }, '← better'),
+          el('span.muted', { id: 'page-range' }, `ranks ${from + 1}–${to} of ${total}`),
+          el('button.secondary', { id: 'page-next', disabled: to >= total, onclick: () => showPage(from + limit) }, 'worse →'),
+        ]
+      : []),
+  );
+}
+
 function render(snap) {
   snapshot = snap;
   renderKpis(snap);
   renderLeaderboard(snap);
+  renderPager(snap);
   renderCurves(snap);
   renderBrackets(snap);
   renderWorkers(snap);
@@ -255,15 +273,75 @@ function render(snap) {
   document.body.dataset.renderedAt = String(Date.now());
 }
 
+const snapshotUrl = (from) => `/api/ui/studies/${encodeURIComponent(studyId)}?offset=${from}`;
+
+async function showPage(from) {
+  offset = from;
+  render(await api(snapshotUrl(from)));
+}
+
 try {
-  render(await api(`/api/ui/studies/${encodeURIComponent(studyId)}`));
+  render(await api(snapshotUrl(0)));
   document.body.dataset.firstPaint = String(performance.now());
 } catch (err) {
   app.replaceChildren(el('h1', {}, 'Study'), el('div.notice.error', {}, err.message));
 }
 
-// Live updates: the server pushes a fresh snapshot whenever the coordinator records an event.
-const source = new EventSource(`/api/studies/${encodeURIComponent(studyId)}/events?since=${snapshot?.generatedAt ?? 0}`);
-source.addEventListener('open', () => { live.textContent = 'live'; live.classList.add('on'); });
-source.addEventListener('error', () => { live.textContent = 'reconnecting…'; live.classList.remove('on'); });
-source.addEventListener('snapshot', (event) => render(JSON.parse(event.data)));
+/**
+ * A delta applied to the first page's snapshot: `order` is the page in rank order, `rows` and
+ * `curves` only what changed, `changed` the other parts that did. Null when a row of the new
+ * order is unknown here (the page must take a fresh snapshot).
+ */
+function applyDelta(base, delta) {
+  const rows = new Map(base.rows.map((r) => [r.trialId, r]));
+  for (const r of delta.rows) rows.set(r.trialId, r);
+  const curves = new Map(base.curves.map((c) => [c.trialId, c]));
+  for (const c of delta.curves) curves.set(c.trialId, c);
+  if (delta.order.some((id) => !rows.has(id))) return null;
+  return {
+    ...base,
+    ...delta.changed,
+    generatedAt: delta.generatedAt,
+    study: delta.study,
+    bestTrialId: delta.bestTrialId,
+    page: delta.page,
+    rows: delta.order.map((id, i) => ({ ...rows.get(id), rank: delta.page.offset + i + 1 })),
+    curves: delta.order.filter((id) => curves.has(id)).map((id) => curves.get(id)),
+  };
+}
+
+// Live updates: a snapshot when the stream opens, then numbered deltas on every recorded event.
+// The live view is the first page; on another page each update re-reads that page instead.
+let live0 = null; // the first page as the stream knows it
+let lastSeq = 0;
+let source = null;
+let refetching = false;
+function connect() {
+  source?.close();
+  source = new EventSource(`/api/studies/${encodeURIComponent(studyId)}/events`);
+  source.addEventListener('open', () => { live.textContent = 'live'; live.classList.add('on'); });
+  source.addEventListener('error', () => { live.textContent = 'reconnecting…'; live.classList.remove('on'); });
+  source.addEventListener('snapshot', (event) => {
+    const { seq, ...snap } = JSON.parse(event.data);
+    live0 = snap;
+    lastSeq = seq;
+    update(snap);
+  });
+  source.addEventListener('delta', (event) => {
+    const delta = JSON.parse(event.data);
+    const next = delta.seq === lastSeq + 1 && live0 ? applyDelta(live0, delta) : null;
+    if (!next) return connect(); // missed an event: start over from a fresh snapshot
+    live0 = next;
+    lastSeq = delta.seq;
+    update(next);
+  });
+}
+
+function update(first) {
+  if (offset === 0) return render(first);
+  if (refetching) return;
+  refetching = true;
+  api(snapshotUrl(offset)).then(render, () => undefined).finally(() => { refetching = false; });
+}
+
+connect();
