@@ -12,3 +12,4 @@ export {
   type Database,
   type OpenDatabaseOptions,
 } from './client.js';
+export { ConnectionMonitor, isConnectionLoss, type ConnectionMonitorOptions } from './connection-monitor.js';
