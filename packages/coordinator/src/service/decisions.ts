@@ -74,6 +74,7 @@ function jobData(
   trial: { id: string; hyperparameters: TrialJobData['hyperparameters'] },
   index: number,
   rung: { rung: number; fromEpoch: number; toEpoch: number },
+  checkpointKey: string,
 ): TrialJobData {
   return {
     studyId: study.id,
@@ -83,7 +84,7 @@ function jobData(
     ...jobDatasetFields(study.datasets, trial.hyperparameters),
     fromEpoch: rung.fromEpoch,
     toEpoch: rung.toEpoch,
-    checkpointKey: checkpointKeyOf(study.id, index),
+    checkpointKey,
     seed: trialSeed(study.seed, index),
   };
 }
@@ -101,7 +102,12 @@ export async function applyDecisions(
   const out: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
   const newTrials: (typeof trials.$inferInsert)[] = [];
   const newRungs: (typeof trialRungs.$inferInsert)[] = [];
-  const promotedTrials: { id: string; rung: number }[] = [];
+  const promotedTrials: {
+    id: string;
+    rung: number;
+    trial: TrialRecord;
+    fromTo: { rung: number; fromEpoch: number; toEpoch: number };
+  }[] = [];
   const stopped: string[] = [];
   const finished: string[] = [];
 
@@ -141,7 +147,15 @@ export async function applyDecisions(
         cached.byId.set(id, record);
         cached.inflight.add(jobId);
         cached.nextIndex = Math.max(cached.nextIndex, t.index + 1);
-        out.jobs.push(jobData(study, { id, hyperparameters: t.hyperparameters }, t.index, t.firstRung));
+        out.jobs.push(
+          jobData(
+            study,
+            { id, hyperparameters: t.hyperparameters },
+            t.index,
+            t.firstRung,
+            checkpointKeyOf(study.id, t.index),
+          ),
+        );
         out.created++;
         break;
       }
@@ -151,11 +165,11 @@ export async function applyDecisions(
         const jobId = trialJobId(d.trialId, d.rung);
         const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
         newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
-        promotedTrials.push({ id: d.trialId, rung: d.rung });
+        // Its job is built once the trial's committed checkpoint is read back (below).
+        promotedTrials.push({ id: d.trialId, rung: d.rung, trial, fromTo: rung });
         trial.rungs.push(queuedRung(rung));
         trial.status = 'running';
         cached.inflight.add(jobId);
-        out.jobs.push(jobData(study, trial, trial.index, rung));
         out.promoted++;
         break;
       }
@@ -183,9 +197,16 @@ export async function applyDecisions(
       promotedTrials.map((p) => sql`(${p.id}, ${p.rung}::int)`),
       sql`, `,
     );
-    await tx.execute(
-      sql`UPDATE trials SET status = 'running', current_rung = v.rung, updated_at = now() FROM (VALUES ${rows}) AS v(id, rung) WHERE trials.id = v.id`,
+    // The rung resumes from the checkpoint its trial's last finished rung committed.
+    const updated = await tx.execute<{ id: string; checkpoint_key: string }>(
+      sql`UPDATE trials SET status = 'running', current_rung = v.rung, updated_at = now() FROM (VALUES ${rows}) AS v(id, rung) WHERE trials.id = v.id RETURNING trials.id, trials.checkpoint_key`,
     );
+    const keys = new Map(updated.rows.map((r) => [r.id, r.checkpoint_key]));
+    for (const p of promotedTrials) {
+      const key = keys.get(p.id);
+      if (key === undefined) throw new Error(`promoted trial ${p.id} has no row`);
+      out.jobs.push(jobData(study, p.trial, p.trial.index, p.fromTo, key));
+    }
   }
   if (stopped.length > 0) {
     await tx
