@@ -15,6 +15,7 @@ import {
   AliasRequestSchema,
   PromoteRequestSchema,
   RegistryService,
+  asDatabaseUnavailable,
   crossSiteGuard,
   publicMessage,
   requireApiToken,
@@ -336,8 +337,9 @@ class SseLimits {
   }
 }
 
-function sendError(err: unknown, res: Response, next: NextFunction, logger: Logger): void {
-  if (res.headersSent) return next(err);
+function sendError(failure: unknown, res: Response, next: NextFunction, logger: Logger): void {
+  if (res.headersSent) return next(failure);
+  const err = asDatabaseUnavailable(failure);
   if (err instanceof HttpError) {
     res.status(err.status).json({
       error: err.status === 413 ? 'too_large' : err.status === 429 ? 'too_many' : 'bad_request',

@@ -3,7 +3,8 @@ import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '@braintune/coordinator';
+import express from 'express';
+import { createApiRouter, defaultStudyFactory, openDatabase, type Database } from '@braintune/coordinator';
 import { waitFor } from './harness.js';
 import { startPrivatePostgres, type PrivatePostgres } from './services.js';
 
@@ -54,6 +55,17 @@ describe('the Postgres pool of the coordinator and the dashboard (private server
       expect(db.monitor?.report(err)).toBe(true);
     }
     expect(db.monitor?.isLost).toBe(true);
+    // HTTP clients get a 503 meanwhile, and the server log no line per request.
+    const app = express().use(createApiRouter({ db: db.db, studies: defaultStudyFactory, logger: log }));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const res = await fetch(`http://127.0.0.1:${port}/api/studies`);
+    server.close();
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: string }).error).toMatch(/database is unreachable/);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
 
     await postgres.start();
     await waitFor(

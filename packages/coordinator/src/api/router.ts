@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { ZodError, type z } from 'zod';
 import { BraintuneError, InvalidInputError, createLogger, type Logger } from '@braintune/protocol';
 import type { Db } from '../db/client.js';
+import { asDatabaseUnavailable } from '../db/connection-monitor.js';
 import { listStudies, listTrials, listWorkers, studySummary } from '../service/queries.js';
 import { cancelStudy, submitStudy } from '../service/submit.js';
 import { studyAnalysis } from '../service/analysis-query.js';
@@ -52,6 +53,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   not_found: 404,
   conflict: 409,
   unauthorized: 401,
+  unavailable: 503,
 };
 
 /** Config errors list one `<path>: <problem>` line per field; the API returns them as issues. */
@@ -70,7 +72,8 @@ function issuesOf(err: BraintuneError): { issues?: { path: string; message: stri
 }
 
 /** `{error, hint, issues}` with the status its type implies; anything unexpected is a 500 without internals. */
-export function sendError(res: Response, err: unknown, log?: Logger): void {
+export function sendError(res: Response, failure: unknown, log?: Logger): void {
+  const err = asDatabaseUnavailable(failure);
   if (err instanceof ZodError) {
     res.status(400).json({
       error: 'invalid request',

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { connectionErrorReason, redactUrl, type Logger } from '@braintune/protocol';
+import { BraintuneError, connectionErrorReason, redactUrl, type Logger } from '@braintune/protocol';
 
 /**
  * SQLSTATEs and socket codes that mean "the session is gone", not "the statement was wrong":
@@ -28,6 +28,20 @@ export function isConnectionLoss(err: unknown): boolean {
     e = e.cause as typeof e;
   }
   return false;
+}
+
+/**
+ * What an HTTP client is told about a query that failed because Postgres is unreachable: a 503
+ * without the server log line (the pool's monitor logs the loss once, not once per request).
+ */
+export function asDatabaseUnavailable(err: unknown): unknown {
+  if (!isConnectionLoss(err)) return err;
+  return new BraintuneError(
+    'the database is unreachable; the server is reconnecting',
+    'unavailable',
+    'try again in a few seconds',
+    { cause: err },
+  );
 }
 
 export interface ConnectionMonitorOptions {
