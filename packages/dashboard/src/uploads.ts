@@ -103,8 +103,9 @@ export async function checkScan(file: Express.Multer.File | undefined): Promise<
   try {
     return { format, width: meta.width, height: meta.height, pixels: await decodeScan(file.buffer) };
   } catch (err) {
+    // decodeScan's message names the format and the decoder's reason ("corrupt png: …").
     throw new InvalidInputError(
-      `the upload "${file.originalname}" is a corrupt ${format.toUpperCase()}: ${(err as Error).message}`,
+      `the upload "${file.originalname}" cannot be decoded: ${(err as Error).message}`,
       'send an intact JPEG or PNG scan',
     );
   }

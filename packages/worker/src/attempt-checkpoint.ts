@@ -29,7 +29,7 @@ export async function seedAttemptCheckpoint(
 ): Promise<AttemptSeed | null> {
   let best: AttemptSeed | null = null;
   for (const source of new Set(sources)) {
-    if (source === attemptKey || !(await store.pull(source).catch(() => false))) continue;
+    if (source === attemptKey || !(await store.pull(source))) continue;
     // An unreadable snapshot (a writer died mid-way through its first one) is skipped, not fatal.
     const state = await copier.readCheckpointState(store.localDir(source)).catch(() => null);
     if (state === null || state.epoch < rung.fromEpoch || state.epoch > rung.toEpoch) continue;

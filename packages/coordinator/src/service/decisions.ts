@@ -102,12 +102,8 @@ export async function applyDecisions(
   const out: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
   const newTrials: (typeof trials.$inferInsert)[] = [];
   const newRungs: (typeof trialRungs.$inferInsert)[] = [];
-  const promotedTrials: {
-    id: string;
-    rung: number;
-    trial: TrialRecord;
-    fromTo: { rung: number; fromEpoch: number; toEpoch: number };
-  }[] = [];
+  const promotedTrials: { trial: TrialRecord; rung: { rung: number; fromEpoch: number; toEpoch: number } }[] =
+    [];
   const stopped: string[] = [];
   const finished: string[] = [];
 
@@ -166,7 +162,7 @@ export async function applyDecisions(
         const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
         newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
         // Its job is built once the trial's committed checkpoint is read back (below).
-        promotedTrials.push({ id: d.trialId, rung: d.rung, trial, fromTo: rung });
+        promotedTrials.push({ trial, rung });
         trial.rungs.push(queuedRung(rung));
         trial.status = 'running';
         cached.inflight.add(jobId);
@@ -194,7 +190,7 @@ export async function applyDecisions(
   if (promotedTrials.length > 0) {
     // One statement for all promotions of this decision round.
     const rows = sql.join(
-      promotedTrials.map((p) => sql`(${p.id}, ${p.rung}::int)`),
+      promotedTrials.map((p) => sql`(${p.trial.id}, ${p.rung.rung}::int)`),
       sql`, `,
     );
     // The rung resumes from the checkpoint its trial's last finished rung committed.
@@ -202,10 +198,10 @@ export async function applyDecisions(
       sql`UPDATE trials SET status = 'running', current_rung = v.rung, updated_at = now() FROM (VALUES ${rows}) AS v(id, rung) WHERE trials.id = v.id RETURNING trials.id, trials.checkpoint_key`,
     );
     const keys = new Map(updated.rows.map((r) => [r.id, r.checkpoint_key]));
-    for (const p of promotedTrials) {
-      const key = keys.get(p.id);
-      if (key === undefined) throw new Error(`promoted trial ${p.id} has no row`);
-      out.jobs.push(jobData(study, p.trial, p.trial.index, p.fromTo, key));
+    for (const { trial, rung } of promotedTrials) {
+      const key = keys.get(trial.id);
+      if (key === undefined) throw new Error(`promoted trial ${trial.id} has no row`);
+      out.jobs.push(jobData(study, trial, trial.index, rung, key));
     }
   }
   if (stopped.length > 0) {

@@ -78,6 +78,13 @@ function namedModelWeights(model: tfl.LayersModel): NamedValue[] {
   return model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }));
 }
 
+/** Makes snapshot `name` the latest of `dir` (latest.json replaced by rename). */
+async function pointLatestAt(dir: string, epoch: number, name: string): Promise<void> {
+  const tmp = join(dir, `.${LATEST}.${process.pid}.tmp`);
+  await writeFile(tmp, JSON.stringify({ epoch, path: name }));
+  await rename(tmp, join(dir, LATEST));
+}
+
 /** Writes one snapshot atomically and makes it the latest; older snapshots are removed. */
 export async function saveCheckpoint(
   dir: string,
@@ -105,9 +112,7 @@ export async function saveCheckpoint(
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  const latestTmp = join(dir, `.${LATEST}.${process.pid}.tmp`);
-  await writeFile(latestTmp, JSON.stringify({ epoch: state.epoch, path: name }));
-  await rename(latestTmp, join(dir, LATEST));
+  await pointLatestAt(dir, state.epoch, name);
   for (const entry of await readdir(dir)) {
     if (entry !== name && (/^epoch-\d+$/.test(entry) || entry.startsWith('.tmp-')))
       await rm(join(dir, entry), { recursive: true, force: true });
@@ -147,9 +152,7 @@ export async function copyCheckpoint(
       const state = CheckpointStateSchema.parse(JSON.parse(await readFile(join(tmp, 'state.json'), 'utf8')));
       await rm(join(toDir, name), { recursive: true, force: true });
       await rename(tmp, join(toDir, name));
-      const latestTmp = join(toDir, `.${LATEST}.${process.pid}.tmp`);
-      await writeFile(latestTmp, JSON.stringify({ epoch: state.epoch, path: name }));
-      await rename(latestTmp, join(toDir, LATEST));
+      await pointLatestAt(toDir, state.epoch, name);
       return state;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
