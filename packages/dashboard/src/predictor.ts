@@ -1,5 +1,4 @@
 import sharp from 'sharp';
-import { MAX_INPUT_PIXELS as MAX_UPLOAD_PIXELS } from '@braintune/model-core/dataset';
 import type { RegistryService, VersionInfo } from '@braintune/coordinator';
 import { DEFAULT_CROP_MARGIN, type CamMethod, type ExplainOptions, type Logger } from '@braintune/protocol';
 import type { CheckedScan } from './uploads.js';
@@ -105,10 +104,10 @@ export class RegistryPredictor {
       const loaded = await this.load(version);
       // An ensemble is explained through its best member: one heatmap, not an average of K.
       const explainer = core.isEnsemble(loaded) ? loaded.members[0]! : loaded;
-      const prediction = await core.predict(loaded, scan.bytes, { tta: options.tta === true });
-      const explained = await core.explainScan(explainer, scan.bytes, { cam: options.explain ?? {} });
-      const scanPng = await sharp(scan.bytes, { limitInputPixels: MAX_UPLOAD_PIXELS })
-        .rotate()
+      const prediction = await core.predict(loaded, scan.pixels, { tta: options.tta === true });
+      const explained = await core.explainScan(explainer, scan.pixels, { cam: options.explain ?? {} });
+      const { data, width, height, channels } = scan.pixels;
+      const scanPng = await sharp(data, { raw: { width, height, channels } })
         .resize(384, 384, { fit: 'inside', withoutEnlargement: true })
         .png()
         .toBuffer();

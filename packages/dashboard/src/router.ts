@@ -17,6 +17,7 @@ import {
   ListStudiesQuerySchema,
   PromoteRequestSchema,
   RegistryService,
+  asDatabaseUnavailable,
   crossSiteGuard,
   requireApiToken,
   requireApiTokenForMutations,
@@ -273,8 +274,9 @@ async function defaultModelRef(registry: RegistryService): Promise<string> {
   );
 }
 
-function sendError(err: unknown, res: Response, next: NextFunction, logger: Logger): void {
-  if (res.headersSent) return next(err);
+function sendError(failure: unknown, res: Response, next: NextFunction, logger: Logger): void {
+  if (res.headersSent) return next(failure);
+  const err = asDatabaseUnavailable(failure);
   if (err instanceof HttpError) {
     res.status(err.status).json({
       error: err.status === 413 ? 'too_large' : err.status === 429 ? 'too_many' : 'bad_request',

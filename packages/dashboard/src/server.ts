@@ -37,7 +37,7 @@ export async function startDashboardServer(
     insecure: options.insecure,
   });
   if (options.migrate ?? true) await migrateDatabase(env.DATABASE_URL);
-  const database = openDatabase(env.DATABASE_URL);
+  const database = openDatabase(env.DATABASE_URL, { logger });
   const redis = createRedis(env.REDIS_URL);
   const app = express();
   app.disable('x-powered-by');

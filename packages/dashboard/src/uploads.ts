@@ -1,7 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import sharp from 'sharp';
-import { MAX_INPUT_PIXELS, sniffImageFormat } from '@braintune/model-core/dataset';
+import {
+  MAX_INPUT_PIXELS,
+  decodeScan,
+  sniffImageFormat,
+  type DecodedScan,
+} from '@braintune/model-core/dataset';
 import { InvalidInputError } from '@braintune/protocol';
 
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
@@ -54,15 +59,17 @@ export function scanUpload(): RequestHandler {
 }
 
 export interface CheckedScan {
-  bytes: Buffer;
   format: 'jpeg' | 'png';
   width: number;
   height: number;
+  /** The upload decoded, once: prediction, Grad-CAM and the preview all start from these pixels. */
+  pixels: DecodedScan;
 }
 
 /**
  * Checks from the bytes (never the file name or the declared type) that the upload is a
- * JPEG or PNG that decodes: the signature first, then sharp reads its header.
+ * JPEG or PNG that decodes: the signature first, then sharp reads its header, and only an
+ * image within the pixel limit is decoded (once).
  */
 export async function checkScan(file: Express.Multer.File | undefined): Promise<CheckedScan> {
   if (!file)
@@ -93,5 +100,13 @@ export async function checkScan(file: Express.Multer.File | undefined): Promise<
       `the scan is ${meta.width}×${meta.height} pixels, more than the ${MAX_INPUT_PIXELS / 1e6} megapixels accepted`,
       'downscale the image before uploading it',
     );
-  return { bytes: file.buffer, format, width: meta.width, height: meta.height };
+  try {
+    return { format, width: meta.width, height: meta.height, pixels: await decodeScan(file.buffer) };
+  } catch (err) {
+    // decodeScan's message names the format and the decoder's reason ("corrupt png: …").
+    throw new InvalidInputError(
+      `the upload "${file.originalname}" cannot be decoded: ${(err as Error).message}`,
+      'send an intact JPEG or PNG scan',
+    );
+  }
 }

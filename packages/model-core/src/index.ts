@@ -24,6 +24,7 @@ export {
   restoreCheckpoint,
   loadCheckpoint,
   readCheckpointState,
+  copyCheckpoint,
   storeCalibration,
   CheckpointStateSchema,
   type CheckpointState,

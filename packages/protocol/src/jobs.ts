@@ -14,6 +14,22 @@ export function trialJobId(trialId: string, rung: number): string {
 }
 
 /**
+ * Artifact key of one attempt at a trial rung: `checkpoints/<studyId>/trial-<index>/rung-<r>-<attemptId>`
+ * (artifact keys allow no ':'). Each attempt trains in a key of its own, so two workers handed
+ * the same rung (a stalled job delivered again) never write one directory; the coordinator
+ * commits the attempt whose result closes the rung as the trial's checkpoint.
+ */
+export function attemptCheckpointKey(
+  studyId: string,
+  trialId: string,
+  rung: number,
+  attemptId: string,
+): string {
+  const index = trialId.slice(trialId.lastIndexOf(':') + 1);
+  return `checkpoints/${studyId}/trial-${index}/rung-${rung}-${attemptId}`;
+}
+
+/**
  * A bundle's split at a glance (train output, study page): image counts per side, groups of
  * two or more images kept on one side, near-duplicate pairs and those across two classes.
  */
@@ -61,7 +77,10 @@ export const TrialJobDataSchema = z.object({
   fromEpoch: z.number().int().min(0),
   /** Train until this many epochs in total. */
   toEpoch: z.number().int().min(1),
-  /** Artifact-store key of this trial's checkpoint directory (shared by all its rungs). */
+  /**
+   * Artifact-store key of the trial's committed checkpoint (written by the attempt whose result
+   * closed its last finished rung); the rung resumes from it and never writes it.
+   */
   checkpointKey: z.string().min(1),
   /** Seed for weights, shuffling, augmentation and dropout. */
   seed: z.number().int(),
@@ -73,7 +92,13 @@ export type TrialJobData = z.infer<typeof TrialJobDataSchema>;
 /** Progress a worker publishes after every epoch (BullMQ job progress). */
 export const TrialProgressSchema = z.object({
   workerId: z.string(),
-  epoch: EpochMetricsSchema,
+  /** The last finished epoch (absent until the attempt finished one). */
+  epoch: EpochMetricsSchema.optional(),
+  /**
+   * Checkpoint keys of the job's attempts so far, oldest first, this one last (set as it
+   * starts): a later attempt resumes from the most advanced of them.
+   */
+  attempts: z.array(z.string()).default([]),
 });
 export type TrialProgress = z.infer<typeof TrialProgressSchema>;
 
@@ -88,6 +113,7 @@ export const TrialRungResultSchema = z.object({
   outcome: TrialOutcomeSchema,
   /** Epochs trained in total when the rung ended. */
   epochsDone: z.number().int().min(0),
+  /** The attempt's checkpoint: becomes the trial's checkpoint when this result closes the rung. */
   checkpointKey: z.string(),
   /** Every epoch of this rung (lower rungs were reported by their own jobs). */
   history: z.array(EpochMetricsSchema),

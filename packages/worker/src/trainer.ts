@@ -11,6 +11,7 @@ import type {
   TrialJobData,
   TrialOutcome,
 } from '@braintune/protocol';
+import { seedAttemptCheckpoint } from './attempt-checkpoint.js';
 
 /** What the worker needs from model-core, as one seam (simulated workers in benchmarks replace it). */
 export interface RungTrainer {
@@ -21,6 +22,10 @@ export interface RungTrainer {
 
 export interface RungInput {
   job: TrialJobData;
+  /** This attempt's own checkpoint key: only this attempt writes it (see attemptCheckpointKey). */
+  attemptKey: string;
+  /** Checkpoints of earlier attempts at this rung, oldest first, tried with the committed one. */
+  earlierAttemptKeys: readonly string[];
   /** Polled before every epoch; true ends the rung after the epoch in progress. */
   shouldStop: () => boolean;
   /** Awaited after every finished, checkpointed epoch. */
@@ -41,10 +46,11 @@ export interface RungOutput {
 }
 
 /**
- * The real trainer: model-core's `train` on a dataset bundle cached per process, resuming
- * from the trial's checkpoint directory. `train` continues from a checkpoint at any epoch
+ * The real trainer: model-core's `train` on a dataset bundle cached per process, in the
+ * attempt's own checkpoint directory, started from a copy of the most advanced earlier attempt
+ * or the trial's committed checkpoint. `train` continues from a checkpoint at any epoch
  * ≥ fromEpoch, so a retried rung loses at most the epoch that was in progress, and a rung
- * whose checkpoint is already at toEpoch is only evaluated.
+ * whose earlier attempt already reached toEpoch is only evaluated.
  */
 type ModelCore = typeof ModelCoreModule;
 type DatasetModule = typeof DatasetModuleNs;
@@ -81,11 +87,20 @@ export class ModelCoreTrainer implements RungTrainer {
     return p;
   }
 
-  async run({ job, shouldStop, onEpoch, logger }: RungInput): Promise<RungOutput> {
+  async run({
+    job,
+    attemptKey,
+    earlierAttemptKeys,
+    shouldStop,
+    onEpoch,
+    logger,
+  }: RungInput): Promise<RungOutput> {
     const { mc } = this.modules();
     const bundle = await this.bundle(job.dataset.hash);
-    await this.store.pull(job.checkpointKey);
-    const checkpointDir = this.store.localDir(job.checkpointKey);
+    const sources = [...earlierAttemptKeys].reverse().concat(job.checkpointKey);
+    const seed = await seedAttemptCheckpoint(this.store, mc, attemptKey, sources, job);
+    if (seed) logger.debug({ ...seed, attemptKey }, 'attempt starts from a copied checkpoint');
+    const checkpointDir = this.store.localDir(attemptKey);
     const result = await mc.train({
       bundle,
       hparams: job.hyperparameters,
@@ -97,7 +112,7 @@ export class ModelCoreTrainer implements RungTrainer {
       logger,
       baseModels: this.store,
       onEpoch: async (m) => {
-        await this.store.push(job.checkpointKey);
+        await this.store.push(attemptKey);
         await onEpoch(m);
       },
     });
@@ -106,7 +121,7 @@ export class ModelCoreTrainer implements RungTrainer {
       // A rung that trained nothing new is recalibrated too: cheap, and the same numbers.
       if (result.evaluation !== null && result.outcome !== 'diverged') {
         calibration = await mc.calibrate(result.model, bundle, { checkpointDir });
-        await this.store.push(job.checkpointKey);
+        await this.store.push(attemptKey);
       }
     } finally {
       result.model.dispose();

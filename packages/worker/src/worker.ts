@@ -6,7 +6,9 @@ import {
   RESULTS_QUEUE,
   TRIAL_QUEUE,
   TrialJobDataSchema,
+  TrialProgressSchema,
   WorkerEventSchema,
+  attemptCheckpointKey,
   createLogger,
   logConnectionState,
   redisKeys,
@@ -14,6 +16,7 @@ import {
   workerEventJobOptions,
   type Logger,
   type TrialJobData,
+  type TrialProgress,
   type TrialRungResult,
   type WorkerEvent,
   type WorkerInfo,
@@ -57,6 +60,9 @@ export interface RunningWorker {
 }
 
 type StopReason = 'terminating' | 'cancelled' | 'lost-lock';
+
+/** Earlier attempts of a job a new attempt looks at (each is a checkpoint pulled and read). */
+const ATTEMPTS_REMEMBERED = 3;
 
 /**
  * A worker process: pulls trial-rung jobs, trains them through the RungTrainer, reports
@@ -128,7 +134,18 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const data = parsed.data;
     const jobId = job.id ?? trialJobId(data.trialId, data.rung);
     const ref = { studyId: data.studyId, trialId: data.trialId, rung: data.rung, jobId, workerId: id };
-    const jobLog = log.child({ jobId, fromEpoch: data.fromEpoch, toEpoch: data.toEpoch });
+    // A checkpoint directory of this attempt's own; a redelivered job resumes from its earlier
+    // attempts' (named in the job's progress) without ever writing them.
+    const attemptKey = attemptCheckpointKey(
+      data.studyId,
+      data.trialId,
+      data.rung,
+      randomBytes(4).toString('hex'),
+    );
+    const earlier = TrialProgressSchema.safeParse(job.progress);
+    const earlierAttemptKeys = earlier.success ? earlier.data.attempts.slice(-ATTEMPTS_REMEMBERED) : [];
+    const attemptKeys = [...earlierAttemptKeys, attemptKey];
+    const jobLog = log.child({ jobId, fromEpoch: data.fromEpoch, toEpoch: data.toEpoch, attemptKey });
     // An object, not a let: it is changed inside callbacks, which flow analysis would not see.
     const flags: { stop: StopReason | null } = {
       stop: (await redis.exists(redisKeys.cancelled(options.prefix, data.studyId))) ? 'cancelled' : null,
@@ -139,16 +156,24 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     current.set(jobId, data);
     void heartbeat().catch(() => undefined);
     try {
+      // Named before any training, so an attempt killed at any moment is found by the next one.
+      await job.updateProgress({ workerId: id, attempts: attemptKeys } satisfies TrialProgress);
       await publish({ kind: 'started', ...ref, at: Date.now(), attempt: job.attemptsMade + 1 });
       jobLog.info({ attempt: job.attemptsMade + 1 }, 'rung started');
       const out = await options.trainer.run({
         job: data,
+        attemptKey,
+        earlierAttemptKeys,
         logger: jobLog,
         shouldStop: () => terminating || flags.stop !== null,
         onEpoch: async (metrics) => {
           imagesPerSecond = metrics.trainImagesPerSecond;
           await publish({ kind: 'epoch', ...ref, at: Date.now(), metrics });
-          await job.updateProgress({ workerId: id, epoch: metrics });
+          await job.updateProgress({
+            workerId: id,
+            epoch: metrics,
+            attempts: attemptKeys,
+          } satisfies TrialProgress);
           // Between epochs: has the study been cancelled, or has someone else taken the job
           // (its lock expired, or Redis lost it and the coordinator queued it again)?
           if (await redis.exists(redisKeys.cancelled(options.prefix, data.studyId)))
@@ -173,7 +198,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         workerId: id,
         outcome: out.outcome,
         epochsDone: out.epochsDone,
-        checkpointKey: data.checkpointKey,
+        checkpointKey: attemptKey,
         history: out.history,
         evaluation: out.evaluation,
         calibration: out.calibration ?? null,

@@ -20,6 +20,7 @@ import {
   dropDatabase,
   epochMetrics,
   evaluations,
+  isConnectionLoss,
   openDatabase,
   studies,
   submitStudy,
@@ -262,7 +263,11 @@ export async function waitFor<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await probe();
+    // Failure tests kill the sessions of the test's own pool too: a lost connection means "ask again".
+    const value = await probe().catch((err: unknown) => {
+      if (isConnectionLoss(err)) return null;
+      throw err;
+    });
     if (value !== null && value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));

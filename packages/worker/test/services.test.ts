@@ -56,42 +56,38 @@ async function terminateSessions(adminUrl: string, databaseUrl: string): Promise
   return res.rows.filter((r) => r.ok).length;
 }
 
-// Minutes each on a loaded machine: run with BRAINTUNE_FAILURE_TESTS=1 (see docs/security.md).
-describe.runIf(process.env.BRAINTUNE_FAILURE_TESTS === '1')(
-  'services failing mid-study (private instances)',
-  () => {
-    it('Postgres sessions killed while results are recorded, then Postgres crashed and restarted: nothing lost or doubled', async () => {
-      postgres = await startPrivatePostgres();
-      const c = (cluster = await createCluster('pgkill', { adminUrl: postgres.adminUrl, perClass: 40 }));
-      const coordinator = await startCoordinator(c);
-      spawnWorker(c);
-      spawnWorker(c);
-      const studyId = await submit(c, studyYaml(c, HB331));
-      await waitForEpochs(c, studyId, 2);
-      // Kill the coordinator's connections (pool, LISTEN, leadership) while events flow.
-      expect(await terminateSessions(postgres.adminUrl, c.databaseUrl)).toBeGreaterThan(0);
-      await waitForEpochs(c, studyId, 5);
-      expect(await terminateSessions(postgres.adminUrl, c.databaseUrl)).toBeGreaterThan(0);
-      await waitForEpochs(c, studyId, 7);
-      // A crash (immediate stop: no shutdown checkpoint) and a restart on the same data.
-      await postgres.restart();
-      await waitForState(c, studyId, 'completed');
-      expectExactHb331(await auditStudy(c, studyId));
-      expect(coordinator.stats.recorded.result).toBeGreaterThanOrEqual(6);
-    }, 300_000);
+describe('services failing mid-study (private instances)', () => {
+  it('Postgres sessions killed while results are recorded, then Postgres crashed and restarted: nothing lost or doubled', async () => {
+    postgres = await startPrivatePostgres();
+    const c = (cluster = await createCluster('pgkill', { adminUrl: postgres.adminUrl, perClass: 40 }));
+    const coordinator = await startCoordinator(c);
+    spawnWorker(c);
+    spawnWorker(c);
+    const studyId = await submit(c, studyYaml(c, HB331));
+    await waitForEpochs(c, studyId, 2);
+    // Kill the coordinator's connections (pool, LISTEN, leadership) while events flow.
+    expect(await terminateSessions(postgres.adminUrl, c.databaseUrl)).toBeGreaterThan(0);
+    await waitForEpochs(c, studyId, 5);
+    expect(await terminateSessions(postgres.adminUrl, c.databaseUrl)).toBeGreaterThan(0);
+    await waitForEpochs(c, studyId, 7);
+    // A crash (immediate stop: no shutdown checkpoint) and a restart on the same data.
+    await postgres.restart();
+    await waitForState(c, studyId, 'completed');
+    expectExactHb331(await auditStudy(c, studyId));
+    expect(coordinator.stats.recorded.result).toBeGreaterThanOrEqual(6);
+  }, 300_000);
 
-    it('a Redis restart that loses every key: reconciliation re-queues the open rungs once', async () => {
-      redis = await startPrivateRedis();
-      const c = (cluster = await createCluster('redisrestart', { redisUrl: redis.url, perClass: 40 }));
-      const coordinator = await startCoordinator(c);
-      spawnWorker(c);
-      spawnWorker(c);
-      const studyId = await submit(c, studyYaml(c, HB331));
-      await waitForEpochs(c, studyId, 3);
-      await redis.restartEmpty();
-      await waitForState(c, studyId, 'completed');
-      expectExactHb331(await auditStudy(c, studyId));
-      expect(coordinator.stats.requeued).toBeGreaterThan(0);
-    }, 300_000);
-  },
-);
+  it('a Redis restart that loses every key: reconciliation re-queues the open rungs once', async () => {
+    redis = await startPrivateRedis();
+    const c = (cluster = await createCluster('redisrestart', { redisUrl: redis.url, perClass: 40 }));
+    const coordinator = await startCoordinator(c);
+    spawnWorker(c);
+    spawnWorker(c);
+    const studyId = await submit(c, studyYaml(c, HB331));
+    await waitForEpochs(c, studyId, 3);
+    await redis.restartEmpty();
+    await waitForState(c, studyId, 'completed');
+    expectExactHb331(await auditStudy(c, studyId));
+    expect(coordinator.stats.requeued).toBeGreaterThan(0);
+  }, 300_000);
+});

@@ -12,6 +12,7 @@ import {
 import type { Db } from '../db/client.js';
 import { listStudies, listTrials, listWorkers, studySummary } from '../read-model/index.js';
 import { setPageHeaders } from './paging.js';
+import { asDatabaseUnavailable } from '../db/connection-monitor.js';
 import { cancelStudy, submitStudy } from '../service/submit.js';
 import { studyAnalysis } from '../service/analysis-query.js';
 import type { StudyFactory } from '../service/study-definition.js';
@@ -42,6 +43,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   not_found: 404,
   conflict: 409,
   unauthorized: 401,
+  unavailable: 503,
 };
 
 /** Config errors list one `<path>: <problem>` line per field; the API returns them as issues. */
@@ -60,7 +62,8 @@ function issuesOf(err: BraintuneError): { issues?: { path: string; message: stri
 }
 
 /** `{error, hint, issues}` with the status its type implies; anything unexpected is a 500 without internals. */
-export function sendError(res: Response, err: unknown, log?: Logger): void {
+export function sendError(res: Response, failure: unknown, log?: Logger): void {
+  const err = asDatabaseUnavailable(failure);
   if (err instanceof ZodError) {
     res.status(400).json({
       error: 'invalid request',

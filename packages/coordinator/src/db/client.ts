@@ -1,8 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { PgTransactionConfig } from 'drizzle-orm/pg-core';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { BraintuneError, maskUrl } from '@braintune/protocol';
+import { BraintuneError, maskUrl, type Logger } from '@braintune/protocol';
+import { ConnectionMonitor, isConnectionLoss } from './connection-monitor.js';
 import * as schema from './schema.js';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -13,6 +15,8 @@ export type DbOrTx = Db | Tx;
 export interface Database {
   db: Db;
   pool: pg.Pool;
+  /** Set when opened with a logger: tells whether the server is reachable and logs losses once. */
+  monitor: ConnectionMonitor | null;
   close(): Promise<void>;
 }
 
@@ -27,6 +31,8 @@ export interface OpenDatabaseOptions {
    * uses it because every event it records can be recovered from Redis (see Coordinator).
    */
   asyncCommit?: boolean;
+  /** Logs a lost connection once and its recovery once (see ConnectionMonitor). */
+  logger?: Logger;
 }
 
 export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Database {
@@ -40,8 +46,39 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   // A checked-out client whose session is terminated (pg_terminate_backend, a Postgres restart)
   // emits 'error' too; its query in flight rejects anyway, so the event must not crash the process.
   pool.on('connect', (client) => client.on('error', () => undefined));
+  const monitor = options.logger ? new ConnectionMonitor(pool, url, options.logger) : null;
   const db = drizzle(pool, { schema });
-  return { db, pool, close: () => pool.end() };
+  // drizzle's pool transaction sends BEGIN outside its try/finally: a BEGIN failing on a lost
+  // session never releases the client, and after a few such losses the pool is exhausted and
+  // every later query waits forever. Transactions therefore run on a client checked out here.
+  db.transaction = (fn, config) => transactionOnOwnClient(pool, fn, config);
+  return {
+    db,
+    pool,
+    monitor,
+    close: () => {
+      monitor?.close();
+      return pool.end();
+    },
+  };
+}
+
+async function transactionOnOwnClient<T>(
+  pool: pg.Pool,
+  fn: (tx: Tx) => Promise<T>,
+  config?: PgTransactionConfig,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    return await drizzle(client, { schema }).transaction(fn, config);
+  } catch (err) {
+    // A client whose session is gone is destroyed rather than returned to the pool.
+    if (isConnectionLoss(err)) broken = err as Error;
+    throw err;
+  } finally {
+    client.release(broken);
+  }
 }
 
 /** The database named by `url`, and a connected client on the server's `postgres` database. */

@@ -12,3 +12,9 @@ export {
   type Database,
   type OpenDatabaseOptions,
 } from './client.js';
+export {
+  ConnectionMonitor,
+  asDatabaseUnavailable,
+  isConnectionLoss,
+  type ConnectionMonitorOptions,
+} from './connection-monitor.js';

@@ -114,7 +114,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
   private constructor(private readonly options: CoordinatorOptions) {
     super();
     this.log = options.logger ?? createLogger('coordinator');
-    this.database = openDatabase(options.databaseUrl, { asyncCommit: true });
+    this.database = openDatabase(options.databaseUrl, { asyncCommit: true, logger: this.log });
     this.redis = createRedis(options.redisUrl, this.log);
     this.trialQueue = new TrialQueue({
       connection: this.redis,
@@ -196,12 +196,21 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
   private every(ms: number, fn: () => Promise<void>): void {
     const timer = setInterval(() => {
       if (this.stopped || !this.leadership.isLeader) return;
-      fn().catch((err: unknown) =>
-        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'periodic task failed'),
-      );
+      fn().catch((err: unknown) => this.logFailure(err, 'periodic task failed', 'error'));
     }, ms);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /** A lost Postgres connection is logged once by the pool's monitor: its fallout only at debug level. */
+  private logFailure(
+    err: unknown,
+    msg: string,
+    level: 'warn' | 'error',
+    fields: Record<string, unknown> = {},
+  ): void {
+    const at = this.database.monitor?.report(err) ? 'debug' : level;
+    this.log[at]({ ...fields, err: err instanceof Error ? err.message : String(err) }, msg);
   }
 
   /** Serialises everything that touches one study (events, ticks, reconciliation) in this process. */
@@ -287,7 +296,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       },
     );
     this.resultsWorker.on('failed', (job, err) =>
-      this.log.warn({ jobId: job?.id, err: err.message }, 'recording a worker event failed; will retry'),
+      this.logFailure(err, 'recording a worker event failed; will retry', 'warn', { jobId: job?.id }),
     );
     this.resultsWorker.on('error', (err) => this.log.error({ err: err.message }, 'results consumer error'));
   }

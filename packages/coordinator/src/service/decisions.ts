@@ -74,6 +74,7 @@ function jobData(
   trial: { id: string; hyperparameters: TrialJobData['hyperparameters'] },
   index: number,
   rung: { rung: number; fromEpoch: number; toEpoch: number },
+  checkpointKey: string,
 ): TrialJobData {
   return {
     studyId: study.id,
@@ -83,7 +84,7 @@ function jobData(
     ...jobDatasetFields(study.datasets, trial.hyperparameters),
     fromEpoch: rung.fromEpoch,
     toEpoch: rung.toEpoch,
-    checkpointKey: checkpointKeyOf(study.id, index),
+    checkpointKey,
     seed: trialSeed(study.seed, index),
   };
 }
@@ -101,7 +102,8 @@ export async function applyDecisions(
   const out: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
   const newTrials: (typeof trials.$inferInsert)[] = [];
   const newRungs: (typeof trialRungs.$inferInsert)[] = [];
-  const promotedTrials: { id: string; rung: number }[] = [];
+  const promotedTrials: { trial: TrialRecord; rung: { rung: number; fromEpoch: number; toEpoch: number } }[] =
+    [];
   const stopped: string[] = [];
   const finished: string[] = [];
 
@@ -141,7 +143,15 @@ export async function applyDecisions(
         cached.byId.set(id, record);
         cached.inflight.add(jobId);
         cached.nextIndex = Math.max(cached.nextIndex, t.index + 1);
-        out.jobs.push(jobData(study, { id, hyperparameters: t.hyperparameters }, t.index, t.firstRung));
+        out.jobs.push(
+          jobData(
+            study,
+            { id, hyperparameters: t.hyperparameters },
+            t.index,
+            t.firstRung,
+            checkpointKeyOf(study.id, t.index),
+          ),
+        );
         out.created++;
         break;
       }
@@ -151,11 +161,11 @@ export async function applyDecisions(
         const jobId = trialJobId(d.trialId, d.rung);
         const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
         newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
-        promotedTrials.push({ id: d.trialId, rung: d.rung });
+        // Its job is built once the trial's committed checkpoint is read back (below).
+        promotedTrials.push({ trial, rung });
         trial.rungs.push(queuedRung(rung));
         trial.status = 'running';
         cached.inflight.add(jobId);
-        out.jobs.push(jobData(study, trial, trial.index, rung));
         out.promoted++;
         break;
       }
@@ -180,12 +190,19 @@ export async function applyDecisions(
   if (promotedTrials.length > 0) {
     // One statement for all promotions of this decision round.
     const rows = sql.join(
-      promotedTrials.map((p) => sql`(${p.id}, ${p.rung}::int)`),
+      promotedTrials.map((p) => sql`(${p.trial.id}, ${p.rung.rung}::int)`),
       sql`, `,
     );
-    await tx.execute(
-      sql`UPDATE trials SET status = 'running', current_rung = v.rung, updated_at = now() FROM (VALUES ${rows}) AS v(id, rung) WHERE trials.id = v.id`,
+    // The rung resumes from the checkpoint its trial's last finished rung committed.
+    const updated = await tx.execute<{ id: string; checkpoint_key: string }>(
+      sql`UPDATE trials SET status = 'running', current_rung = v.rung, updated_at = now() FROM (VALUES ${rows}) AS v(id, rung) WHERE trials.id = v.id RETURNING trials.id, trials.checkpoint_key`,
     );
+    const keys = new Map(updated.rows.map((r) => [r.id, r.checkpoint_key]));
+    for (const { trial, rung } of promotedTrials) {
+      const key = keys.get(trial.id);
+      if (key === undefined) throw new Error(`promoted trial ${trial.id} has no row`);
+      out.jobs.push(jobData(study, trial, trial.index, rung, key));
+    }
   }
   if (stopped.length > 0) {
     await tx

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -24,6 +25,47 @@ const start = () =>
     studies: defaultStudyFactory,
     migrate: false,
   });
+
+/**
+ * A TCP proxy to the shared Postgres that can go half-open: `freeze()` drops every byte in
+ * both directions and hides closes from the other side, like a partition; new connections are
+ * refused meanwhile.
+ */
+async function partitionableProxy(): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
+  let frozen = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    if (frozen) return client.destroy();
+    const upstream = connect(5432, '127.0.0.1');
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(from);
+      from.on('data', (d: Buffer) => !frozen && to.write(d));
+      from.on('close', () => !frozen && to.destroy());
+      from.on('error', () => undefined);
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    freeze: () => (frozen = true),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+async function until(what: string, probe: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('coordinator leadership', () => {
   afterAll(async () => {
@@ -81,5 +123,38 @@ describe('coordinator leadership', () => {
     await admin.end();
     await leadership.release();
     await database.close();
+  }, 30_000);
+
+  it('a half-open lock session: the leader steps down, and the server ends the session so a standby leads', async () => {
+    await migrateDatabase(databaseUrl);
+    const proxy = await partitionableProxy();
+    const changes: boolean[] = [];
+    const log = createLogger('test');
+    const leader = new Leadership(
+      databaseUrl.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`),
+      log,
+      (l) => changes.push(l),
+      200,
+      500,
+    );
+    await leader.acquire();
+    const standby = new Leadership(databaseUrl, log, () => undefined, 200, 500);
+    const standing = standby.acquire();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(standby.isLeader).toBe(false);
+
+    proxy.freeze();
+    // This side: the liveness query goes unanswered, the leader steps down and is fenced.
+    await until('the leader to step down', () => changes.includes(false), 10_000);
+    const database = openDatabase(databaseUrl, { max: 1 });
+    await expect(database.db.transaction((tx) => leader.fence(tx))).rejects.toBeInstanceOf(FencedError);
+    // The server's side: its session still holds the lock until idle_session_timeout ends it.
+    await standing;
+    expect(standby.isLeader).toBe(true);
+    await database.db.transaction((tx) => standby.fence(tx));
+    await leader.release();
+    await standby.release();
+    await database.close();
+    await proxy.close();
   }, 30_000);
 });

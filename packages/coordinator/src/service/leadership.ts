@@ -16,6 +16,8 @@ export class FencedError extends BraintuneError {
 
 /** Advisory-lock key of "the coordinator of this database" (any constant; scoped to the database). */
 const LEADER_KEY = 7_243_912;
+/** Liveness probes a lock session may miss before the server ends it (idle_session_timeout). */
+const IDLE_PROBES = 4;
 
 /**
  * Exactly one coordinator may act on a database: it is the process holding a session-level
@@ -25,7 +27,8 @@ const LEADER_KEY = 7_243_912;
  * diverging in-memory state.
  *
  * A connection can also die without either side noticing (a half-open TCP session after a
- * network partition): TCP keep-alives and a periodic liveness query detect it, and every write
+ * network partition): TCP keep-alives and a periodic liveness query detect it on this side,
+ * `idle_session_timeout` on the server's side (the lock is released), and every write
  * transaction is fenced — it checks, inside the transaction, that the lock is still held by
  * this process's lock session (its backend pid is the fencing token), so a deposed leader that
  * has not yet noticed can never commit.
@@ -90,9 +93,22 @@ export class Leadership {
       connectionString: this.databaseUrl,
       keepAlive: true,
       keepAliveInitialDelayMillis: this.livenessMs,
+      // Across a partition a connect would otherwise hang until the OS gives up (minutes).
+      connectionTimeoutMillis: 2 * this.livenessMs,
     });
     client.on('error', () => undefined);
     await client.connect();
+    // The server's side of a half-open connection: a session that stops hearing the liveness
+    // probes ends by itself, and with it the lock, so a standby can take over (the TCP peer may
+    // still answer keep-alives, e.g. a proxy or NAT in between). PostgreSQL 14+.
+    await client
+      .query(`SET idle_session_timeout = ${IDLE_PROBES * this.livenessMs}`)
+      .catch((err: unknown) =>
+        this.log.debug(
+          { err: (err as Error).message },
+          'idle_session_timeout unsupported; relying on keep-alives',
+        ),
+      );
     const res = await client.query<{ ok: boolean; pid: number }>(
       'SELECT pg_try_advisory_lock($1) AS ok, pg_backend_pid() AS pid',
       [LEADER_KEY],

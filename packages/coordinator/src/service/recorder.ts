@@ -66,7 +66,9 @@ async function recordResult(
 
   // One statement (all or nothing): close the rung if it is still open, and only then add
   // its epochs and evaluation and update the trial. A duplicate finds no open rung and
-  // changes nothing.
+  // changes nothing. This is also the commit of the winning attempt: the trial's checkpoint
+  // becomes the directory of the attempt that produced this result (see attemptCheckpointKey);
+  // another attempt at the same rung wrote a directory of its own, which nothing reads.
   const res = await tx.execute<{ changed: number }>(sql`
     WITH closed AS (
       UPDATE trial_rungs
@@ -95,7 +97,7 @@ async function recordResult(
     ), trial AS (
       UPDATE trials
          SET status = ${trialStatus}, epochs_done = greatest(epochs_done, ${result.epochsDone}), worker_id = ${e.workerId},
-             error = ${error},
+             error = ${error}, checkpoint_key = ${result.checkpointKey},
              score = CASE WHEN ${completed} THEN ${score}::float8 ELSE score END,
              meets_constraints = CASE WHEN ${completed} THEN ${meetsConstraints} ELSE meets_constraints END,
              val_macro_f1 = CASE WHEN ${completed} THEN ${valMacroF1}::float8 ELSE val_macro_f1 END,

@@ -1,5 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -78,6 +78,13 @@ function namedModelWeights(model: tfl.LayersModel): NamedValue[] {
   return model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }));
 }
 
+/** Makes snapshot `name` the latest of `dir` (latest.json replaced by rename). */
+async function pointLatestAt(dir: string, epoch: number, name: string): Promise<void> {
+  const tmp = join(dir, `.${LATEST}.${process.pid}.tmp`);
+  await writeFile(tmp, JSON.stringify({ epoch, path: name }));
+  await rename(tmp, join(dir, LATEST));
+}
+
 /** Writes one snapshot atomically and makes it the latest; older snapshots are removed. */
 export async function saveCheckpoint(
   dir: string,
@@ -105,9 +112,7 @@ export async function saveCheckpoint(
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  const latestTmp = join(dir, `.${LATEST}.${process.pid}.tmp`);
-  await writeFile(latestTmp, JSON.stringify({ epoch: state.epoch, path: name }));
-  await rename(latestTmp, join(dir, LATEST));
+  await pointLatestAt(dir, state.epoch, name);
   for (const entry of await readdir(dir)) {
     if (entry !== name && (/^epoch-\d+$/.test(entry) || entry.startsWith('.tmp-')))
       await rm(join(dir, entry), { recursive: true, force: true });
@@ -123,6 +128,37 @@ export async function latestSnapshotDir(dir: string): Promise<string | null> {
     return null;
   }
   return join(dir, LatestSchema.parse(JSON.parse(raw)).path);
+}
+
+/**
+ * Copies the latest snapshot of `fromDir` into `toDir` (which becomes a checkpoint directory of
+ * its own) and returns its state, or null when `fromDir` holds none. A writer may replace the
+ * snapshot while it is copied (its old directory is removed): the copy then fails with ENOENT
+ * and is retried on the new one. The copy is read back and validated before it is made current.
+ */
+export async function copyCheckpoint(
+  fromDir: string,
+  toDir: string,
+  attempts = 3,
+): Promise<CheckpointState | null> {
+  for (let attempt = 1; ; attempt++) {
+    const snapshot = await latestSnapshotDir(fromDir);
+    if (snapshot === null) return null;
+    const name = basename(snapshot);
+    const tmp = join(toDir, `.tmp-${name}-${process.pid}-${Date.now()}`);
+    try {
+      await mkdir(toDir, { recursive: true });
+      await cp(snapshot, tmp, { recursive: true, errorOnExist: true });
+      const state = CheckpointStateSchema.parse(JSON.parse(await readFile(join(tmp, 'state.json'), 'utf8')));
+      await rm(join(toDir, name), { recursive: true, force: true });
+      await rename(tmp, join(toDir, name));
+      await pointLatestAt(toDir, state.epoch, name);
+      return state;
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= attempts) throw err;
+    }
+  }
 }
 
 /** The state of the latest snapshot, or null when there is none. */

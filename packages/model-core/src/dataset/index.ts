@@ -10,6 +10,8 @@ export {
 export { loadBundle, readBundleManifest, CorruptBundleError } from './bundle.js';
 export {
   preprocessImage,
+  decodeScan,
+  isDecodedScan,
   MAX_INPUT_PIXELS,
   sniffImageFormat,
   decoderVersions,
@@ -23,6 +25,7 @@ export {
   type ResizeMethod,
   type ResizeKernel,
   type ImageFormat,
+  type DecodedScan,
 } from './preprocess.js';
 export {
   BundleManifestSchema,

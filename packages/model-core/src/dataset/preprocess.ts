@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { z } from 'zod';
 import { DEFAULT_CROP_MARGIN, IntensityStandardisationSchema, InvalidInputError } from '@braintune/protocol';
 import { resizeHeadCrop } from './crop-pipeline.js';
@@ -80,18 +80,67 @@ export interface DecodedImage {
 export class ImageDecodeError extends Error {}
 
 /**
+ * An image decoded once, at full resolution, EXIF orientation applied and transparency made
+ * black: every later preprocessing (one per model of an ensemble, Grad-CAM, a preview) starts
+ * from these pixels instead of decoding the file again. Unlike a file, it is not shrunk on load
+ * (libvips decodes a JPEG at 1/2–1/8 scale when the resize allows), so a JPEG's model input
+ * can differ from the file's by rounding.
+ */
+export interface DecodedScan {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+  format: ImageFormat;
+}
+
+export function isDecodedScan(input: unknown): input is DecodedScan {
+  return typeof input === 'object' && input !== null && !Buffer.isBuffer(input) && 'data' in input;
+}
+
+/** Decodes `bytes` once (see DecodedScan); refused above MAX_INPUT_PIXELS from the header. */
+export async function decodeScan(bytes: Buffer): Promise<DecodedScan> {
+  const format = sniffImageFormat(bytes);
+  if (!format) throw new ImageDecodeError('not an image (no JPEG/PNG/WebP/GIF/TIFF signature)');
+  try {
+    const image = sharp(bytes, { failOn: 'error', animated: false, limitInputPixels: MAX_INPUT_PIXELS });
+    const meta = await image.metadata();
+    if (meta.hasAlpha) image.flatten({ background: { r: 0, g: 0, b: 0 } });
+    const { data, info } = await image
+      .autoOrient()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, channels: info.channels, format };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ImageDecodeError(`corrupt ${format}: ${reason}`, { cause: error });
+  }
+}
+
+/** A sharp pipeline on an encoded image or on the pixels of a decoded one (no second decode). */
+function openImage(input: Buffer | DecodedScan): Sharp {
+  if (!isDecodedScan(input))
+    return sharp(input, { failOn: 'error', animated: false, limitInputPixels: MAX_INPUT_PIXELS });
+  const { data, width, height, channels } = input;
+  return sharp(data, { raw: { width, height, channels } });
+}
+
+/**
  * The single decode → greyscale → [head crop] → resize → [intensity] pipeline used for
  * bundles and for `predict`. Transparent pixels become black (the MRI background), EXIF
  * orientation is applied, 16-bit input is scaled to 8 bits. Throws ImageDecodeError for
  * non-images and corrupt files.
  */
-export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): Promise<DecodedImage> {
-  const format = sniffImageFormat(bytes);
+export async function decodeImage(
+  input: Buffer | DecodedScan,
+  preprocessing: Preprocessing,
+): Promise<DecodedImage> {
+  const format = isDecodedScan(input) ? input.format : sniffImageFormat(input);
   if (!format) throw new ImageDecodeError('not an image (no JPEG/PNG/WebP/GIF/TIFF signature)');
   const size = preprocessing.imageSize;
   try {
     // failOn 'error': a truncated JPEG or a bad PNG CRC is rejected instead of silently producing grey stripes.
-    const image = sharp(bytes, { failOn: 'error', animated: false, limitInputPixels: MAX_INPUT_PIXELS });
+    const image = openImage(input);
     const meta = await image.metadata();
     // flatten only when there is alpha: it costs ~10 % of the decode time on opaque JPEGs.
     if (meta.hasAlpha) image.flatten({ background: { r: 0, g: 0, b: 0 } });
@@ -139,7 +188,7 @@ export async function decodeImage(bytes: Buffer, preprocessing: Preprocessing): 
  * InvalidInputError.
  */
 export async function preprocessImage(
-  input: Buffer | string,
+  input: Buffer | string | DecodedScan,
   preprocessing: PreprocessingInput,
 ): Promise<Uint8Array> {
   const parsed = PreprocessingSchema.safeParse(preprocessing);
@@ -152,7 +201,7 @@ export async function preprocessImage(
   }
   const settings = parsed.data;
   const label = typeof input === 'string' ? input : 'uploaded image';
-  let bytes: Buffer;
+  let bytes: Buffer | DecodedScan;
   if (typeof input === 'string') {
     try {
       bytes = await readFile(input);

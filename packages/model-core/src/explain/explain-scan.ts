@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { preprocessImage } from '../dataset/preprocess.js';
+import { preprocessImage, type DecodedScan } from '../dataset/preprocess.js';
 import { predict, type Prediction } from '../inference/predict.js';
 import { pixelsToTensor } from '../training/batches.js';
 import { gradCam, type CamMethod, type GradCamOptions } from './gradcam.js';
@@ -30,12 +30,12 @@ export interface ScanExplanation {
  */
 export async function explainScan(
   loaded: LoadedCheckpoint,
-  bytes: Buffer,
+  scan: Buffer | DecodedScan,
   options: { size?: number; cam?: GradCamOptions } = {},
 ): Promise<ScanExplanation> {
-  const prediction = await predict(loaded, bytes);
+  const prediction = await predict(loaded, scan);
   const { state } = loaded;
-  const pixels = await preprocessImage(bytes, state.preprocessing);
+  const pixels = await preprocessImage(scan, state.preprocessing);
   const input = pixelsToTensor([pixels], state.imageSize);
   let cam;
   try {

@@ -2,12 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidInputError } from '@braintune/protocol';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { applyTemperature } from '../calibration/temperature.js';
-import { preprocessImage } from '../dataset/preprocess.js';
+import { preprocessImage, type DecodedScan } from '../dataset/preprocess.js';
 import { pixelsToTensor } from '../training/batches.js';
 import { EVAL_BATCH_SIZE, argmaxRows } from '../training/evaluate.js';
 import { disposePredictor, isEnsemble, loadPredictor, type LoadedPredictor } from './ensemble.js';
 
-export type ImageInput = Buffer | string;
+/** A file path, its bytes, or the pixels of an upload decoded once (see decodeScan). */
+export type ImageInput = Buffer | string | DecodedScan;
 
 /** The decision of a prediction whose confidence is below the operating threshold. */
 export const REFER = 'refer';
