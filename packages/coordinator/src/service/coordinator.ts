@@ -3,8 +3,6 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { openArtifactStore, type ArtifactStore } from '@braintune/artifacts';
-import { prepareDataset } from '@braintune/model-core/dataset';
-import { prepareTestSets } from './test-sets.js';
 import {
   RESULTS_QUEUE,
   WorkerEventSchema,
@@ -14,8 +12,6 @@ import {
   type Logger,
   type WorkerEvent,
 } from '@braintune/protocol';
-import { resolveDataPath } from '../data-roots/data-path.js';
-import { publicPreparationError } from '../data-roots/public-error.js';
 import { migrateDatabase, openDatabase, type Database, type Tx } from '../db/client.js';
 import { studies, trialRungs, trials, workers as workersTable } from '../db/schema.js';
 import { createRedis } from '../queue/connection.js';
@@ -24,16 +20,17 @@ import { readWorkers } from '../queue/workers-registry.js';
 import { inspectStudy } from '../reconcile/reconcile.js';
 import type { Observation } from '../scheduling/sampler.js';
 import type { Scheduler } from '../scheduling/types.js';
-import { StudyConfigError } from '../study/problems.js';
 import { applyDecisions, type AppliedDecisions, type StudyContext } from './decisions.js';
 import { describeEndReason } from './end-reason.js';
+import { EVENTS_CHANNEL } from './events.js';
 import { Leadership } from './leadership.js';
 import { cacheProgress, recordEvent, recordProgressEvent } from './recorder.js';
 import { StudyStateCache, toStudyState, type CachedStudy } from './state-cache.js';
 import type { StudyDefinition, StudyFactory } from './study-definition.js';
-import { loadWarmStart, warmStartIds, warmStartProblems } from './warm-start.js';
+import { DatasetPreparation } from './preparation.js';
+import { loadWarmStart, warmStartIds } from './warm-start.js';
 
-export const EVENTS_CHANNEL = 'braintune_events';
+export { EVENTS_CHANNEL };
 
 export interface CoordinatorOptions {
   databaseUrl: string;
@@ -92,7 +89,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
   private readonly definitions = new Map<string, StudyDefinition>();
   private readonly schedulers = new Map<string, Scheduler>();
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly preparing = new Set<string>();
+  private readonly preparation: DatasetPreparation;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Counters since start (tests, benchmarks and metrics read them). */
   readonly stats = {
@@ -128,6 +125,14 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       this.log,
       (leading) => void this.onLeadership(leading),
     );
+    this.preparation = new DatasetPreparation({
+      database: this.database,
+      store: this.store,
+      log: this.log,
+      maxPreparations: options.maxPreparations ?? 2,
+      definition: (studyId, source) => this.definition(studyId, source),
+      onReady: (studyId) => this.tickStudy(studyId),
+    });
   }
 
   /** Paused while another coordinator may be writing; on regaining, forget everything cached. */
@@ -447,7 +452,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
         .from(studies)
         .where(inArray(studies.state, ['preparing', 'running']));
       for (const s of active) {
-        if (s.state === 'preparing') this.startPreparation(s.id);
+        if (s.state === 'preparing') this.preparation.start(s.id);
         else await this.tickStudy(s.id);
       }
       const cancelling = await this.db
@@ -476,90 +481,6 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       });
       if (applied) await this.enqueue(studyId, applied, 'tick', null);
     });
-  }
-
-  // ------------------------------------------------------------------ preparation
-
-  private startPreparation(studyId: string): void {
-    if (this.preparing.has(studyId)) return;
-    // The rest wait in `preparing`; a later tick starts them.
-    if (this.preparing.size >= (this.options.maxPreparations ?? 2)) return;
-    this.preparing.add(studyId);
-    void this.prepare(studyId)
-      .catch((err: unknown) => this.log.error({ err, studyId }, 'dataset preparation crashed'))
-      .finally(() => this.preparing.delete(studyId));
-  }
-
-  /** Builds (or finds) the study's dataset bundle, then lets the scheduler start. */
-  private async prepare(studyId: string): Promise<void> {
-    const [study] = await this.db.select().from(studies).where(eq(studies.id, studyId));
-    if (!study || study.state !== 'preparing') return;
-    const def = this.definition(study.id, study.source);
-    const datasets: DatasetRef[] = [];
-    let dataDir: string | null = null;
-    try {
-      // Checked again: the tree may have changed since submission, or the roots been narrowed.
-      dataDir = (await resolveDataPath(def.dataset.path)).realPath;
-      // One content-addressed bundle per (image size, preprocessing); an identical request reuses it.
-      for (const { imageSize, preprocessing } of def.bundles) {
-        const prepared = await prepareDataset({
-          dataDir,
-          imageSize,
-          ...preprocessing,
-          valFraction: def.dataset.valFraction,
-          seed: def.dataset.seed,
-          ...(def.dataset.nearDuplicateThreshold !== undefined
-            ? { nearDuplicateThreshold: def.dataset.nearDuplicateThreshold }
-            : {}),
-          store: this.store,
-        });
-        def.checkClasses(prepared.manifest.classes);
-        const testSets = await prepareTestSets(this.store, def.testSets, prepared.manifest);
-        datasets.push({
-          hash: prepared.hash,
-          imageSize: prepared.manifest.imageSize,
-          classes: prepared.manifest.classes,
-          preprocessing,
-          split: prepared.split,
-          ...(testSets.length > 0 ? { testSets } : {}),
-        });
-        this.log.info(
-          {
-            studyId,
-            hash: prepared.hash,
-            imageSize,
-            preprocessing,
-            split: prepared.split,
-            reused: prepared.reused,
-            images: prepared.manifest.count,
-          },
-          'dataset ready',
-        );
-      }
-      // Once every bundle variant is known: warm-start sources must have trained on the same ones.
-      const problems = await warmStartProblems(this.db, def.config, datasets);
-      if (problems.length > 0) throw new StudyConfigError(problems);
-    } catch (err) {
-      const message = publicPreparationError(err, dataDir, def.dataset.path);
-      this.log.error({ studyId, err }, 'dataset preparation failed');
-      await this.db
-        .update(studies)
-        .set({
-          state: 'failed',
-          error: `dataset preparation failed: ${message}`,
-          finishedAt: new Date(),
-          updatedAt: new Date(),
-        })
-        .where(and(eq(studies.id, studyId), eq(studies.state, 'preparing')));
-      await this.db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${studyId})`);
-      return;
-    }
-    await this.db
-      .update(studies)
-      .set({ dataset: datasets[0], datasets, state: 'running', startedAt: new Date(), updatedAt: new Date() })
-      .where(and(eq(studies.id, studyId), eq(studies.state, 'preparing')));
-    await this.db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${studyId})`);
-    await this.tickStudy(studyId);
   }
 
   // ------------------------------------------------------------------ cancellation
