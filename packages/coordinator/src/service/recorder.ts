@@ -22,6 +22,15 @@ export type Scoring = Pick<StudyDefinition, 'score'>;
  */
 
 const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+/**
+ * The batch's keys as one text[] parameter. Joined with the recordset alone, the planner
+ * guesses 100 rows and scans whole tables; `key = ANY(…)` lets it use the unique indexes.
+ */
+const keys = (values: readonly string[]) => sql`${sql.param([...new Set(values)])}::text[]`;
+
+function idsOf(events: readonly { jobId: string; trialId: string }[]) {
+  return { jobIds: events.map((e) => e.jobId), trialIds: events.map((e) => e.trialId) };
+}
 
 /** Marks rungs running; a retry's 'started' raises the attempt count. Key: jobId. */
 export async function recordStarted(tx: Tx, events: EventOf<'started'>[]): Promise<Set<string>> {
@@ -32,6 +41,7 @@ export async function recordStarted(tx: Tx, events: EventOf<'started'>[]): Promi
     attempt: e.attempt,
     at_ms: e.at,
   }));
+  const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ job_id: string }>(sql`
     WITH ev AS (
       SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(job_id text, worker_id text, attempt int, at_ms float8)
@@ -40,10 +50,12 @@ export async function recordStarted(tx: Tx, events: EventOf<'started'>[]): Promi
          SET status = 'running', worker_id = ev.worker_id, attempts = greatest(r.attempts, ev.attempt),
              started_at = coalesce(r.started_at, to_timestamp(ev.at_ms / 1000))
         FROM ev
-       WHERE r.job_id = ev.job_id AND r.status IN ('queued', 'running')
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id, r.trial_id, ev.worker_id
     ), t AS (
-      UPDATE trials SET worker_id = r.worker_id, updated_at = now() FROM r WHERE trials.id = r.trial_id RETURNING 1
+      UPDATE trials SET worker_id = r.worker_id, updated_at = now()
+        FROM r WHERE trials.id = r.trial_id AND trials.id = ANY(${keys(trialIds)})
+      RETURNING 1
     )
     SELECT job_id FROM r`);
   return new Set(res.rows.map((r) => r.job_id));
@@ -60,6 +72,7 @@ export async function recordEpochs(tx: Tx, events: EventOf<'epoch'>[]): Promise<
     worker_id: e.workerId,
     ...e.metrics,
   }));
+  const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ trial_id: string; epoch: number }>(sql`
     WITH ev AS (
       SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(trial_id text, study_id text, rung int, job_id text, worker_id text,
@@ -78,13 +91,13 @@ export async function recordEpochs(tx: Tx, events: EventOf<'epoch'>[]): Promise<
     ), t AS (
       UPDATE trials SET epochs_done = greatest(epochs_done, w.epoch), worker_id = w.worker_id, updated_at = now()
         FROM (SELECT DISTINCT ON (trial_id) trial_id, epoch, worker_id FROM won ORDER BY trial_id, epoch DESC) w
-       WHERE trials.id = w.trial_id
+       WHERE trials.id = w.trial_id AND trials.id = ANY(${keys(trialIds)})
       RETURNING 1
     ), r AS (
       -- An epoch proves the rung runs even if its 'started' event is still on its way.
       UPDATE trial_rungs r SET status = 'running', worker_id = w.worker_id, started_at = coalesce(r.started_at, now())
         FROM (SELECT DISTINCT ON (job_id) job_id, worker_id FROM won) w
-       WHERE r.job_id = w.job_id AND r.status = 'queued'
+       WHERE r.job_id = w.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status = 'queued'
       RETURNING 1
     )
     SELECT trial_id, epoch FROM ins`);
@@ -95,6 +108,7 @@ export async function recordEpochs(tx: Tx, events: EventOf<'epoch'>[]): Promise<
 export async function recordFailures(tx: Tx, events: EventOf<'failed'>[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const rows = events.map((e) => ({ job_id: e.jobId, worker_id: e.workerId, error: e.error, at_ms: e.at }));
+  const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ job_id: string }>(sql`
     WITH ev AS (
       SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(job_id text, worker_id text, error text, at_ms float8)
@@ -102,11 +116,11 @@ export async function recordFailures(tx: Tx, events: EventOf<'failed'>[]): Promi
       UPDATE trial_rungs r
          SET status = 'failed', worker_id = ev.worker_id, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
         FROM ev
-       WHERE r.job_id = ev.job_id AND r.status IN ('queued', 'running')
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id, r.trial_id, ev.error
     ), t AS (
       UPDATE trials SET status = 'failed', error = closed.error, updated_at = now()
-        FROM closed WHERE trials.id = closed.trial_id
+        FROM closed WHERE trials.id = closed.trial_id AND trials.id = ANY(${keys(trialIds)})
       RETURNING 1
     )
     SELECT job_id FROM closed`);
@@ -182,6 +196,7 @@ export async function recordResults(
 ): Promise<Map<string, ReturnType<typeof resultRow>>> {
   if (events.length === 0) return new Map();
   const rows = new Map(events.map((e) => [e.jobId, resultRow(e, scoring(e.studyId))]));
+  const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ job_id: string }>(sql`
     WITH ev AS (
       SELECT * FROM jsonb_to_recordset(${json([...rows.values()].map((r) => r.sql))}) AS e(
@@ -195,7 +210,7 @@ export async function recordResults(
          SET status = ev.rung_status, score = ev.score, meets_constraints = ev.meets, worker_id = ev.worker_id,
              test_scores = ev.test_scores, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
         FROM ev
-       WHERE r.job_id = ev.job_id AND r.status IN ('queued', 'running')
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id
     ), won AS (
       SELECT ev.* FROM ev JOIN closed USING (job_id)
@@ -227,7 +242,7 @@ export async function recordResults(
              test_scores = CASE WHEN w.completed THEN w.test_scores ELSE t.test_scores END,
              updated_at = now()
         FROM won w
-       WHERE t.id = w.trial_id
+       WHERE t.id = w.trial_id AND t.id = ANY(${keys(trialIds)})
       RETURNING 1
     )
     SELECT job_id FROM closed`);
