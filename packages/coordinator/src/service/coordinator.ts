@@ -138,7 +138,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
 
   /** Paused while another coordinator may be writing; on regaining, forget everything cached. */
   private async onLeadership(leading: boolean): Promise<void> {
-    if (!this.intake.started) return; // still starting
+    if (!this.intake.consuming) return; // still starting
     if (leading) {
       this.runtime.forgetAll();
       this.intake.resume();

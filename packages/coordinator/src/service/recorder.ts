@@ -128,7 +128,7 @@ export async function recordFailures(tx: Tx, events: EventOf<'failed'>[]): Promi
 }
 
 /** How a finished rung is written: its statuses and the figures stored beside it. */
-export function resultRow(e: EventOf<'result'>, scoring: Scoring) {
+function resultRow(e: EventOf<'result'>, scoring: Scoring) {
   const { result } = e;
   const last = result.history.at(-1);
   const completed = result.outcome === 'completed';
@@ -184,6 +184,8 @@ export function resultRow(e: EventOf<'result'>, scoring: Scoring) {
   };
 }
 
+export type RecordedResult = ReturnType<typeof resultRow>;
+
 /**
  * Finished rungs, all or nothing per rung: close the rung if it is still open, and only then
  * add its epochs and evaluation and update the trial. A duplicate finds no open rung and
@@ -193,7 +195,7 @@ export async function recordResults(
   tx: Tx,
   events: EventOf<'result'>[],
   scoring: (studyId: string) => Scoring,
-): Promise<Map<string, ReturnType<typeof resultRow>>> {
+): Promise<Map<string, RecordedResult>> {
   if (events.length === 0) return new Map();
   const rows = new Map(events.map((e) => [e.jobId, resultRow(e, scoring(e.studyId))]));
   const { jobIds, trialIds } = idsOf(events);
@@ -246,7 +248,7 @@ export async function recordResults(
       RETURNING 1
     )
     SELECT job_id FROM closed`);
-  const changed = new Map<string, ReturnType<typeof resultRow>>();
+  const changed = new Map<string, RecordedResult>();
   for (const { job_id } of res.rows) changed.set(job_id, rows.get(job_id)!);
   return changed;
 }
@@ -262,11 +264,7 @@ export function cacheProgress(cached: CachedStudy, e: ProgressEvent): void {
 }
 
 /** Mirrors a recorded rung outcome into the cached study. */
-export function cacheClosing(
-  cached: CachedStudy,
-  e: ClosingEvent,
-  row: Pick<ReturnType<typeof resultRow>, 'rungStatus' | 'trialStatus' | 'score' | 'meetsConstraints'> | null,
-): void {
+export function cacheClosing(cached: CachedStudy, e: ClosingEvent, row: RecordedResult | null): void {
   const trial = cached.byId.get(e.trialId);
   const r = cachedRung(cached, e.trialId, e.rung);
   if (row) {

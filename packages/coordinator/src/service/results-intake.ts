@@ -36,7 +36,7 @@ export interface ResultsIntakeDeps {
 type Of<K extends WorkerEvent['kind']> = Extract<WorkerEvent, { kind: K }>;
 
 /** A batch's events, one per key (the first closing event of a rung wins, as it would in sequence). */
-export interface SortedEvents {
+interface SortedEvents {
   started: Of<'started'>[];
   epoch: Of<'epoch'>[];
   failed: Of<'failed'>[];
@@ -45,7 +45,7 @@ export interface SortedEvents {
   repeated: number;
 }
 
-export function sortEvents(events: readonly WorkerEvent[]): SortedEvents {
+function sortEvents(events: readonly WorkerEvent[]): SortedEvents {
   const started = new Map<string, Of<'started'>>();
   const epoch = new Map<string, Of<'epoch'>>();
   const closing = new Map<string, ClosingEvent>();
@@ -122,7 +122,7 @@ export class ResultsIntake {
     this.worker.on('error', (err) => this.deps.log.error({ err: err.message }, 'results consumer error'));
   }
 
-  get started(): boolean {
+  get consuming(): boolean {
     return this.worker !== null;
   }
 
