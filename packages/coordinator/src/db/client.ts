@@ -44,6 +44,31 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   return { db, pool, close: () => pool.end() };
 }
 
+const sessions = new WeakMap<pg.PoolClient, Db>();
+
+/**
+ * A transaction on a client checked out here and always given back. drizzle's pool-level
+ * `transaction()` leaks its client when BEGIN itself fails (a terminated session): enough of
+ * those exhaust the pool and every later query waits forever. A client whose transaction
+ * failed is discarded, not reused: its session may be the broken one.
+ */
+export async function inTransaction<T>(database: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const client = await database.pool.connect();
+  let session: Db | undefined = sessions.get(client);
+  if (!session) {
+    session = drizzle(client, { schema });
+    sessions.set(client, session);
+  }
+  try {
+    const result = await session.transaction(fn);
+    client.release();
+    return result;
+  } catch (err) {
+    client.release(err instanceof Error ? err : true);
+    throw err;
+  }
+}
+
 /** The database named by `url`, and a connected client on the server's `postgres` database. */
 async function connectAdmin(url: string): Promise<{ name: string; client: pg.Client }> {
   const target = new URL(url);

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Database, Db, Tx } from '../db/client.js';
+import { inTransaction, type Database, type Db, type Tx } from '../db/client.js';
 import type { Observation } from '../scheduling/sampler.js';
 import type { Scheduler } from '../scheduling/types.js';
 import type { Leadership } from './leadership.js';
@@ -116,7 +116,7 @@ export class StudyRuntime {
     options: { lock: boolean } = { lock: true },
   ): Promise<T> {
     try {
-      return await this.database.db.transaction(async (tx) => {
+      return await inTransaction(this.database, async (tx) => {
         if (options.lock) await lockStudies(tx, studyIds);
         await this.leadership.fence(tx);
         return fn(tx);
