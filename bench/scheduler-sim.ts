@@ -8,7 +8,7 @@
  * the baseline with 1 epoch per trial. Implementations:
  *   incremental  the production scheduler, handed the simulator's change journal (state.changes)
  *   diff         the production scheduler without a journal (it diffs the state every call)
- *   reference    the full-scan scheduler from before the incremental rewrite (reference-schedulers.ts)
+ *   reference    the full-scan scheduler from before the incremental rewrite (packages/coordinator/test/reference-schedulers.ts)
  * Prints per implementation the decide p50/p99/max (ms), the total time inside decide and the wall
  * time of the whole simulated run, and whether every implementation made the same decisions.
  * Human-readable lines go to stderr; the last stdout line is JSON.
@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { createScheduler } from '../packages/coordinator/src/scheduling/create-scheduler.js';
-import { createReferenceScheduler } from '../packages/coordinator/src/scheduling/reference-schedulers.js';
+import { createReferenceScheduler } from '../packages/coordinator/test/reference-schedulers.js';
 import { simulateStudy } from '../packages/coordinator/src/scheduling/simulate.js';
 import { parseStudyConfig } from '../packages/coordinator/src/study/config.js';
 

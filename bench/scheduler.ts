@@ -1,5 +1,5 @@
 /**
- * `npm run bench:scheduler [-- --trials 10000 --workers 50]`
+ * `npm run bench:scheduler [-- --trials 10000 --workers 50]` (also `-- --workers 200`)
  *
  * The coordinator under load: an ASHA study of 10,000 trials served by 50 simulated workers
  * whose "training" is instant. The workers are the real worker loop (BullMQ consumer,
@@ -177,7 +177,6 @@ async function main(): Promise<void> {
     tickMs: 500,
     workersMs: 1000,
     reconcileMs: 30_000,
-    resultsConcurrency: 64,
   });
   const workerProcess = fork(
     new URL(import.meta.url).pathname,
@@ -269,6 +268,9 @@ seed: 11
       max: latencies.at(-1) ?? NaN,
     },
     appliedEvents,
+    /** Group commit: results-queue transactions and the mean number of events each recorded. */
+    batches: stats.batches,
+    eventsPerBatch: Number((stats.batchedEvents / Math.max(1, stats.batches)).toFixed(1)),
     coordinatorCpuFraction: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
   };
   console.log(JSON.stringify(result));

@@ -63,15 +63,23 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   };
 }
 
+/** One drizzle session per pooled client: building one per transaction costs more than the transaction. */
+const sessions = new WeakMap<pg.PoolClient, Db>();
+
 async function transactionOnOwnClient<T>(
   pool: pg.Pool,
   fn: (tx: Tx) => Promise<T>,
   config?: PgTransactionConfig,
 ): Promise<T> {
   const client = await pool.connect();
+  let session = sessions.get(client);
+  if (!session) {
+    session = drizzle(client, { schema });
+    sessions.set(client, session);
+  }
   let broken: Error | undefined;
   try {
-    return await drizzle(client, { schema }).transaction(fn, config);
+    return await session.transaction(fn, config);
   } catch (err) {
     // A client whose session is gone is destroyed rather than returned to the pool.
     if (isConnectionLoss(err)) broken = err as Error;

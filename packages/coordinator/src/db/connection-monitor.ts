@@ -116,3 +116,19 @@ export class ConnectionMonitor {
     this.probe = null;
   }
 }
+
+/**
+ * Logs a failure at `level`, or at debug when it is a lost Postgres connection that `monitor`
+ * has already reported once (its fallout must not flood the log while the server is away).
+ */
+export function logFailure(
+  monitor: ConnectionMonitor | null,
+  log: Logger,
+  err: unknown,
+  msg: string,
+  level: 'warn' | 'error',
+  fields: Record<string, unknown> = {},
+): void {
+  const at = monitor?.report(err) ? 'debug' : level;
+  log[at]({ ...fields, err: err instanceof Error ? err.message : String(err) }, msg);
+}

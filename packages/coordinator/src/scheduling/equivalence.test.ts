@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseStudyConfig } from '../study/config.js';
 import { createScheduler } from './create-scheduler.js';
-import { createReferenceScheduler } from './reference-schedulers.js';
+import { createReferenceScheduler } from '../../test/reference-schedulers.js';
 import {
   defaultOutcome,
   simulateStudy,
@@ -12,7 +12,7 @@ import type { Decision, RungRecord, Scheduler, StudyState, TrialRecord } from '.
 
 /**
  * The incremental schedulers must decide exactly what the full-scan reference schedulers (the
- * code before the rewrite, kept in reference-schedulers.ts) decide, call by call. Each case runs
+ * code before the rewrite, kept in test/reference-schedulers.ts) decide, call by call. Each case runs
  * one simulation per implementation and compares the complete sequences of (idleSlots, decisions).
  * Because the simulator is deterministic given the decisions, equal sequences mean equal runs.
  */

@@ -1,4 +1,6 @@
 export { Coordinator, EVENTS_CHANNEL, type CoordinatorOptions, type AppliedEvent } from './coordinator.js';
+export { CoordinatorOptionsSchema } from './options.js';
+export type { CoordinatorStats } from './events.js';
 export { submitStudy, cancelStudy, newStudyId, ConflictError, type SubmittedStudy } from './submit.js';
 export { describeEndReason, planWarning } from './end-reason.js';
 export { defaultStudyFactory } from './study-factory.js';

@@ -14,7 +14,7 @@ import {
 import type { Db } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { StudyConfigError } from '../study/problems.js';
-import { EVENTS_CHANNEL } from './coordinator.js';
+import { EVENTS_CHANNEL } from './events.js';
 import type { StudyDefinition } from './study-definition.js';
 import { warmStartProblems } from './warm-start.js';
 

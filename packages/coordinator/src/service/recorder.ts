@@ -1,42 +1,134 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { WorkerEvent } from '@braintune/protocol';
-import type { DbOrTx, Tx } from '../db/client.js';
-import { trialRungs, trials, type RungStatusName, type TrialStatusName } from '../db/schema.js';
+import type { Tx } from '../db/client.js';
+import type { RungStatusName, TrialStatusName } from '../db/schema.js';
 import type { CachedStudy } from './state-cache.js';
 import type { StudyDefinition } from './study-definition.js';
 
 type EventOf<K extends WorkerEvent['kind']> = Extract<WorkerEvent, { kind: K }>;
-
-const OPEN: RungStatusName[] = ['queued', 'running'];
+export type ProgressEvent = EventOf<'started'> | EventOf<'epoch'>;
+export type ClosingEvent = EventOf<'result'> | EventOf<'failed'>;
 
 export type Scoring = Pick<StudyDefinition, 'score'>;
 
-/**
- * Records a rung's outcome inside the caller's transaction and mirrors the change into
- * the cached study. Every write is idempotent: rung transitions only apply to open rungs
- * (`WHERE job_id = … AND status IN ('queued','running')`), rows carry unique keys and are
- * inserted with ON CONFLICT DO NOTHING. Returns false when the event changed nothing
- * (a duplicate, or news about a rung that is already closed).
+/*
+ * Each function records a whole batch of events in ONE statement inside the caller's
+ * transaction: the batch travels as a single JSON parameter (so the statement text never
+ * changes with the batch size) and is unpacked by jsonb_to_recordset. Every write is
+ * idempotent: rung transitions only apply to open rungs (`status IN ('queued','running')`),
+ * rows carry unique keys and are inserted with ON CONFLICT DO NOTHING. Each function returns
+ * the events that changed something; the others were duplicates or news about closed rungs.
+ * Callers pass events already deduplicated by their key (see ResultsIntake).
  */
-export async function recordEvent(
-  tx: Tx,
-  event: EventOf<'result'> | EventOf<'failed'>,
-  cached: CachedStudy,
-  scoring: Scoring,
-): Promise<boolean> {
-  return event.kind === 'result' ? recordResult(tx, event, cached, scoring) : recordFailed(tx, event, cached);
+
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+/**
+ * The batch's keys as one text[] parameter. Joined with the recordset alone, the planner
+ * guesses 100 rows and scans whole tables; `key = ANY(…)` lets it use the unique indexes.
+ */
+const keys = (values: readonly string[]) => sql`${sql.param([...new Set(values)])}::text[]`;
+
+function idsOf(events: readonly { jobId: string; trialId: string }[]) {
+  return { jobIds: events.map((e) => e.jobId), trialIds: events.map((e) => e.trialId) };
 }
 
-function cachedRung(cached: CachedStudy, trialId: string, rung: number) {
-  return cached.byId.get(trialId)?.rungs.find((r) => r.rung === rung);
+/** Marks rungs running; a retry's 'started' raises the attempt count. Key: jobId. */
+export async function recordStarted(tx: Tx, events: EventOf<'started'>[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const rows = events.map((e) => ({
+    job_id: e.jobId,
+    worker_id: e.workerId,
+    attempt: e.attempt,
+    at_ms: e.at,
+  }));
+  const { jobIds, trialIds } = idsOf(events);
+  const res = await tx.execute<{ job_id: string }>(sql`
+    WITH ev AS (
+      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(job_id text, worker_id text, attempt int, at_ms float8)
+    ), r AS (
+      UPDATE trial_rungs r
+         SET status = 'running', worker_id = ev.worker_id, attempts = greatest(r.attempts, ev.attempt),
+             started_at = coalesce(r.started_at, to_timestamp(ev.at_ms / 1000))
+        FROM ev
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
+      RETURNING r.job_id, r.trial_id, ev.worker_id
+    ), t AS (
+      UPDATE trials SET worker_id = r.worker_id, updated_at = now()
+        FROM r WHERE trials.id = r.trial_id AND trials.id = ANY(${keys(trialIds)})
+      RETURNING 1
+    )
+    SELECT job_id FROM r`);
+  return new Set(res.rows.map((r) => r.job_id));
 }
 
-async function recordResult(
-  tx: Tx,
-  e: EventOf<'result'>,
-  cached: CachedStudy,
-  scoring: Scoring,
-): Promise<boolean> {
+/** Adds finished epochs (and proves their rungs run). Key: `${trialId}/${epoch}`. */
+export async function recordEpochs(tx: Tx, events: EventOf<'epoch'>[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const rows = events.map((e) => ({
+    trial_id: e.trialId,
+    study_id: e.studyId,
+    rung: e.rung,
+    job_id: e.jobId,
+    worker_id: e.workerId,
+    ...e.metrics,
+  }));
+  const { jobIds, trialIds } = idsOf(events);
+  const res = await tx.execute<{ trial_id: string; epoch: number }>(sql`
+    WITH ev AS (
+      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(trial_id text, study_id text, rung int, job_id text, worker_id text,
+             epoch int, "loss" float8, "accuracy" float8, "valLoss" float8, "valAccuracy" float8, "valMacroF1" float8,
+             "valRecall" jsonb, "trainImagesPerSecond" float8, "durationMs" float8)
+    ), ins AS (
+      INSERT INTO epoch_metrics (trial_id, study_id, rung, epoch, loss, accuracy, val_loss, val_accuracy, val_macro_f1,
+                                 val_recall, train_images_per_second, duration_ms, worker_id)
+      SELECT trial_id, study_id, rung, epoch, "loss", "accuracy", "valLoss", "valAccuracy", "valMacroF1", "valRecall",
+             "trainImagesPerSecond", "durationMs", worker_id
+        FROM ev
+      ON CONFLICT (trial_id, epoch) DO NOTHING
+      RETURNING trial_id, epoch
+    ), won AS (
+      SELECT ev.* FROM ev JOIN ins USING (trial_id, epoch)
+    ), t AS (
+      UPDATE trials SET epochs_done = greatest(epochs_done, w.epoch), worker_id = w.worker_id, updated_at = now()
+        FROM (SELECT DISTINCT ON (trial_id) trial_id, epoch, worker_id FROM won ORDER BY trial_id, epoch DESC) w
+       WHERE trials.id = w.trial_id AND trials.id = ANY(${keys(trialIds)})
+      RETURNING 1
+    ), r AS (
+      -- An epoch proves the rung runs even if its 'started' event is still on its way.
+      UPDATE trial_rungs r SET status = 'running', worker_id = w.worker_id, started_at = coalesce(r.started_at, now())
+        FROM (SELECT DISTINCT ON (job_id) job_id, worker_id FROM won) w
+       WHERE r.job_id = w.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status = 'queued'
+      RETURNING 1
+    )
+    SELECT trial_id, epoch FROM ins`);
+  return new Set(res.rows.map((r) => `${r.trial_id}/${r.epoch}`));
+}
+
+/** A rung whose job failed its last attempt: the rung and its trial fail. Key: jobId. */
+export async function recordFailures(tx: Tx, events: EventOf<'failed'>[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const rows = events.map((e) => ({ job_id: e.jobId, worker_id: e.workerId, error: e.error, at_ms: e.at }));
+  const { jobIds, trialIds } = idsOf(events);
+  const res = await tx.execute<{ job_id: string }>(sql`
+    WITH ev AS (
+      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(job_id text, worker_id text, error text, at_ms float8)
+    ), closed AS (
+      UPDATE trial_rungs r
+         SET status = 'failed', worker_id = ev.worker_id, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
+        FROM ev
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
+      RETURNING r.job_id, r.trial_id, ev.error
+    ), t AS (
+      UPDATE trials SET status = 'failed', error = closed.error, updated_at = now()
+        FROM closed WHERE trials.id = closed.trial_id AND trials.id = ANY(${keys(trialIds)})
+      RETURNING 1
+    )
+    SELECT job_id FROM closed`);
+  return new Set(res.rows.map((r) => r.job_id));
+}
+
+/** How a finished rung is written: its statuses and the figures stored beside it. */
+function resultRow(e: EventOf<'result'>, scoring: Scoring) {
   const { result } = e;
   const last = result.history.at(-1);
   const completed = result.outcome === 'completed';
@@ -57,138 +149,134 @@ async function recordResult(
     result.outcome === 'diverged' ? (result.error ?? 'training diverged (non-finite loss)') : result.error;
   const evaluation = result.evaluation;
   const report = evaluation?.report;
-  const valMacroF1 = report?.macroAvg.f1 ?? last?.valMacroF1 ?? null;
-  const valAccuracy = report?.accuracy ?? last?.valAccuracy ?? null;
-  const valLoss = evaluation?.loss ?? last?.valLoss ?? null;
-  // Test-set scores are stored beside the objective; `score` above never reads them.
-  const testScores =
-    completed && Object.keys(result.testScores).length > 0 ? JSON.stringify(result.testScores) : null;
+  return {
+    rungStatus,
+    trialStatus,
+    score,
+    meetsConstraints,
+    sql: {
+      job_id: e.jobId,
+      trial_id: e.trialId,
+      study_id: e.studyId,
+      rung: e.rung,
+      worker_id: e.workerId,
+      at_ms: e.at,
+      rung_status: rungStatus,
+      trial_status: trialStatus,
+      completed,
+      score,
+      meets: meetsConstraints,
+      error,
+      epochs_done: result.epochsDone,
+      val_macro_f1: report?.macroAvg.f1 ?? last?.valMacroF1 ?? null,
+      val_accuracy: report?.accuracy ?? last?.valAccuracy ?? null,
+      val_loss: evaluation?.loss ?? last?.valLoss ?? null,
+      // Test-set scores are stored beside the objective; `score` above never reads them.
+      test_scores: completed && Object.keys(result.testScores).length > 0 ? result.testScores : null,
+      history: result.history,
+      has_evaluation: evaluation !== null,
+      eval_classes: evaluation?.classes ?? [],
+      eval_confusion: evaluation?.confusionMatrix ?? [],
+      eval_report: report ?? {},
+      eval_loss: evaluation?.loss ?? 0,
+      calibration: result.calibration ?? null,
+      checkpoint_key: result.checkpointKey,
+    },
+  };
+}
 
-  // One statement (all or nothing): close the rung if it is still open, and only then add
-  // its epochs and evaluation and update the trial. A duplicate finds no open rung and
-  // changes nothing. This is also the commit of the winning attempt: the trial's checkpoint
-  // becomes the directory of the attempt that produced this result (see attemptCheckpointKey);
-  // another attempt at the same rung wrote a directory of its own, which nothing reads.
-  const res = await tx.execute<{ changed: number }>(sql`
-    WITH closed AS (
-      UPDATE trial_rungs
-         SET status = ${rungStatus}, score = ${score}, meets_constraints = ${meetsConstraints}, worker_id = ${e.workerId},
-             test_scores = ${testScores}::jsonb, error = ${error}, finished_at = to_timestamp(${e.at / 1000})
-       WHERE job_id = ${e.jobId} AND status IN ('queued', 'running')
-      RETURNING trial_id
+export type RecordedResult = ReturnType<typeof resultRow>;
+
+/**
+ * Finished rungs, all or nothing per rung: close the rung if it is still open, and only then
+ * add its epochs and evaluation and update the trial. A duplicate finds no open rung and
+ * changes nothing. Key: jobId. This is also the commit of the winning attempt: the trial's
+ * checkpoint becomes the directory of the attempt that produced the result (attemptCheckpointKey);
+ * another attempt at the same rung wrote a directory of its own, which nothing reads.
+ */
+export async function recordResults(
+  tx: Tx,
+  events: EventOf<'result'>[],
+  scoring: (studyId: string) => Scoring,
+): Promise<Map<string, RecordedResult>> {
+  if (events.length === 0) return new Map();
+  const rows = new Map(events.map((e) => [e.jobId, resultRow(e, scoring(e.studyId))]));
+  const { jobIds, trialIds } = idsOf(events);
+  const res = await tx.execute<{ job_id: string }>(sql`
+    WITH ev AS (
+      SELECT * FROM jsonb_to_recordset(${json([...rows.values()].map((r) => r.sql))}) AS e(
+             job_id text, trial_id text, study_id text, rung int, worker_id text, at_ms float8, rung_status text,
+             trial_status text, completed boolean, score float8, meets boolean, error text, epochs_done int,
+             val_macro_f1 float8, val_accuracy float8, val_loss float8, test_scores jsonb, history jsonb,
+             has_evaluation boolean, eval_classes jsonb, eval_confusion jsonb, eval_report jsonb, eval_loss float8,
+             calibration jsonb, checkpoint_key text)
+    ), closed AS (
+      UPDATE trial_rungs r
+         SET status = ev.rung_status, score = ev.score, meets_constraints = ev.meets, worker_id = ev.worker_id,
+             test_scores = ev.test_scores, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
+        FROM ev
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
+      RETURNING r.job_id
+    ), won AS (
+      SELECT ev.* FROM ev JOIN closed USING (job_id)
     ), epochs AS (
       INSERT INTO epoch_metrics (trial_id, study_id, rung, epoch, loss, accuracy, val_loss, val_accuracy, val_macro_f1,
                                  val_recall, train_images_per_second, duration_ms, worker_id)
-      SELECT ${e.trialId}, ${e.studyId}, ${e.rung}, h.epoch, h."loss", h."accuracy", h."valLoss", h."valAccuracy", h."valMacroF1",
-             h."valRecall", h."trainImagesPerSecond", h."durationMs", ${e.workerId}
-        FROM jsonb_to_recordset(${JSON.stringify(result.history)}::jsonb) AS h(epoch int, "loss" float8, "accuracy" float8,
-             "valLoss" float8, "valAccuracy" float8, "valMacroF1" float8, "valRecall" jsonb, "trainImagesPerSecond" float8, "durationMs" float8)
-       WHERE EXISTS (SELECT 1 FROM closed)
+      SELECT w.trial_id, w.study_id, w.rung, h.epoch, h."loss", h."accuracy", h."valLoss", h."valAccuracy", h."valMacroF1",
+             h."valRecall", h."trainImagesPerSecond", h."durationMs", w.worker_id
+        FROM won w CROSS JOIN LATERAL jsonb_to_recordset(w.history) AS h(epoch int, "loss" float8, "accuracy" float8,
+             "valLoss" float8, "valAccuracy" float8, "valMacroF1" float8, "valRecall" jsonb, "trainImagesPerSecond" float8,
+             "durationMs" float8)
       ON CONFLICT (trial_id, epoch) DO NOTHING
       RETURNING 1
     ), evaluation AS (
       INSERT INTO evaluations (trial_id, study_id, rung, job_id, epoch, classes, confusion_matrix, report, loss, calibration)
-      SELECT ${e.trialId}, ${e.studyId}, ${e.rung}, ${e.jobId}, ${result.epochsDone}, ${JSON.stringify(evaluation?.classes ?? [])}::jsonb,
-             ${JSON.stringify(evaluation?.confusionMatrix ?? [])}::jsonb, ${JSON.stringify(report ?? {})}::jsonb, ${evaluation?.loss ?? 0},
-             ${result.calibration ? JSON.stringify(result.calibration) : null}::jsonb
-       WHERE EXISTS (SELECT 1 FROM closed) AND ${evaluation !== null}
+      SELECT trial_id, study_id, rung, job_id, epochs_done, eval_classes, eval_confusion, eval_report, eval_loss, calibration
+        FROM won WHERE has_evaluation
       ON CONFLICT DO NOTHING
       RETURNING 1
     ), trial AS (
-      UPDATE trials
-         SET status = ${trialStatus}, epochs_done = greatest(epochs_done, ${result.epochsDone}), worker_id = ${e.workerId},
-             error = ${error}, checkpoint_key = ${result.checkpointKey},
-             score = CASE WHEN ${completed} THEN ${score}::float8 ELSE score END,
-             meets_constraints = CASE WHEN ${completed} THEN ${meetsConstraints} ELSE meets_constraints END,
-             val_macro_f1 = CASE WHEN ${completed} THEN ${valMacroF1}::float8 ELSE val_macro_f1 END,
-             val_accuracy = CASE WHEN ${completed} THEN ${valAccuracy}::float8 ELSE val_accuracy END,
-             val_loss = CASE WHEN ${completed} THEN ${valLoss}::float8 ELSE val_loss END,
-             test_scores = CASE WHEN ${completed} THEN ${testScores}::jsonb ELSE test_scores END,
+      UPDATE trials t
+         SET status = w.trial_status, epochs_done = greatest(t.epochs_done, w.epochs_done), worker_id = w.worker_id,
+             error = w.error, checkpoint_key = w.checkpoint_key,
+             score = CASE WHEN w.completed THEN w.score ELSE t.score END,
+             meets_constraints = CASE WHEN w.completed THEN w.meets ELSE t.meets_constraints END,
+             val_macro_f1 = CASE WHEN w.completed THEN w.val_macro_f1 ELSE t.val_macro_f1 END,
+             val_accuracy = CASE WHEN w.completed THEN w.val_accuracy ELSE t.val_accuracy END,
+             val_loss = CASE WHEN w.completed THEN w.val_loss ELSE t.val_loss END,
+             test_scores = CASE WHEN w.completed THEN w.test_scores ELSE t.test_scores END,
              updated_at = now()
-       WHERE id = ${e.trialId} AND EXISTS (SELECT 1 FROM closed)
+        FROM won w
+       WHERE t.id = w.trial_id AND t.id = ANY(${keys(trialIds)})
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM closed)::int AS changed, (SELECT count(*) FROM epochs)::int AS epochs,
-           (SELECT count(*) FROM evaluation)::int AS evaluations, (SELECT count(*) FROM trial)::int AS trials`);
-  if ((res.rows[0]?.changed ?? 0) === 0) return false;
-
-  const trial = cached.byId.get(e.trialId);
-  const r = cachedRung(cached, e.trialId, e.rung);
-  if (r) Object.assign(r, { status: rungStatus, score, meetsConstraints });
-  if (trial) trial.status = trialStatus;
-  cached.inflight.delete(e.jobId);
-  return true;
+    SELECT job_id FROM closed`);
+  const changed = new Map<string, RecordedResult>();
+  for (const { job_id } of res.rows) changed.set(job_id, rows.get(job_id)!);
+  return changed;
 }
 
-async function recordFailed(tx: Tx, e: EventOf<'failed'>, cached: CachedStudy): Promise<boolean> {
-  const closed = await tx
-    .update(trialRungs)
-    .set({ status: 'failed', workerId: e.workerId, error: e.error, finishedAt: new Date(e.at) })
-    .where(and(eq(trialRungs.jobId, e.jobId), inArray(trialRungs.status, OPEN)))
-    .returning({ id: trialRungs.id });
-  if (closed.length === 0) return false;
-  await tx
-    .update(trials)
-    .set({ status: 'failed', error: e.error, updatedAt: new Date() })
-    .where(eq(trials.id, e.trialId));
-  const trial = cached.byId.get(e.trialId);
-  const r = cachedRung(cached, e.trialId, e.rung);
-  if (r) r.status = 'failed';
-  if (trial) trial.status = 'failed';
-  cached.inflight.delete(e.jobId);
-  return true;
-}
-
-/**
- * 'started' and 'epoch' events need no scheduling decision, so each is recorded by ONE
- * statement (its own transaction): the rung/trial updates, the epoch row and the
- * notification travel together. Far fewer round trips than a BEGIN … COMMIT block.
- * Returns whether the event changed anything; the caller mirrors it into the cache.
- */
-export async function recordProgressEvent(
-  db: DbOrTx,
-  e: EventOf<'started'> | EventOf<'epoch'>,
-  channel: string,
-): Promise<boolean> {
-  if (e.kind === 'started') {
-    const res = await db.execute<{ changed: number }>(sql`
-      WITH r AS (
-        UPDATE trial_rungs
-           SET status = 'running', worker_id = ${e.workerId}, attempts = greatest(attempts, ${e.attempt}),
-               started_at = coalesce(started_at, to_timestamp(${e.at / 1000}))
-         WHERE job_id = ${e.jobId} AND status IN ('queued', 'running')
-        RETURNING trial_id
-      ), t AS (
-        UPDATE trials SET worker_id = ${e.workerId}, updated_at = now() WHERE id IN (SELECT trial_id FROM r) RETURNING id
-      )
-      SELECT (SELECT count(*) FROM r)::int AS changed, (SELECT count(*) FROM t)::int AS trials,
-             CASE WHEN (SELECT count(*) FROM r) > 0 THEN pg_notify(${channel}, ${e.studyId}) END AS notified`);
-    return (res.rows[0]?.changed ?? 0) > 0;
-  }
-  const m = e.metrics;
-  const res = await db.execute<{ changed: number }>(sql`
-    WITH ins AS (
-      INSERT INTO epoch_metrics (trial_id, study_id, rung, epoch, loss, accuracy, val_loss, val_accuracy, val_macro_f1,
-                                 val_recall, train_images_per_second, duration_ms, worker_id)
-      VALUES (${e.trialId}, ${e.studyId}, ${e.rung}, ${m.epoch}, ${m.loss}, ${m.accuracy}, ${m.valLoss}, ${m.valAccuracy},
-              ${m.valMacroF1}, ${JSON.stringify(m.valRecall)}::jsonb, ${m.trainImagesPerSecond}, ${m.durationMs}, ${e.workerId})
-      ON CONFLICT (trial_id, epoch) DO NOTHING
-      RETURNING trial_id
-    ), t AS (
-      UPDATE trials SET epochs_done = greatest(epochs_done, ${m.epoch}), worker_id = ${e.workerId}, updated_at = now()
-       WHERE id IN (SELECT trial_id FROM ins) RETURNING id
-    ), r AS (
-      -- An epoch proves the rung runs even if its 'started' event is still on its way.
-      UPDATE trial_rungs SET status = 'running', worker_id = ${e.workerId}, started_at = coalesce(started_at, now())
-       WHERE job_id = ${e.jobId} AND status = 'queued' AND EXISTS (SELECT 1 FROM ins) RETURNING id
-    )
-    SELECT (SELECT count(*) FROM ins)::int AS changed, (SELECT count(*) FROM t)::int AS trials, (SELECT count(*) FROM r)::int AS rungs,
-           CASE WHEN (SELECT count(*) FROM ins) > 0 THEN pg_notify(${channel}, ${e.studyId}) END AS notified`);
-  return (res.rows[0]?.changed ?? 0) > 0;
+function cachedRung(cached: CachedStudy, trialId: string, rung: number) {
+  return cached.byId.get(trialId)?.rungs.find((r) => r.rung === rung);
 }
 
 /** Mirrors a recorded 'started'/'epoch' event into the cached study. */
-export function cacheProgress(cached: CachedStudy, e: EventOf<'started'> | EventOf<'epoch'>): void {
+export function cacheProgress(cached: CachedStudy, e: ProgressEvent): void {
   const r = cachedRung(cached, e.trialId, e.rung);
   if (r && r.status === 'queued') r.status = 'running';
+}
+
+/** Mirrors a recorded rung outcome into the cached study. */
+export function cacheClosing(cached: CachedStudy, e: ClosingEvent, row: RecordedResult | null): void {
+  const trial = cached.byId.get(e.trialId);
+  const r = cachedRung(cached, e.trialId, e.rung);
+  if (row) {
+    if (r)
+      Object.assign(r, { status: row.rungStatus, score: row.score, meetsConstraints: row.meetsConstraints });
+    if (trial) trial.status = row.trialStatus;
+  } else {
+    if (r) r.status = 'failed';
+    if (trial) trial.status = 'failed';
+  }
+  cached.inflight.delete(e.jobId);
 }

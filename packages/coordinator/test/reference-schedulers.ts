@@ -1,13 +1,20 @@
-import type { AshaConfig, Budget, HyperbandConfig, RandomConfig, StudyConfig } from '../study/config.js';
-import { compareRankable } from '../study/objective.js';
-import type { SearchSpace } from '../study/search-space.js';
+import type { AshaConfig, Budget, HyperbandConfig, RandomConfig, StudyConfig } from '../src/study/config.js';
+import { compareRankable } from '../src/study/objective.js';
+import type { SearchSpace } from '../src/study/search-space.js';
 import {
   hyperbandBrackets,
   hyperbandPlan,
   type HyperbandBracket,
   type HyperbandPlan,
-} from './hyperband-plan.js';
-import type { Decision, RungRecord, Scheduler, StopReason, StudyState, TrialRecord } from './types.js';
+} from '../src/scheduling/hyperband-plan.js';
+import type {
+  Decision,
+  RungRecord,
+  Scheduler,
+  StopReason,
+  StudyState,
+  TrialRecord,
+} from '../src/scheduling/types.js';
 import {
   Gate,
   isActiveRung,
@@ -18,7 +25,7 @@ import {
   rungOf,
   TERMINAL_TRIAL_STATUSES,
   TrialProposer,
-} from './working-state.js';
+} from '../src/scheduling/working-state.js';
 
 /**
  * REFERENCE ONLY (tests and bench/scheduler-sim.ts): the schedulers as they were before the
