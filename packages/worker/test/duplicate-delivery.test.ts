@@ -59,7 +59,7 @@ describe('duplicate delivery after a stall', () => {
     const a = spawnWorker(c, freezer, debug);
     const b = spawnWorker(c, freezer, debug);
     const studyId = await submit(c, studyYaml(c, HB331));
-    const victim = await waitFor('a worker to be frozen mid-rung', async () => frozen);
+    const victim = await waitFor('a worker to be frozen mid-rung', async () => frozen, 240_000);
     const [stalled, other] = victim.pid === a.pid ? [a, b] : [b, a];
 
     // The other worker trains the rung to its end and its result is recorded...
@@ -115,5 +115,5 @@ describe('duplicate delivery after a stall', () => {
       ).toEqual(Array.from({ length: t.epochsDone }, (_, i) => i + 1));
     }
     expect(coordinator.stats.recorded.result).toBe(6);
-  }, 300_000);
+  }, 420_000);
 });

@@ -156,5 +156,5 @@ describe('coordinator leadership', () => {
     await standby.release();
     await database.close();
     await proxy.close();
-  }, 30_000);
+  }, 90_000);
 });
