@@ -29,6 +29,12 @@ export const AugmentationSchema = z
      * tissues are bright.
      */
     curve: z.number().min(0).max(1).default(0),
+    /**
+     * Probability of a sequence swap: grey levels inverted inside the head (v ↦ 1 − v), the
+     * background left black. T1 and T2/FLAIR scans differ roughly so (fluid dark vs bright); the
+     * shared data set's classes are confounded with the sequence, which this breaks.
+     */
+    invert: z.number().min(0).max(1).default(0),
     /** Per-image weight w uniform in [-sharpen, blur] of x + w·(gauss_σ=1px(x) − x): w > 0 blurs. */
     blur: z.number().min(0).max(1).default(0),
     /** Unsharp-mask strength: the negative end of blur's weight range (w < 0 sharpens). */

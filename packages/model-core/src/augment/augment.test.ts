@@ -178,6 +178,28 @@ describe('augmentBatch: acquisition-shift transforms', () => {
     tf.dispose([x, out, mirrored]);
   });
 
+  it('invert swaps grey levels inside the head (dark fluid turns bright), keeps the background black', () => {
+    // A disk of tissue (0.8) with a dark "ventricle" (0.1) in the middle, on black.
+    const values: number[] = [];
+    for (let b = 0; b < 2; b++)
+      for (let y = 0; y < SIZE; y++)
+        for (let x = 0; x < SIZE; x++) {
+          const r = Math.hypot(x - 7.5, y - 7.5);
+          values.push(r < 2 ? 0.1 : r < 6.5 ? 0.8 : 0);
+        }
+    const x = tf.tensor4d(values, [2, SIZE, SIZE, 1]);
+    const out = run(x, { invert: 1 });
+    const at = (image: number, px: number, py: number): number =>
+      out[image * SIZE * SIZE + py * SIZE + px] as number;
+    for (const image of [0, 1]) {
+      expect(at(image, 0, 0)).toBe(0);
+      expect(at(image, 8, 8)).toBeCloseTo(0.9, 2);
+      expect(at(image, 8, 12)).toBeCloseTo(0.2, 2);
+    }
+    expect(Array.from(run(x, { invert: 0.5 }, 3))).not.toEqual(Array.from(run(x, { invert: 0.5 }, 4)));
+    x.dispose();
+  });
+
   it('everything at once: same seed → same batch, other seed → other batch, in [0, 1], no tensor leak', () => {
     const aug: AugmentationInput = {
       flip: true,
@@ -193,6 +215,7 @@ describe('augmentBatch: acquisition-shift transforms', () => {
       noise: 0.05,
       cropScale: 0.5,
       cropRatio: 4 / 3,
+      invert: 0.5,
     };
     const x = ramp(6);
     const before = tf.memory().numTensors;
@@ -213,7 +236,7 @@ describe('augmentBatch: acquisition-shift transforms', () => {
     const r1 = new Rng(9);
     const r2 = new Rng(9);
     const a = augmentBatch(x, old, r1);
-    const b = augmentBatch(x, { ...old, gamma: 0, noise: 0, cropScale: 1 }, r2);
+    const b = augmentBatch(x, { ...old, gamma: 0, noise: 0, cropScale: 1, invert: 0 }, r2);
     expect(r1.getState()).toBe(r2.getState());
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
     tf.dispose([x, a, b]);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AugmentationSchema, type Augmentation, type AugmentationInput } from '@braintune/protocol';
 import type { Rng } from '../training/rng.js';
 import { addNoise, blurOrSharpen } from './filters.js';
+import { invertInsideHead } from '../dataset/head-crop.js';
 import { drawCrop, transformRow, type CropDraw } from './geometry.js';
 import { applyIntensityTables, intensityTable, type CurveDraw } from './intensity.js';
 
@@ -14,8 +15,22 @@ export function isAugmenting(input: AugmentationInput): boolean {
 /** True when one of the acquisition-shift transforms (everything after `contrast` in the schema) is on. */
 function isShifting(aug: Augmentation): boolean {
   return (
-    aug.verticalFlip || hasIntensity(aug) || hasCrop(aug) || aug.blur > 0 || aug.sharpen > 0 || aug.noise > 0
+    aug.verticalFlip ||
+    hasIntensity(aug) ||
+    aug.invert > 0 ||
+    hasCrop(aug) ||
+    aug.blur > 0 ||
+    aug.sharpen > 0 ||
+    aug.noise > 0
   );
+}
+
+/**
+ * Augmentations that change intensities beyond the historic ±contrast: they move batch-norm
+ * statistics most, so precise BN re-estimates them on augmented batches when one is on.
+ */
+export function shiftsIntensities(aug: Augmentation): boolean {
+  return hasIntensity(aug) || aug.invert > 0 || aug.noise > 0 || aug.blur > 0 || aug.sharpen > 0;
 }
 
 const hasIntensity = (aug: Augmentation): boolean => aug.gamma > 0 || aug.brightness > 0 || aug.curve > 0;
@@ -32,6 +47,7 @@ interface ImageDraw {
   curve: CurveDraw | null;
   blurWeight: number;
   noiseStd: number;
+  invert: boolean;
 }
 
 function drawCurve(rng: Rng, probability: number): CurveDraw | null {
@@ -57,6 +73,7 @@ function drawImage(rng: Rng, aug: Augmentation, width: number, height: number): 
   const curve = drawCurve(rng, aug.curve);
   const blurWeight = aug.blur > 0 || aug.sharpen > 0 ? rng.uniform(-aug.sharpen, aug.blur) : 0;
   const noiseStd = aug.noise > 0 ? rng.uniform(0, aug.noise) : 0;
+  const invert = aug.invert > 0 && rng.next() < aug.invert;
   return {
     flip,
     transform: transformRow(angle, scale, crop, width, height),
@@ -67,7 +84,35 @@ function drawImage(rng: Rng, aug: Augmentation, width: number, height: number): 
     curve,
     blurWeight,
     noiseStd,
+    invert,
   };
+}
+
+/**
+ * The JavaScript pass over a batch's pixels: sequence swaps (inversion inside the head, which
+ * needs the image's own grey levels to find the head), then the intensity tables.
+ */
+function pointwise(x: tf.Tensor4D, draws: readonly ImageDraw[], aug: Augmentation): Float32Array {
+  const [batch, height, width, channels] = x.shape;
+  let pixels = x.dataSync() as Float32Array;
+  const perImage = x.size / batch;
+  if (draws.some((d) => d.invert)) {
+    pixels = Float32Array.from(pixels);
+    const levels = new Uint8Array(perImage);
+    draws.forEach((d, i) => {
+      if (!d.invert) return;
+      const image = pixels.subarray(i * perImage, (i + 1) * perImage);
+      for (let p = 0; p < perImage; p++) levels[p] = Math.round((image[p] as number) * 255);
+      invertInsideHead(levels, width, height, channels);
+      for (let p = 0; p < perImage; p++) image[p] = (levels[p] as number) / 255;
+    });
+  }
+  if (!hasIntensity(aug)) return pixels;
+  return applyIntensityTables(
+    pixels,
+    perImage,
+    draws.map((d) => intensityTable(d)),
+  );
 }
 
 function flipWhere(x: tf.Tensor4D, flags: readonly boolean[], axis: 1 | 2): tf.Tensor4D {
@@ -92,11 +137,7 @@ export function augmentBatch(images: tf.Tensor4D, input: AugmentationInput, rng:
   const noiseSeed = aug.noise > 0 ? rng.nextUint32() : 0;
   return tf.tidy(() => {
     let x: tf.Tensor4D = images;
-    if (hasIntensity(aug)) {
-      const tables = draws.map((d) => intensityTable(d));
-      const pixels = applyIntensityTables(x.dataSync() as Float32Array, x.size / batch, tables);
-      x = tf.tensor4d(pixels, x.shape);
-    }
+    if (hasIntensity(aug) || aug.invert > 0) x = tf.tensor4d(pointwise(x, draws, aug), x.shape);
     if (aug.flip)
       x = flipWhere(
         x,

@@ -76,6 +76,21 @@ describe('applyAcquisitionShift', () => {
     ).toBe(at(original, 40, 30));
   });
 
+  it('invert swaps the order of grey levels inside the head, keeps its mean and the black background', async () => {
+    const original = await grey(await scan());
+    const out = await grey(await applyAcquisitionShift(await scan(), { kind: 'invert' }));
+    const inside: [number, number][] = [];
+    for (let y = 8; y < H - 8; y++) for (let x = 8; x < W - 8; x++) inside.push([x, y]);
+    const mean = (img: typeof out): number =>
+      inside.reduce((s, [x, y]) => s + at(img, x, y), 0) / inside.length;
+    expect(at(out, 2, 2)).toBe(0);
+    expect(Math.abs(mean(out) - mean(original))).toBeLessThan(2);
+    // The ramp rises left to right; inverted, it falls; the checker's bright squares turn dark.
+    expect(at(original, 50, 30)).toBeGreaterThan(at(original, 12, 30));
+    expect(at(out, 50, 30)).toBeLessThan(at(out, 12, 30));
+    expect(at(out, 20, 20)).toBeLessThan(at(out, 21, 20));
+  });
+
   it('jpeg re-encodes as a JPEG at the given quality (lossy), every other shift as PNG', async () => {
     const q30 = await applyAcquisitionShift(await scan(), { kind: 'jpeg', quality: 30 });
     const q95 = await applyAcquisitionShift(await scan(), { kind: 'jpeg', quality: 95 });

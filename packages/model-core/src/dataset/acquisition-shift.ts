@@ -1,5 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import { InvalidInputError } from '@braintune/protocol';
+import { invertInsideHead } from './head-crop.js';
 import { ImageDecodeError, sniffImageFormat } from './preprocess.js';
 
 /**
@@ -14,7 +15,11 @@ import { ImageDecodeError, sniffImageFormat } from './preprocess.js';
  * - crop: removes `fraction` of the width and of the height, half on each side (tighter framing);
  * - pad: adds black borders of `fraction` of the width and of the height, half on each side
  *   (wider framing);
- * - jpeg: a re-encode at the given quality (a lossy PACS export).
+ * - jpeg: a re-encode at the given quality (a lossy PACS export);
+ * - invert: a sequence swap: grey levels inverted inside the head, then scaled so the head keeps
+ *   its mean level; the background stays black.
+ *   T1 and T2/FLAIR differ roughly so (fluid dark vs bright). It is the shift that breaks models
+ *   trained on the shared set, whose no-tumour scans are mostly T2/FLAIR and gliomas mostly T1c.
  *
  * Every shift but `jpeg` is written as a lossless PNG, so only the shift itself changes pixels.
  */
@@ -24,7 +29,8 @@ export type AcquisitionShift =
   | { kind: 'blur'; sigmaFraction: number }
   | { kind: 'crop'; fraction: number }
   | { kind: 'pad'; fraction: number }
-  | { kind: 'jpeg'; quality: number };
+  | { kind: 'jpeg'; quality: number }
+  | { kind: 'invert' };
 
 export interface NamedAcquisitionShift {
   name: string;
@@ -46,6 +52,7 @@ export const ACQUISITION_SHIFTS: readonly NamedAcquisitionShift[] = [
   { name: 'crop15%', shift: { kind: 'crop', fraction: 0.15 } },
   { name: 'pad15%', shift: { kind: 'pad', fraction: 0.15 } },
   { name: 'jpeg30', shift: { kind: 'jpeg', quality: 30 } },
+  { name: 'invert', shift: { kind: 'invert' } },
 ];
 
 interface RawImage {
@@ -81,6 +88,8 @@ function assertShift(shift: AcquisitionShift): void {
     case 'jpeg':
       if (!(Number.isInteger(shift.quality) && shift.quality >= 1 && shift.quality <= 100))
         bad('quality must be an integer in 1…100');
+      break;
+    case 'invert':
       break;
   }
 }
@@ -120,6 +129,36 @@ function meanLevel(raw: RawImage): number {
   let sum = 0;
   for (let i = 0; i < raw.data.length; i++) sum += raw.data[i] as number;
   return raw.data.length === 0 ? 0 : sum / raw.data.length;
+}
+
+/** Mean level of the first channel over the pixels where `mask` is 1. */
+function maskedMean(raw: RawImage, mask: Uint8Array): number {
+  let sum = 0;
+  let count = 0;
+  for (let p = 0; p < mask.length; p++)
+    if (mask[p] === 1) [sum, count] = [sum + (raw.data[p * raw.channels] as number), count + 1];
+  return count === 0 ? 0 : sum / count;
+}
+
+/**
+ * Inversion inside the head, then one gain that gives the head its original mean level back:
+ * a T1 slice becomes T2-like (fluid bright) without turning into a white disk, and the shift
+ * differs from the plain inversion that the `invert` augmentation trains on.
+ */
+function sequenceSwap(raw: RawImage): RawImage {
+  const data = Buffer.from(raw.data);
+  const mask = invertInsideHead(data, raw.width, raw.height, raw.channels);
+  const inverted = { ...raw, data };
+  const after = maskedMean(inverted, mask);
+  const gain = after > 0 ? maskedMean(raw, mask) / after : 1;
+  for (let p = 0; p < mask.length; p++) {
+    if (mask[p] === 0) continue;
+    for (let c = 0; c < raw.channels; c++) {
+      const i = p * raw.channels + c;
+      data[i] = Math.min(255, Math.round((data[i] as number) * gain));
+    }
+  }
+  return inverted;
 }
 
 /** The shifted pixels, before encoding. */
@@ -168,6 +207,8 @@ function shifted(raw: RawImage, shift: AcquisitionShift): Sharp {
     }
     case 'jpeg':
       return fromRaw(raw);
+    case 'invert':
+      return fromRaw(sequenceSwap(raw));
   }
 }
 

@@ -69,6 +69,65 @@ export function headBox(pixels: Uint8Array, width: number, height: number): Box 
   return { left, top, width: right - left + 1, height: bottom - top + 1 };
 }
 
+/**
+ * Which pixels of a `width` × `height` greyscale image belong to the head: everything that the
+ * black background (pixels at or below the background level, opened like headBox's mask, and
+ * connected to the image border) does not reach. Dark structures enclosed by tissue (fluid,
+ * necrosis, air in sinuses) are inside. 1 = head, 0 = background.
+ */
+export function headMask(pixels: Uint8Array, width: number, height: number): Uint8Array {
+  const level = backgroundLevel(pixels);
+  let tissue: Uint8Array = new Uint8Array(width * height);
+  for (let i = 0; i < tissue.length; i++) tissue[i] = (pixels[i] as number) > level ? 1 : 0;
+  tissue = dilate(erode(tissue, width, height), width, height);
+  const background = new Uint8Array(tissue.length);
+  const stack = new Int32Array(tissue.length);
+  let sp = 0;
+  const seed = (i: number): void => {
+    if (tissue[i] === 0 && background[i] === 0) {
+      background[i] = 1;
+      stack[sp++] = i;
+    }
+  };
+  for (let x = 0; x < width; x++) [seed(x), seed((height - 1) * width + x)];
+  for (let y = 0; y < height; y++) [seed(y * width), seed(y * width + width - 1)];
+  while (sp > 0) {
+    const i = stack[--sp] as number;
+    const x = i % width;
+    if (x > 0) seed(i - 1);
+    if (x < width - 1) seed(i + 1);
+    if (i >= width) seed(i - width);
+    if (i < tissue.length - width) seed(i + width);
+  }
+  const mask = new Uint8Array(tissue.length);
+  for (let i = 0; i < mask.length; i++) mask[i] = 1 - (background[i] as number);
+  return mask;
+}
+
+/**
+ * Sequence swap of one image, in place: grey levels inside the head inverted (v ↦ 255 − v),
+ * the background untouched. `levels` holds `channels` interleaved channels per pixel (greyscale
+ * scans stored as RGB have three equal ones); the head is found on the first. Returns the head mask.
+ */
+export function invertInsideHead(
+  levels: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+): Uint8Array {
+  const grey = channels === 1 ? levels : new Uint8Array(width * height);
+  if (channels !== 1) for (let p = 0; p < grey.length; p++) grey[p] = levels[p * channels] as number;
+  const mask = headMask(grey, width, height);
+  for (let p = 0; p < mask.length; p++) {
+    if (mask[p] === 0) continue;
+    for (let c = 0; c < channels; c++) {
+      const i = p * channels + c;
+      levels[i] = 255 - (levels[i] as number);
+    }
+  }
+  return mask;
+}
+
 function erode(mask: Uint8Array, width: number, height: number): Uint8Array {
   return morph(mask, width, height, 1);
 }

@@ -10,18 +10,7 @@ import {
   type Logger,
   type TrialOutcome,
 } from '@braintune/protocol';
-import { augmentBatch } from '../augment/augment.js';
-import type { Augmentation } from '@braintune/protocol';
-
-/** Offset of the precise-BN augmentation stream's seed from the epoch's (disjoint from other streams). */
-const PRECISE_BN_SEED_OFFSET = 1_000_003;
-
-/** Augmentations that change intensities beyond the historic ±contrast (they change BN statistics most). */
-function shiftsIntensities(aug: Augmentation): boolean {
-  return (
-    aug.gamma > 0 || aug.brightness > 0 || aug.curve > 0 || aug.noise > 0 || aug.blur > 0 || aug.sharpen > 0
-  );
-}
+import { augmentBatch, shiftsIntensities } from '../augment/augment.js';
 import {
   readCheckpointState,
   restoreCheckpoint,
@@ -37,6 +26,9 @@ import { evaluateModel } from './evaluate.js';
 import { learningRateAt, setLearningRate } from './optimizer.js';
 import { hasBatchNorm, PRECISE_BN_SAMPLES, recalibrateBatchNorm } from './precise-bn.js';
 import { deriveSeed, Rng } from './rng.js';
+
+/** Offset of the precise-BN augmentation stream's seed from the epoch's (disjoint from other streams). */
+const PRECISE_BN_SEED_OFFSET = 1_000_003;
 
 export interface TrainOptions {
   bundle: DatasetBundle;
