@@ -1,5 +1,5 @@
 /**
- * `npm run bench:search-sim [-- --repeats 24 --budget 900 --quantile 0.99 | --target 0.86]`: search
+ * `npm run bench:search-sim [-- --repeats 40 --budget 900 --quantile 0.99 | --target 0.86]`: search
  * strategies compared over many seeds in seconds. The real schedulers (Hyperband, ASHA, random)
  * and the real samplers (random, TPE, BOHB's defaults) run through the in-memory coordinator
  * (scheduling/simulate.ts, 2 workers); a simulated rung "trains" by reading the learning curve of a
@@ -27,8 +27,8 @@
  * (each recorded configuration predicted from the others) beside the error of predicting the mean;
  * read the results against it.
  * Last stdout line: `{repeats, target, targetFirstEpoch, budget, curves, surrogate, samplers:
- * {<scheduler>+<sampler>: {medianEpochsToTarget, medianBestAtBudget, reachedTarget}}}`
- * (medianEpochsToTarget is null when fewer than half of the runs reached the target).
+ * {<scheduler>+<sampler>: {medianEpochsToTarget, quartilesEpochsToTarget, medianBestAtBudget, reachedTarget}}}`
+ * (a quantile of epochs to target is null when fewer runs reached the target).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -52,7 +52,7 @@ function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
-const repeats = Number(arg('repeats', '30'));
+const repeats = Number(arg('repeats', '40'));
 const budget = Number(arg('budget', '900'));
 const file = CurvesFileSchema.parse(
   JSON.parse(await readFile(path.resolve(REPO, arg('curves', 'bench/data/curves.json')), 'utf8')),
@@ -152,25 +152,42 @@ function firstEpochReaching(level: number): number | null {
   return first;
 }
 
-function median(values: number[]): number {
+/** The q-quantile (linear between ranks, so q = 0.5 is the median) of values that may be +Infinity (never reached). */
+function quantileOf(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const at = q * (sorted.length - 1);
+  const low = sorted[Math.floor(at)]!;
+  const high = sorted[Math.ceil(at)]!;
+  return low === high ? low : low + (high - low) * (at - Math.floor(at));
 }
+const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
 const samplers: Record<
   string,
-  { medianEpochsToTarget: number | null; medianBestAtBudget: number; reachedTarget: number }
+  {
+    medianEpochsToTarget: number | null;
+    /** Quartiles of epochs to target over the seeds: how far apart single runs are. */
+    quartilesEpochsToTarget: [number | null, number | null];
+    medianBestAtBudget: number;
+    reachedTarget: number;
+  }
 > = {};
 for (const [scheduler, sampler] of STRATEGIES) {
   const started = performance.now();
   const runs = Array.from({ length: repeats }, (_, r) => runOnce(scheduler, sampler, 1000 + r));
   const toTarget = runs.map((r) => r.epochsToTarget ?? Number.POSITIVE_INFINITY);
-  const m = median(toTarget);
   const key = `${scheduler}+${sampler}`;
+  const medianBest = quantileOf(
+    runs.map((r) => r.bestAtBudget),
+    0.5,
+  );
   samplers[key] = {
-    medianEpochsToTarget: Number.isFinite(m) ? m : null,
-    medianBestAtBudget: Math.round(median(runs.map((r) => r.bestAtBudget)) * 10_000) / 10_000,
+    medianEpochsToTarget: finiteOrNull(quantileOf(toTarget, 0.5)),
+    quartilesEpochsToTarget: [
+      finiteOrNull(quantileOf(toTarget, 0.25)),
+      finiteOrNull(quantileOf(toTarget, 0.75)),
+    ],
+    medianBestAtBudget: Math.round(medianBest * 10_000) / 10_000,
     reachedTarget: runs.filter((r) => r.epochsToTarget !== null).length,
   };
   log(key, samplers[key], `${((performance.now() - started) / 1000).toFixed(1)} s`);
