@@ -25,9 +25,12 @@
  *
  * Surrogate fidelity: `surrogate` in the JSON is the leave-one-out error of the final accuracy
  * (each recorded configuration predicted from the others) beside the error of predicting the mean;
- * read the results against it.
+ * read the results against it. `meanTrueFinal` is the mean noise-free final accuracy of the
+ * configurations a run trained (random sampling: the space's mean): whether a sampler learns where
+ * the good region is, independently of the target.
  * Last stdout line: `{repeats, target, targetFirstEpoch, budget, curves, surrogate, samplers:
- * {<scheduler>+<sampler>: {medianEpochsToTarget, quartilesEpochsToTarget, medianBestAtBudget, reachedTarget}}}`
+ * {<scheduler>+<sampler>: {medianEpochsToTarget, quartilesEpochsToTarget, medianBestAtBudget, reachedTarget,
+ * meanTrueFinal}}}`
  * (a quantile of epochs to target is null when fewer runs reached the target).
  */
 import { readFile } from 'node:fs/promises';
@@ -61,6 +64,8 @@ const maxEpochs = file.epochs;
 const quantile = Number(arg('quantile', '0.99'));
 const { space, problems } = parseSearchSpace(file.searchSpace);
 if (problems.length > 0) throw new Error(`curves file search space: ${problems.join('; ')}`);
+/** The surrogate without seed noise: a configuration's "true" quality, which no search sees. */
+const noiseFree = new CurveSurrogate(space, file.curves, 3, 0);
 const uniformCurves = noiseFreeUniformCurves(4000);
 const target = Number(arg('target', String(topQuantile(quantile))));
 const log = (...parts: unknown[]): void => console.error('[bench:search-sim]', ...parts);
@@ -84,6 +89,8 @@ const STRATEGIES: [keyof typeof SCHEDULERS, SamplerType][] = [
 interface RunResult {
   epochsToTarget: number | null;
   bestAtBudget: number;
+  /** Mean noise-free final accuracy of the configurations the run trained within the budget. */
+  meanTrueFinal: number;
 }
 
 function runOnce(scheduler: keyof typeof SCHEDULERS, sampler: SamplerType, seed: number): RunResult {
@@ -104,10 +111,13 @@ function runOnce(scheduler: keyof typeof SCHEDULERS, sampler: SamplerType, seed:
   let spent = 0;
   let epochsToTarget: number | null = null;
   let best = 0;
+  const trueFinals: number[] = [];
   const outcome = (trial: TrialRecord, rung: RungRecord) => {
     let curve = curves.get(trial.hpHash);
-    if (!curve)
+    if (!curve) {
       curves.set(trial.hpHash, (curve = surrogate.curve(trial.hyperparameters, trial.hpHash, seed)));
+      if (spent < budget) trueFinals.push(noiseFree.curve(trial.hyperparameters, trial.hpHash, 0).at(-1)!);
+    }
     for (let e = rung.fromEpoch + 1; e <= rung.toEpoch; e++) {
       spent++;
       if (spent <= budget && epochsToTarget === null && curve[e - 1]! >= target) epochsToTarget = spent;
@@ -118,12 +128,12 @@ function runOnce(scheduler: keyof typeof SCHEDULERS, sampler: SamplerType, seed:
   };
   // ASHA has no plan: its trial cap (budget / 2 trials cost more than the budget) lets it overrun; results past the budget are ignored.
   simulateStudy({ scheduler: createScheduler(config), workers: 2, outcome, maxEvents: 100_000 });
-  return { epochsToTarget, bestAtBudget: best };
+  const meanTrueFinal = trueFinals.reduce((sum, x) => sum + x, 0) / Math.max(1, trueFinals.length);
+  return { epochsToTarget, bestAtBudget: best, meanTrueFinal };
 }
 
 /** Noise-free surrogate curves of uniformly drawn configurations (the reference for the target). */
 function noiseFreeUniformCurves(count: number): number[][] {
-  const surrogate = new CurveSurrogate(space, file.curves, 3, 0);
   const draws = new SearchSpaceSampler(space, 0x5eed);
   const out: number[][] = [];
   const tried = new Set<string>();
@@ -131,7 +141,7 @@ function noiseFreeUniformCurves(count: number): number[][] {
     const p = draws.propose(i, tried);
     if (!p) break;
     tried.add(p.hpHash);
-    out.push(surrogate.curve(p.hyperparameters, p.hpHash, 0));
+    out.push(noiseFree.curve(p.hyperparameters, p.hpHash, 0));
   }
   return out;
 }
@@ -170,6 +180,8 @@ const samplers: Record<
     quartilesEpochsToTarget: [number | null, number | null];
     medianBestAtBudget: number;
     reachedTarget: number;
+    /** Mean over seeds of the mean noise-free final accuracy of the configurations trained: does the sampler learn? */
+    meanTrueFinal: number;
   }
 > = {};
 for (const [scheduler, sampler] of STRATEGIES) {
@@ -189,6 +201,8 @@ for (const [scheduler, sampler] of STRATEGIES) {
     ],
     medianBestAtBudget: Math.round(medianBest * 10_000) / 10_000,
     reachedTarget: runs.filter((r) => r.epochsToTarget !== null).length,
+    meanTrueFinal:
+      Math.round((runs.reduce((sum, r) => sum + r.meanTrueFinal, 0) / runs.length) * 10_000) / 10_000,
   };
   log(key, samplers[key], `${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
