@@ -1,5 +1,6 @@
 /**
- * `npm run bench:record-curves [-- --configs 48 --epochs 9 --image-size 32 --max-cpu-minutes 40]`:
+ * `npm run bench:record-curves [-- --configs 48 --epochs 9 --image-size 32 --max-cpu-minutes 40
+ *  --max-wall-minutes 60]`:
  * records the learning curves that `bench:search-sim` replays. Configurations are drawn with the
  * study sampler from examples/brain-tumor-mri.yaml's search space (seed 7, the same draw as
  * trial k of a random study), trained on the shared data set at a small image size (32 px: the
@@ -8,8 +9,12 @@
  *
  * Resumable: every finished configuration is appended to bench/data/curves.json (written
  * atomically), a restart skips the ones recorded and refuses a file recorded on another data
- * set bundle. Stops when `--configs` are recorded or the recorded CPU time passes
- * `--max-cpu-minutes`. Run it under `nice -n 15`: it is a background job on a shared machine.
+ * set bundle (a change to data preparation or the split changes the bundle hash: start a new
+ * file then, curves of two bundles are not comparable). Killing it loses only the configuration
+ * in training. Stops when `--configs` are recorded, the recorded CPU time passes
+ * `--max-cpu-minutes`, or this run has been going `--max-wall-minutes` (checked before each
+ * configuration, so a deadline-bound run ends cleanly). Run it under `nice -n 10`: it is a
+ * background job on a shared machine; one training at a time.
  * Last stdout line: one JSON object.
  */
 import { existsSync } from 'node:fs';
@@ -33,6 +38,8 @@ const configs = Number(arg('configs', '48'));
 const epochs = Number(arg('epochs', '9'));
 const imageSize = Number(arg('image-size', '32'));
 const maxCpuMinutes = Number(arg('max-cpu-minutes', '40'));
+const maxWallMinutes = Number(arg('max-wall-minutes', 'Infinity'));
+const startedAt = performance.now();
 const dataDir = path.resolve(REPO, arg('data', '../shared/datasets/brain-tumor-mri'));
 const outFile = path.resolve(REPO, arg('out', 'bench/data/curves.json'));
 const log = (...parts: unknown[]): void => console.error('[record-curves]', ...parts);
@@ -107,6 +114,10 @@ for (let index = 0; index < configs; index++) {
   const cpuSoFar = file.curves.reduce((s, c) => s + c.cpuSeconds, 0);
   if (cpuSoFar > maxCpuMinutes * 60) {
     log(`CPU budget of ${maxCpuMinutes} min spent (${(cpuSoFar / 60).toFixed(1)} min): stopping`);
+    break;
+  }
+  if (performance.now() - startedAt > maxWallMinutes * 60_000) {
+    log(`${maxWallMinutes} wall-clock minutes passed: stopping`);
     break;
   }
   const hparams = { ...proposal.hyperparameters, imageSize };

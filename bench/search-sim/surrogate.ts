@@ -86,3 +86,68 @@ export class CurveSurrogate {
     return out;
   }
 }
+
+/** How well the surrogate predicts a configuration it has not seen (leave-one-out on the recorded curves). */
+export interface SurrogateFidelity {
+  /** Root mean squared error of the predicted final accuracy. */
+  rmseFinal: number;
+  /** The same error for the constant predictor (mean of the other curves' finals): the bar to beat. */
+  rmseFinalOfMean: number;
+  /** Spearman rank correlation of predicted and recorded final accuracies. */
+  spearmanFinal: number;
+}
+
+/**
+ * Leave-one-out: each recorded configuration predicted (noise-free) from the others. Reported by
+ * the benchmark so that its numbers can be read against how much the surrogate actually knows.
+ */
+export function leaveOneOut(space: SearchSpace, curves: readonly RecordedCurve[], k = 3): SurrogateFidelity {
+  const recorded: number[] = [];
+  const predicted: number[] = [];
+  const ofMean: number[] = [];
+  curves.forEach((held, i) => {
+    const others = curves.filter((_, j) => j !== i);
+    const prediction = new CurveSurrogate(space, others, k, 0).curve(held.hyperparameters, '00000000', 0);
+    recorded.push(held.epochs.at(-1)?.valAccuracy ?? 0);
+    predicted.push(prediction.at(-1)!);
+    ofMean.push(others.reduce((s, c) => s + (c.epochs.at(-1)?.valAccuracy ?? 0), 0) / others.length);
+  });
+  const rmse = (p: number[]): number =>
+    Math.sqrt(p.reduce((s, v, i) => s + (v - recorded[i]!) ** 2, 0) / Math.max(1, p.length));
+  return {
+    rmseFinal: round4(rmse(predicted)),
+    rmseFinalOfMean: round4(rmse(ofMean)),
+    spearmanFinal: round4(pearson(ranks(predicted), ranks(recorded))),
+  };
+}
+
+function ranks(values: number[]): number[] {
+  const order = values.map((v, i) => ({ v, i })).sort((a, b) => a.v - b.v);
+  const out = new Array<number>(values.length);
+  for (let start = 0; start < order.length;) {
+    let end = start;
+    while (end + 1 < order.length && order[end + 1]!.v === order[start]!.v) end++;
+    for (let j = start; j <= end; j++) out[order[j]!.i] = (start + end) / 2;
+    start = end + 1;
+  }
+  return out;
+}
+
+function pearson(a: number[], b: number[]): number {
+  const n = a.length;
+  const ma = a.reduce((s, v) => s + v, 0) / n;
+  const mb = b.reduce((s, v) => s + v, 0) / n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i]! - ma) * (b[i]! - mb);
+    saa += (a[i]! - ma) ** 2;
+    sbb += (b[i]! - mb) ** 2;
+  }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
+}
+
+function round4(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
+}
