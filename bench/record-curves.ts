@@ -2,7 +2,7 @@
  * `npm run bench:record-curves [-- --configs 48 --epochs 9 --image-size 32 --max-cpu-minutes 40
  *  --max-wall-minutes 60]`:
  * records the learning curves that `bench:search-sim` replays. Configurations are drawn with the
- * study sampler from examples/brain-tumor-mri.yaml's search space (seed 7, the same draw as
+ * study sampler from bench/data/search-space.yaml, a frozen copy of the example's space (seed 7, the same draw as
  * trial k of a random study), trained on the shared data set at a small image size (32 px: the
  * curves rank configurations like the 64 px ones at a sixteenth of the cost) for `--epochs`
  * epochs each, with the example's cosine horizon stretched to those epochs.
@@ -51,7 +51,7 @@ if (!existsSync(dataDir)) {
   process.exit(0);
 }
 
-const example = parseYaml(await readFile(path.join(REPO, 'examples/brain-tumor-mri.yaml'), 'utf8')) as {
+const example = parseYaml(await readFile(path.join(REPO, 'bench/data/search-space.yaml'), 'utf8')) as {
   searchSpace: Record<string, unknown>;
   seed: number;
   dataset: { valFraction: number; seed: number };
@@ -59,7 +59,7 @@ const example = parseYaml(await readFile(path.join(REPO, 'examples/brain-tumor-m
 // The cosine schedule spans the recorded epochs, as it spans the longest rung in the example.
 const rawSpace = { ...example.searchSpace, scheduleEpochs: epochs };
 const { space, problems } = parseSearchSpace(rawSpace);
-if (problems.length > 0) throw new Error(`examples/brain-tumor-mri.yaml: ${problems.join('; ')}`);
+if (problems.length > 0) throw new Error(`bench/data/search-space.yaml: ${problems.join('; ')}`);
 
 const store = new FilesystemArtifactStore(path.join(REPO, '.braintune/record-curves/artifacts'));
 const prepared = await prepareDataset({

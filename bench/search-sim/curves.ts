@@ -29,7 +29,7 @@ export const CurvesFileSchema = z.object({
   imageSize: z.number().int(),
   epochs: z.number().int().min(1),
   studySeed: z.number().int(),
-  /** The raw search space (examples/brain-tumor-mri.yaml, scheduleEpochs set to `epochs`). */
+  /** The raw search space (bench/data/search-space.yaml, scheduleEpochs set to `epochs`). */
   searchSpace: z.record(z.string(), z.unknown()),
   curves: z.array(RecordedCurveSchema),
 });
