@@ -1,7 +1,8 @@
 /**
- * `npm run bench:search [-- --quick] [--data DIR] [--workers 2]`: Hyperband, ASHA and random
- * search on the shared brain-MRI data set at 64 px, with the same search space
- * (examples/brain-tumor-mri.yaml), the same seed and the same total epoch budget, run one
+ * `npm run bench:search [-- --quick] [--data DIR] [--workers 2] [--only hyperband,bohb]`: Hyperband,
+ * ASHA, random search and BOHB (Hyperband with the model-based sampler) on the shared brain-MRI
+ * data set at 64 px, with the same search space (bench/data/search-space.yaml, frozen so that
+ * rows of different runs compare), the same seed and the same total epoch budget, run one
  * after the other through the real system (`braintune up --workers 2`: coordinator, API,
  * BullMQ, Postgres and two worker processes).
  *
@@ -13,6 +14,7 @@
  *   not 11). So ASHA gets a generous trial cap (60) and the bench cancels it once 75 epochs are
  *   recorded; running rungs stop after their epoch, and those last epochs (at most one per
  *   worker) are counted in `epochsSpent`, as a budget-capped run would spend them.
+ * - BOHB: Hyperband's plan and budget, trials proposed by `sampler: {type: bohb}` (docs/search.md).
  * - Random with 9 epochs per trial (the longest Hyperband training): round(75 / 9) = 8 trials, 72 epochs.
  * `--quick` uses R = 3: Hyperband (3, 3, 1) = 3·1 + 1·2 + 2·3 = 11 epochs; ASHA capped at 11
  * epochs (up to 20 trials); random round(11 / 3) = 4 trials × 3 = 12 epochs.
@@ -74,18 +76,26 @@ const schedulers = {
   hyperband: { type: 'hyperband', maxEpochs, factor, iterations: 1 },
   asha: { type: 'asha', maxEpochs, minEpochs: 1, factor, maxTrials: quick ? 20 : 60 },
   random: { type: 'random', epochs: maxEpochs, maxTrials: Math.round(hyperbandEpochs / maxEpochs) },
+  bohb: { type: 'hyperband', maxEpochs, factor, iterations: 1 },
 } as const;
+type SchedulerName = keyof typeof schedulers;
+const samplers: Partial<Record<SchedulerName, { type: string }>> = { bohb: { type: 'bohb' } };
+const only = arg('only')?.split(',') ?? Object.keys(schedulers);
+const unknown = only.filter((name) => !Object.hasOwn(schedulers, name));
+if (unknown.length > 0)
+  throw new Error(`--only: unknown ${unknown.join(', ')}; use some of ${Object.keys(schedulers).join(', ')}`);
 
-const example = parseYaml(await readFile(path.join(REPO, 'examples/brain-tumor-mri.yaml'), 'utf8')) as Record<
+const example = parseYaml(await readFile(path.join(REPO, 'bench/data/search-space.yaml'), 'utf8')) as Record<
   string,
   unknown
 >;
-function studyFor(name: keyof typeof schedulers): Record<string, unknown> {
+function studyFor(name: SchedulerName): Record<string, unknown> {
   return {
     ...example,
     name: `bench-search-${name}${quick ? '-quick' : ''}`,
     dataset: { ...(example.dataset as object), path: dataDir, imageSize: 64 },
     scheduler: schedulers[name],
+    ...(samplers[name] ? { sampler: samplers[name] } : {}),
     // Ranking by val macro-F1 alone, so "best" means the same for all three.
     constraints: [],
     budget: { maxTrials: null, maxWallClockMinutes: null },
@@ -164,7 +174,7 @@ async function epochsInOrder(studyId: string): Promise<{ valAccuracy: number; va
 const round = (x: number | null, digits = 4): number | null =>
   x === null ? null : Number(x.toFixed(digits));
 
-async function runStudy(name: keyof typeof schedulers) {
+async function runStudy(name: SchedulerName) {
   const submitted = SubmitResponseSchema.parse(await call('POST', '/api/studies', studyFor(name)));
   log(`${name}: study ${submitted.studyId} submitted (${submitted.plannedRungs ?? '?'} rungs planned)`);
   let summary = StudySummarySchema.parse(await call('GET', `/api/studies/${submitted.studyId}`));
@@ -200,6 +210,7 @@ async function runStudy(name: keyof typeof schedulers) {
   const row = {
     scheduler: name,
     config: schedulers[name],
+    sampler: samplers[name] ?? { type: 'random' },
     studyId: submitted.studyId,
     state: summary.state,
     stoppedAtBudget: cancelled,
@@ -244,7 +255,7 @@ const started = performance.now();
 const results = [];
 try {
   await waitForApi(up);
-  for (const name of ['hyperband', 'asha', 'random'] as const) results.push(await runStudy(name));
+  for (const name of only as SchedulerName[]) results.push(await runStudy(name));
 } finally {
   await stopCluster();
 }
