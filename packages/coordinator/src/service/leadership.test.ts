@@ -72,6 +72,7 @@ describe('coordinator leadership', () => {
     const admin = new pg.Client({ connectionString: ADMIN });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName}_halfopen WITH (FORCE)`);
     await admin.end();
   });
 
@@ -126,6 +127,8 @@ describe('coordinator leadership', () => {
   }, 30_000);
 
   it('a half-open lock session: the leader steps down, and the server ends the session so a standby leads', async () => {
+    // Its own database: a Leadership of an earlier test still retrying must not take the lock.
+    const databaseUrl = ADMIN.replace(/\/postgres$/, `/${dbName}_halfopen`);
     await migrateDatabase(databaseUrl);
     const proxy = await partitionableProxy();
     const changes: boolean[] = [];
