@@ -89,8 +89,14 @@ export function headMask(pixels: Uint8Array, width: number, height: number): Uin
       stack[sp++] = i;
     }
   };
-  for (let x = 0; x < width; x++) [seed(x), seed((height - 1) * width + x)];
-  for (let y = 0; y < height; y++) [seed(y * width), seed(y * width + width - 1)];
+  for (let x = 0; x < width; x++) {
+    seed(x);
+    seed((height - 1) * width + x);
+  }
+  for (let y = 0; y < height; y++) {
+    seed(y * width);
+    seed(y * width + width - 1);
+  }
   while (sp > 0) {
     const i = stack[--sp] as number;
     const x = i % width;
