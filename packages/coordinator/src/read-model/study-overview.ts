@@ -1,6 +1,4 @@
-import { asc, desc, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client.js';
-import { studies } from '../db/schema.js';
 import {
   naturalValue,
   storedConstraints,
@@ -10,7 +8,7 @@ import {
 } from '../study/objective.js';
 import { studyCounts, type StudyCounts } from './study-counts.js';
 import type { Page } from './page.js';
-import { studyRow, testSetNames, type StudyRow } from './study-summary.js';
+import { studyPage, studyRow, testSetNames, type StudyRow } from './study-summary.js';
 
 /** A study as the dashboard's pages show it (the API's `StudySummary` is the CLI's view). */
 export interface StudyOverview {
@@ -43,21 +41,9 @@ export async function listStudyOverviews(
   db: DbOrTx,
   page: Page,
 ): Promise<{ rows: StudyOverview[]; total: number }> {
-  const [rows, [{ total } = { total: 0 }]] = await Promise.all([
-    db
-      .select()
-      .from(studies)
-      .orderBy(desc(studies.createdAt), asc(studies.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.select({ total: sql<number>`count(*)::int` }).from(studies),
-  ]);
-  const counts = await studyCounts(
-    db,
-    rows.map((r) => r.id),
-  );
+  const { rows, total } = await studyPage(db, page);
   const now = Date.now();
-  return { rows: rows.map((r) => toOverview(r, counts.get(r.id)!, now)), total };
+  return { rows: rows.map(({ study, counts }) => toOverview(study, counts, now)), total };
 }
 
 const schedulerTypeOf = (config: Record<string, unknown>): string => {

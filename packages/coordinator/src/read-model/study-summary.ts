@@ -39,6 +39,18 @@ export async function listStudies(
   db: DbOrTx,
   page: Page = { limit: 100, offset: 0 },
 ): Promise<{ rows: StudySummary[]; total: number }> {
+  const { rows, total } = await studyPage(db, page);
+  return { rows: rows.map(({ study, counts }) => toStudySummary(study, counts)), total };
+}
+
+/**
+ * One page of studies, newest first, with their counts (five grouped queries for the whole
+ * page) and the total: what the API's list and the dashboard's list are both made of.
+ */
+export async function studyPage(
+  db: DbOrTx,
+  page: Page,
+): Promise<{ rows: { study: StudyRow; counts: StudyCounts }[]; total: number }> {
   const [rows, [{ total } = { total: 0 }]] = await Promise.all([
     db
       .select()
@@ -52,7 +64,7 @@ export async function listStudies(
     db,
     rows.map((r) => r.id),
   );
-  return { rows: rows.map((s) => toStudySummary(s, counts.get(s.id)!)), total };
+  return { rows: rows.map((study) => ({ study, counts: counts.get(study.id)! })), total };
 }
 
 function toStudySummary(s: StudyRow, c: StudyCounts): StudySummary {
