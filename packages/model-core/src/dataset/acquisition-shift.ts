@@ -1,7 +1,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { InvalidInputError } from '@braintune/protocol';
 import { invertInsideHead } from './head-crop.js';
-import { ImageDecodeError, sniffImageFormat } from './preprocess.js';
+import { decodeScan, type DecodedScan } from './preprocess.js';
 
 /**
  * Deterministic changes of acquisition, applied to a scan's ORIGINAL bytes before the normal
@@ -55,12 +55,8 @@ export const ACQUISITION_SHIFTS: readonly NamedAcquisitionShift[] = [
   { name: 'invert', shift: { kind: 'invert' } },
 ];
 
-interface RawImage {
-  data: Buffer;
-  width: number;
-  height: number;
-  channels: 1 | 2 | 3 | 4;
-}
+/** Decoded pixels (decodeScan: EXIF orientation applied, alpha flattened onto black, as preprocessing does). */
+type RawImage = Omit<DecodedScan, 'format'>;
 
 function assertShift(shift: AcquisitionShift): void {
   const bad = (what: string): never => {
@@ -92,20 +88,6 @@ function assertShift(shift: AcquisitionShift): void {
     case 'invert':
       break;
   }
-}
-
-/** Decodes to raw pixels, EXIF orientation applied and alpha flattened onto black (as preprocessing does). */
-async function decodeRaw(bytes: Buffer): Promise<RawImage> {
-  const format = sniffImageFormat(bytes);
-  if (!format) throw new ImageDecodeError('not an image (no JPEG/PNG/WebP/GIF/TIFF signature)');
-  const image = sharp(bytes, { failOn: 'error', animated: false });
-  const meta = await image.metadata();
-  if (meta.hasAlpha) image.flatten({ background: { r: 0, g: 0, b: 0 } });
-  const { data, info } = await image
-    .autoOrient()
-    .raw({ depth: 'uchar' })
-    .toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
 function fromRaw(raw: RawImage): Sharp {
@@ -220,7 +202,7 @@ export async function applyAcquisitionShift(bytes: Buffer, shift: AcquisitionShi
   assertShift(shift);
   let raw: RawImage;
   try {
-    raw = await decodeRaw(bytes);
+    raw = await decodeScan(bytes);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new InvalidInputError(`cannot apply an acquisition shift: ${reason}`, 'pass a JPEG or PNG scan', {
