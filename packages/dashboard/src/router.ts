@@ -18,6 +18,7 @@ import {
   PromoteRequestSchema,
   RegistryService,
   asDatabaseUnavailable,
+  closeQueue,
   crossSiteGuard,
   requireApiToken,
   requireApiTokenForMutations,
@@ -113,7 +114,7 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   router.close = async () => {
     await hub.stop();
     predictor.dispose();
-    await ownQueue?.close();
+    if (ownQueue) await closeQueue(ownQueue);
   };
 
   // A page on another site must not promote, move aliases or drive Bull Board through a browser.

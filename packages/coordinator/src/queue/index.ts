@@ -1,4 +1,4 @@
-export { createRedis, deleteKeysWithPrefix } from './connection.js';
+export { closeQueue, createRedis, deleteKeysWithPrefix } from './connection.js';
 export {
   TrialQueue,
   rungPriority,

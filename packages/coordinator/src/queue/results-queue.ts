@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { closeQueue } from './connection.js';
 import {
   RESULTS_QUEUE,
   WorkerEventSchema,
@@ -24,6 +25,6 @@ export class ResultsQueue {
   }
 
   close(): Promise<void> {
-    return this.queue.close();
+    return closeQueue(this.queue);
   }
 }

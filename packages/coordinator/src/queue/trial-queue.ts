@@ -1,5 +1,6 @@
 import { Queue, type Job, type JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { closeQueue } from './connection.js';
 import {
   TRIAL_QUEUE,
   TrialJobDataSchema,
@@ -97,6 +98,6 @@ export class TrialQueue {
   }
 
   close(): Promise<void> {
-    return this.queue.close();
+    return closeQueue(this.queue);
   }
 }

@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { Queue } from 'bullmq';
+import { closeQueue } from '../queue/connection.js';
 import type { Redis } from 'ioredis';
 import {
   PREPARE_QUEUE,
@@ -90,7 +91,7 @@ export class PreparationJobs {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await closeQueue(this.queue);
   }
 }
 
