@@ -15,6 +15,7 @@ import {
   AliasRequestSchema,
   LeaderboardQuerySchema,
   ListStudiesQuerySchema,
+  PageQuerySchema,
   PromoteRequestSchema,
   RegistryService,
   asDatabaseUnavailable,
@@ -207,8 +208,11 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   );
 
   // ------------------------------------------------------------ registry
-  router.get('/api/models', async (_req, res) => {
-    res.json({ models: await registry.listModels() });
+  router.get('/api/models', async (req, res) => {
+    const page = PageQuerySchema.parse(req.query);
+    const { models, total } = await registry.listModels(page);
+    setPageHeaders(req, res, page, models.length, total);
+    res.json({ models });
   });
   router.get('/api/models/:name', async (req, res) => {
     res.json(await registry.getModel(req.params.name));
@@ -265,13 +269,13 @@ function poolOf(db: Db): pg.Pool {
 
 /** The production version of the only model, when a caller names none. */
 async function defaultModelRef(registry: RegistryService): Promise<string> {
-  const models = await registry.listModels();
-  if (models.length === 1)
+  const { models, total } = await registry.listModels({ limit: 1, offset: 0 });
+  if (total === 1)
     return `${models[0]!.name}@${'production' in models[0]!.aliases ? 'production' : `v${models[0]!.versions[0]?.version ?? 1}`}`;
   throw new HttpError(
     400,
-    models.length === 0 ? 'the registry has no model yet' : 'name the model version in the field "model"',
-    models.length === 0 ? 'promote a trial first' : `e.g. model=${models[0]!.name}@production`,
+    total === 0 ? 'the registry has no model yet' : 'name the model version in the field "model"',
+    total === 0 ? 'promote a trial first' : `e.g. model=${models[0]!.name}@production`,
   );
 }
 

@@ -343,6 +343,21 @@ describe('registry', () => {
     expect((await readdir(join(artifactsDir, 'registry', 'race'))).sort()).toEqual(['v1', 'v2', 'v3']);
   });
 
+  it('pages the models by name, each page holding only its own versions and aliases', async () => {
+    const first = await fetch(`${base}/api/models?limit=1`);
+    expect(first.headers.get('x-total-count')).toBe('2');
+    expect(first.headers.get('link')).toBe('</api/models?limit=1&offset=1>; rel="next"');
+    const second = await fetch(`${base}/api/models?limit=1&offset=1`);
+    expect(second.headers.get('link')).toBeNull();
+    type Listed = { models: { name: string; versions: { version: number }[]; aliases: object }[] };
+    const [a, b] = [((await first.json()) as Listed).models, ((await second.json()) as Listed).models];
+    expect([...a, ...b].map((m) => m.name)).toEqual(['brain-mri', 'race']);
+    expect(b[0]!.versions.map((v) => v.version)).toEqual([3, 2, 1]);
+    expect(b[0]!.aliases).toEqual({});
+    expect(Object.keys(a[0]!.aliases)).toEqual(['production', 'staging']);
+    expect((await fetch(`${base}/api/models?limit=0`)).status).toBe(400);
+  });
+
   it('downloads a version as a tfjs model (model.json + weights.bin) that loads and predicts like the checkpoint', async () => {
     const res = await fetch(`${base}/api/models/brain-mri/versions/2/download`);
     expect(res.status).toBe(200);

@@ -5,6 +5,7 @@ import { BraintuneError, InvalidInputError, NotFoundError, apiUrl, readEnv } fro
 import type { z } from 'zod';
 import {
   ListModelsResponseSchema,
+  MAX_PAGE_SIZE,
   PromoteResultSchema,
   RegistryPredictionSchema,
   type ModelInfo,
@@ -71,8 +72,17 @@ export function promote(input: {
   });
 }
 
+/** Every registered model: the API pages them, so this reads page after page. */
 export async function listModels(): Promise<ModelInfo[]> {
-  return (await callApi('/api/models', ListModelsResponseSchema)).models;
+  const all: ModelInfo[] = [];
+  for (;;) {
+    const { models } = await callApi(
+      `/api/models?limit=${MAX_PAGE_SIZE}&offset=${all.length}`,
+      ListModelsResponseSchema,
+    );
+    all.push(...models);
+    if (models.length < MAX_PAGE_SIZE) return all;
+  }
 }
 
 /** One scan through `POST /api/predict` with a registry version (`NAME`, `NAME@ALIAS`, `NAME@vN`). */

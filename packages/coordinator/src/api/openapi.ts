@@ -129,7 +129,8 @@ const ROUTES: Route[] = [
     method: 'get',
     path: '/api/models',
     tag: 'registry',
-    summary: 'Registered models with their versions, aliases and alias history',
+    summary: 'Registered models by name, with their versions, aliases and alias history',
+    query: PageQuerySchema,
     ok: { description: 'models', schema: ListModelsResponseSchema },
   },
   {

@@ -29,7 +29,10 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
  * the queue's start-up (it asks Redis for its version) when the connection is shared, so a
  * caller that disconnects right after would leave that request to reject with nobody listening.
  */
-export async function closeQueue(queue: { waitUntilReady(): Promise<unknown>; close(): Promise<void> }): Promise<void> {
+export async function closeQueue(queue: {
+  waitUntilReady(): Promise<unknown>;
+  close(): Promise<void>;
+}): Promise<void> {
   await queue.waitUntilReady().catch(() => undefined);
   await queue.close();
 }

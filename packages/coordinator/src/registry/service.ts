@@ -1,6 +1,6 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { ArtifactStore } from '@braintune/artifacts';
 import { InvalidInputError, NotFoundError, type Logger, type TestSetScores } from '@braintune/protocol';
 import {
@@ -30,6 +30,7 @@ import {
 
 export type { VersionMetrics } from './promote-source.js';
 export type { EnsembleMember } from './ensemble.js';
+import type { Page } from '../read-model/page.js';
 import { assertAlias, assertModelName, formatModelRef, parseModelRef, type ModelRef } from './model-ref.js';
 
 export interface VersionInfo {
@@ -308,9 +309,13 @@ export class RegistryService {
     return this.setAlias(model, alias, last.fromVersion, by);
   }
 
-  async listModels(): Promise<ModelInfo[]> {
-    const names = await this.db.select().from(models).orderBy(asc(models.name));
-    return Promise.all(names.map((m) => this.describe(m)));
+  /** One page of models by name, each with its versions, aliases and alias history; and how many there are. */
+  async listModels(page: Page = { limit: 1000, offset: 0 }): Promise<{ models: ModelInfo[]; total: number }> {
+    const [rows, [count]] = await Promise.all([
+      this.db.select().from(models).orderBy(asc(models.name)).limit(page.limit).offset(page.offset),
+      this.db.select({ total: sql<number>`count(*)::int` }).from(models),
+    ]);
+    return { models: await this.describe(rows), total: count?.total ?? 0 };
   }
 
   async getModel(name: string): Promise<ModelInfo> {
@@ -321,50 +326,59 @@ export class RegistryService {
         `no model named ${name}`,
         'promote a trial first (braintune promote STUDY --model NAME)',
       );
-    return this.describe(m);
+    return (await this.describe([m]))[0]!;
   }
 
-  private async describe(m: typeof models.$inferSelect): Promise<ModelInfo> {
+  /** Three queries for any number of models (not three per model). */
+  private async describe(rows: (typeof models.$inferSelect)[]): Promise<ModelInfo[]> {
+    if (rows.length === 0) return [];
+    const names = rows.map((m) => m.name);
     const [versions, aliases, history] = await Promise.all([
       this.db
         .select({ v: modelVersions, studyName: studies.name })
         .from(modelVersions)
         .leftJoin(studies, eq(studies.id, modelVersions.studyId))
-        .where(eq(modelVersions.modelName, m.name))
+        .where(inArray(modelVersions.modelName, names))
         .orderBy(desc(modelVersions.version)),
       this.db
         .select()
         .from(modelAliases)
-        .where(eq(modelAliases.modelName, m.name))
+        .where(inArray(modelAliases.modelName, names))
         .orderBy(asc(modelAliases.alias)),
       this.db
         .select()
         .from(aliasEvents)
-        .where(eq(aliasEvents.modelName, m.name))
+        .where(inArray(aliasEvents.modelName, names))
         .orderBy(desc(aliasEvents.id)),
     ]);
-    const aliasMap = Object.fromEntries(aliases.map((a) => [a.alias, a.version]));
-    return {
-      name: m.name,
-      description: m.description,
-      createdAt: m.createdAt.toISOString(),
-      versions: versions.map(({ v, studyName }) =>
-        toVersionInfo(
-          v,
-          studyName,
-          aliases.filter((a) => a.version === v.version).map((a) => a.alias),
-        ),
-      ),
-      aliases: aliasMap,
-      history: history.map((h) => ({
-        alias: h.alias,
-        fromVersion: h.fromVersion,
-        toVersion: h.toVersion,
-        at: h.at.toISOString(),
-        by: h.by,
-        rollback: h.fromVersion !== null && h.toVersion < h.fromVersion,
-      })),
-    };
+    return rows.map((m) => {
+      const own = aliases.filter((a) => a.modelName === m.name);
+      return {
+        name: m.name,
+        description: m.description,
+        createdAt: m.createdAt.toISOString(),
+        versions: versions
+          .filter(({ v }) => v.modelName === m.name)
+          .map(({ v, studyName }) =>
+            toVersionInfo(
+              v,
+              studyName,
+              own.filter((a) => a.version === v.version).map((a) => a.alias),
+            ),
+          ),
+        aliases: Object.fromEntries(own.map((a) => [a.alias, a.version])),
+        history: history
+          .filter((h) => h.modelName === m.name)
+          .map((h) => ({
+            alias: h.alias,
+            fromVersion: h.fromVersion,
+            toVersion: h.toVersion,
+            at: h.at.toISOString(),
+            by: h.by,
+            rollback: h.fromVersion !== null && h.toVersion < h.fromVersion,
+          })),
+      };
+    });
   }
 
   /**
