@@ -14,7 +14,7 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { eq } from 'drizzle-orm';
@@ -272,6 +272,13 @@ seed: 11
     batches: stats.batches,
     eventsPerBatch: Number((stats.batchedEvents / Math.max(1, stats.batches)).toFixed(1)),
     coordinatorCpuFraction: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
+    /**
+     * Decisions per CPU-second of the coordinator process: its capacity once the simulated
+     * workers, Redis and Postgres no longer share its two cores (as on a real cluster).
+     */
+    decisionsPerCoordinatorCpuSecond: Math.round(stats.decisions / ((cpu.user + cpu.system) / 1e6)),
+    /** The machine's 1-minute load average at the end of the run (the issue asks for the load). */
+    loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
   };
   console.log(JSON.stringify(result));
 }

@@ -5,7 +5,7 @@ import type { Tx } from '../db/client.js';
 import { trialRungs, trials } from '../db/schema.js';
 import type { TrialQueue } from '../queue/trial-queue.js';
 import { EVENTS_CHANNEL } from './events.js';
-import type { CachedStudy } from './state-cache.js';
+import { touch, type CachedStudy } from './state-cache.js';
 import type { StudyRuntime } from './study-runtime.js';
 
 /** How long the "cancelled" flag of a study stays in Redis for its running rungs to see. */
@@ -55,8 +55,10 @@ export async function cancelQueuedWork(
       const gone = new Set(removed);
       for (const t of cached.trials) {
         for (const r of t.rungs) {
-          if ((r.status === 'queued' || r.status === 'running') && gone.has(`${t.id}:${r.rung}`))
+          if ((r.status === 'queued' || r.status === 'running') && gone.has(`${t.id}:${r.rung}`)) {
             r.status = 'cancelled';
+            touch(cached, t.id);
+          }
         }
       }
       for (const id of removed) cached.inflight.delete(id);
@@ -84,5 +86,8 @@ export async function closeCancelledTrials(tx: Tx, cached: CachedStudy): Promise
         idle.map((t) => t.id),
       ),
     );
-  for (const t of idle) t.status = 'cancelled';
+  for (const t of idle) {
+    t.status = 'cancelled';
+    touch(cached, t.id);
+  }
 }

@@ -10,7 +10,7 @@ import type { Tx } from '../db/client.js';
 import { studies, trialRungs, trials } from '../db/schema.js';
 import { queuedRung } from '../scheduling/rung-record.js';
 import type { CompletionReason, Decision, TrialRecord } from '../scheduling/types.js';
-import type { CachedStudy } from './state-cache.js';
+import { touch, type CachedStudy } from './state-cache.js';
 import { trialSeed } from '../study/prng.js';
 
 /** `<studyId>:<index>`: with the rung this gives BullMQ job ids of the form `<studyId>:<index>:<rung>`. */
@@ -165,6 +165,7 @@ export async function applyDecisions(
         promotedTrials.push({ trial, rung });
         trial.rungs.push(queuedRung(rung));
         trial.status = 'running';
+        touch(cached, trial.id);
         cached.inflight.add(jobId);
         out.promoted++;
         break;
@@ -174,6 +175,7 @@ export async function applyDecisions(
         if (!trial || trial.status !== 'paused') break;
         // A trial that trained its last planned rung is completed; one that lost or ran out of budget is stopped.
         trial.status = d.reason === 'finished' ? 'completed' : 'stopped';
+        touch(cached, trial.id);
         (d.reason === 'finished' ? finished : stopped).push(d.trialId);
         out.stopped++;
         break;
@@ -222,7 +224,11 @@ export async function applyDecisions(
       .update(trials)
       .set({ status: 'completed', updatedAt: new Date() })
       .where(and(eq(trials.studyId, study.id), eq(trials.status, 'paused')));
-    for (const t of cached.trials) if (t.status === 'paused') t.status = 'completed';
+    for (const t of cached.trials)
+      if (t.status === 'paused') {
+        t.status = 'completed';
+        touch(cached, t.id);
+      }
     await tx
       .update(studies)
       .set({ state: 'completed', finishedAt: new Date(), updatedAt: new Date() })

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { WorkerEvent } from '@braintune/protocol';
 import type { Tx } from '../db/client.js';
 import type { RungStatusName, TrialStatusName } from '../db/schema.js';
-import type { CachedStudy } from './state-cache.js';
+import { touch, type CachedStudy } from './state-cache.js';
 import type { StudyDefinition } from './study-definition.js';
 
 type EventOf<K extends WorkerEvent['kind']> = Extract<WorkerEvent, { kind: K }>;
@@ -263,7 +263,10 @@ function cachedRung(cached: CachedStudy, trialId: string, rung: number) {
 /** Mirrors a recorded 'started'/'epoch' event into the cached study. */
 export function cacheProgress(cached: CachedStudy, e: ProgressEvent): void {
   const r = cachedRung(cached, e.trialId, e.rung);
-  if (r && r.status === 'queued') r.status = 'running';
+  if (r && r.status === 'queued') {
+    r.status = 'running';
+    touch(cached, e.trialId);
+  }
 }
 
 /** Mirrors a recorded rung outcome into the cached study. */
@@ -278,5 +281,6 @@ export function cacheClosing(cached: CachedStudy, e: ClosingEvent, row: Recorded
     if (r) r.status = 'failed';
     if (trial) trial.status = 'failed';
   }
+  touch(cached, e.trialId);
   cached.inflight.delete(e.jobId);
 }
