@@ -205,6 +205,12 @@ export async function lintK8s(
         problems.push(
           `${cw}: environment rejected by readEnv(): ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
         );
+      // Submission confines dataset paths to the data roots (coordinator, dashboard) and workers
+      // read the raw images to prepare bundles: each of them must see every root.
+      if (w.kind === 'Deployment' && ['coordinator', 'dashboard', 'worker'].includes(c.args?.[0] ?? ''))
+        for (const root of (values.BRAINTUNE_DATA_ROOTS ?? '').split(':').filter(Boolean))
+          if (!(c.volumeMounts ?? []).some((m) => root === m.mountPath || root.startsWith(`${m.mountPath}/`)))
+            problems.push(`${cw}: does not mount the data root ${root} (BRAINTUNE_DATA_ROOTS)`);
       if (c.args?.[0] === 'worker') {
         if (names.has('DATABASE_URL')) problems.push(`${cw}: workers must not get database credentials`);
         if (!c.resources?.limits?.['nvidia.com/gpu'])
@@ -404,6 +410,16 @@ describe('infra/k8s manifests', () => {
             '$1coordinater',
           ),
         /Service coordinator selects no workload/,
+      ],
+      [
+        'a worker that cannot see the data sets it prepares',
+        () =>
+          mutate(
+            'worker.yaml',
+            /\n {12}- name: datasets\n {14}mountPath: \/datasets\n {14}readOnly: true/,
+            '',
+          ),
+        /container worker: does not mount the data root \/datasets/,
       ],
       [
         'a missing secret key',

@@ -56,26 +56,28 @@ export class PreparationJobs {
 
   /** Enqueues the study's preparation if Redis has no job for it; the job's answer once it has ended, else null. */
   async poll(studyId: string, def: StudyDefinition): Promise<PrepareResult | null> {
-    const job = await this.queue.getJob(prepareJobId(studyId));
-    if (!job) {
+    const id = prepareJobId(studyId);
+    const state = await this.queue.getJobState(id);
+    if (state === 'unknown') {
       await this.enqueue(studyId, def);
       return null;
     }
-    const state = await job.getState();
+    if (state !== 'completed' && state !== 'failed') return null;
+    // Read after the state: an ended job's answer is final, whereas a job read first and asked
+    // its state second could have ended in between, its copy still without the answer.
+    const job = await this.queue.getJob(id);
+    if (!job) return null; // removed in between: the next poll enqueues it again
     if (state === 'completed') {
       const parsed = PrepareResultSchema.safeParse(job.returnvalue);
       if (parsed.success) return parsed.data;
       this.log.error({ studyId, issues: parsed.error.issues }, 'malformed prepare job result');
       return { ok: false, error: publicPreparationError(parsed.error, null, def.dataset.path) };
     }
-    if (state === 'failed') {
-      this.log.error({ studyId, err: job.failedReason }, 'prepare job failed on its last attempt');
-      return {
-        ok: false,
-        error: publicPreparationError(new Error(job.failedReason), null, def.dataset.path),
-      };
-    }
-    return null;
+    this.log.error({ studyId, err: job.failedReason }, 'prepare job failed on its last attempt');
+    return {
+      ok: false,
+      error: publicPreparationError(new Error(job.failedReason), null, def.dataset.path),
+    };
   }
 
   private async enqueue(studyId: string, def: StudyDefinition): Promise<void> {
