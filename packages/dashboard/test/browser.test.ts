@@ -89,7 +89,8 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
   beforeAll(async () => {
     await mkdir(SHOTS, { recursive: true });
     work = await mkdtemp(join(tmpdir(), 'braintune-browser-'));
-    await makePhantoms({ outDir: join(work, 'data'), perClass: 16, size: 48, seed: 5 });
+    // With lesion masks: the workers then score each trial's explanations (the pointing game).
+    await makePhantoms({ outDir: join(work, 'data'), perClass: 16, size: 48, seed: 5, masks: true });
     // An external test set from another seed of the generator.
     await makePhantoms({ outDir: join(work, 'external'), perClass: 4, size: 48, seed: 77 });
     tdb = await createTestDatabase(`bt_dash_browser_${process.pid}`);
@@ -200,6 +201,11 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     );
     expect(testCells.length).toBeGreaterThanOrEqual(3);
     expect(testCells.every((t) => /^\d\.\d+$/.test(t))).toBe(true);
+    expect(await page.textContent('th[data-key="pointing"]')).toMatch(/Points at lesion/);
+    const pointingCells = await page.$$eval('td[data-key="pointing"]', (cells) =>
+      cells.map((c) => c.textContent ?? ''),
+    );
+    expect(pointingCells.filter((t) => /^\d\.\d+$/.test(t)).length).toBeGreaterThanOrEqual(3);
     await shot('study');
 
     // 3. Trial page of the best trial.
@@ -207,6 +213,9 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await page.waitForSelector('#confusion-matrix');
     expect(await page.textContent('#classification-report')).toMatch(/macro avg/);
     expect(await page.textContent('#test-sets [data-test-set="external"]')).toMatch(/^external16/);
+    expect(await page.textContent('#pointing')).toMatch(
+      /peak inside the lesion\d\.\d+ of \d+ validation scans/,
+    );
     await shot('trial');
 
     // 4. Promote it (model brain-mri, alias production).
@@ -220,6 +229,8 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
       /test external: acc \d/,
     );
     // Promote another trial from the registry page (production → v2), then roll production back.
+    // Its trial list loads on its own: wait for it rather than read a half-filled select.
+    await page.waitForFunction(() => document.querySelectorAll('#promote-trial option').length >= 2);
     const options = await page.$$eval('#promote-trial option', (o) =>
       o.map((x) => (x as HTMLOptionElement).value),
     );

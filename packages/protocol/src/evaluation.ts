@@ -57,6 +57,24 @@ export const TestSetScoreSchema = z.object({
 });
 export type TestSetScore = z.infer<typeof TestSetScoreSchema>;
 
+/**
+ * Whether a model's explanations point at the lesion (the pointing game), on the validation
+ * scans whose lesion masks are known (phantom data sets made with `make-phantoms --masks`):
+ * the share of scans whose heatmap peak falls inside the lesion core, and the mean share of
+ * the heatmap's mass inside it. `chance` is what a uniformly random map scores. Shown beside the
+ * objective, never mixed into it.
+ */
+export const PointingScoreSchema = z.object({
+  scans: z.number().int().min(1),
+  pointingAccuracy: z.number().min(0).max(1),
+  massInside: z.number().min(0).max(1),
+  chance: z.object({ pointingAccuracy: z.number().min(0).max(1), massInside: z.number().min(0).max(1) }),
+  /** The explanation scored: method and layer (the dashboard's default explanation). */
+  method: z.string(),
+  layer: z.string(),
+});
+export type PointingScore = z.infer<typeof PointingScoreSchema>;
+
 /** Test-set scores of one trained model, keyed by test-set name. */
 export const TestSetScoresSchema = z.record(z.string(), TestSetScoreSchema);
 export type TestSetScores = z.infer<typeof TestSetScoresSchema>;

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { HyperparametersSchema, PreprocessingHyperparametersSchema } from './hyperparameters.js';
-import { EpochMetricsSchema, EvaluationSchema, TestSetScoresSchema } from './evaluation.js';
+import {
+  EpochMetricsSchema,
+  EvaluationSchema,
+  PointingScoreSchema,
+  TestSetScoresSchema,
+} from './evaluation.js';
 import { CalibrationSchema } from './calibration.js';
 
 /** BullMQ queue carrying one job per trial rung, produced by the coordinator, consumed by workers. */
@@ -122,6 +127,8 @@ export const TrialRungResultSchema = z.object({
   calibration: CalibrationSchema.nullable().optional(),
   /** Scores on the job's test sets, by name (empty when it had none or the rung diverged). */
   testScores: TestSetScoresSchema.default({}),
+  /** The pointing game on validation scans with lesion masks (null: the data set has none). */
+  pointing: PointingScoreSchema.nullable().default(null),
   error: z.string().nullable(),
 });
 export type TrialRungResult = z.infer<typeof TrialRungResultSchema>;

@@ -1,12 +1,14 @@
 import type { ArtifactStore } from '@braintune/artifacts';
 import type * as ModelCoreModule from '@braintune/model-core';
 import type * as DatasetModuleNs from '@braintune/model-core/dataset';
+import type { PointingCase } from '@braintune/model-core';
 import type { DatasetBundle } from '@braintune/model-core/dataset';
 import type {
   Calibration,
   EpochMetrics,
   Evaluation,
   Logger,
+  PointingScore,
   TestSetScores,
   TrialJobData,
   TrialOutcome,
@@ -43,6 +45,8 @@ export interface RungOutput {
   calibration?: Calibration | null;
   /** Scores on the job's external test sets, by name (absent: none were asked for). */
   testScores?: TestSetScores;
+  /** The pointing game on validation scans with lesion masks (absent or null: none). */
+  pointing?: PointingScore | null;
 }
 
 /**
@@ -57,6 +61,8 @@ type DatasetModule = typeof DatasetModuleNs;
 
 export class ModelCoreTrainer implements RungTrainer {
   private readonly bundles = new Map<string, Promise<DatasetBundle>>();
+  /** Validation scans with lesion masks, per bundle (found once: most bundles have none). */
+  private readonly pointingCases = new Map<string, Promise<PointingCase[]>>();
   // Loaded in init(): importing this package must not pull TensorFlow.js into processes
   // that only use the worker loop (simulated workers in benchmarks).
   private mc: ModelCore | null = null;
@@ -126,7 +132,9 @@ export class ModelCoreTrainer implements RungTrainer {
     } finally {
       result.model.dispose();
     }
-    const testScores = result.outcome === 'completed' ? await this.scoreTestSets(job, checkpointDir) : {};
+    const completed = result.outcome === 'completed';
+    const testScores = completed ? await this.scoreTestSets(job, checkpointDir) : {};
+    const pointing = completed ? await this.scorePointing(bundle, checkpointDir) : null;
     // The checkpoint's history spans every attempt; this call's history only what it trained.
     const state = await mc.readCheckpointState(checkpointDir);
     const all = state?.history ?? result.history;
@@ -141,7 +149,33 @@ export class ModelCoreTrainer implements RungTrainer {
       evaluation: result.evaluation,
       calibration,
       testScores,
+      pointing,
     };
+  }
+
+  /**
+   * Whether the rung's explanations point at the lesion, on the validation scans whose lesion
+   * masks are known (phantom data sets); null for any other data set. Scored on the checkpoint
+   * as loaded from disk, like the test sets.
+   */
+  private async scorePointing(bundle: DatasetBundle, checkpointDir: string): Promise<PointingScore | null> {
+    const { mc, ds } = this.modules();
+    let cases = this.pointingCases.get(bundle.hash);
+    if (!cases) {
+      cases = ds
+        .readBundleManifest(this.store, bundle.hash)
+        .then((manifest) => mc.validationPointingCases(bundle, manifest));
+      cases.catch(() => this.pointingCases.delete(bundle.hash));
+      this.pointingCases.set(bundle.hash, cases);
+    }
+    const found = await cases;
+    if (found.length === 0) return null;
+    const loaded = await mc.loadCheckpoint(checkpointDir);
+    try {
+      return mc.scorePointing(loaded.model, found, loaded.state.classes);
+    } finally {
+      loaded.model.dispose();
+    }
   }
 
   /**

@@ -203,6 +203,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         evaluation: out.evaluation,
         calibration: out.calibration ?? null,
         testScores: out.testScores ?? {},
+        pointing: out.pointing ?? null,
         error: out.outcome === 'diverged' ? 'training diverged (non-finite loss)' : null,
       };
       // The durable event first: the coordinator records it even if this process dies now.

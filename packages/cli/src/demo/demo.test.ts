@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis, deleteKeysWithPrefix, dropDatabase } from '@braintune/coordinator';
+import { createRedis, deleteKeysWithPrefix, dropDatabase, openDatabase } from '@braintune/coordinator';
+import type { PointingScore } from '@braintune/protocol';
 
 /**
  * `braintune up --demo --exit-when-done` end to end as a process: phantoms are generated, the
@@ -128,6 +129,21 @@ describe('braintune up --demo', () => {
         'pituitary_tumor',
       ]);
       expect(await readdir(path.join(phantoms, 'glioma_tumor'))).toHaveLength(12);
+      // The masks let every trial play the pointing game on its validation tumour scans.
+      const database = openDatabase(databaseUrl);
+      try {
+        const { rows } = await database.pool.query<{ pointing: PointingScore | null }>(
+          'SELECT pointing FROM trials WHERE study_id = $1',
+          [result.studyId],
+        );
+        expect(rows).toHaveLength(5);
+        for (const { pointing } of rows) {
+          expect(pointing?.scans).toBeGreaterThan(0);
+          expect(pointing?.pointingAccuracy).toBeGreaterThanOrEqual(0);
+        }
+      } finally {
+        await database.close();
+      }
     },
   );
 });

@@ -3,6 +3,7 @@ import {
   CalibrationSchema,
   CamMethodSchema,
   HyperparametersSchema,
+  PointingScoreSchema,
   TestSetScoresSchema,
 } from '@braintune/protocol';
 
@@ -102,6 +103,8 @@ export const TrialRowSchema = z.object({
   valRecall: z.record(z.string(), z.number()).nullable(),
   /** Scores of the last finished rung on each external test set, by name (shown beside `score`). */
   test: TestSetScoresSchema,
+  /** Whether the explanations point at the lesion (phantom data sets with masks), else null. */
+  pointing: PointingScoreSchema.nullable(),
   hyperparameters: HyperparametersSchema,
   workerId: z.string().nullable(),
   error: z.string().nullable(),

@@ -28,6 +28,7 @@ import type {
   DatasetRef,
   EpochMetrics,
   Hyperparameters,
+  PointingScore,
   TestSetScores,
 } from '@braintune/protocol';
 
@@ -93,6 +94,8 @@ export const trials = pgTable(
     valLoss: doublePrecision('val_loss'),
     /** External test-set scores of the last finished rung, by name; shown beside `score`, never in it. */
     testScores: jsonb('test_scores').$type<TestSetScores>(),
+    /** The pointing game of the last finished rung (phantom data sets with lesion masks); beside `score`, never in it. */
+    pointing: jsonb('pointing').$type<PointingScore>(),
     error: text('error'),
     /**
      * The sampler's snapshot: the largest `trial_rungs.result_seq` of the study when this trial was
@@ -137,6 +140,8 @@ export const trialRungs = pgTable(
     meetsConstraints: boolean('meets_constraints').notNull().default(false),
     /** External test-set scores of the model this rung produced, by name. */
     testScores: jsonb('test_scores').$type<TestSetScores>(),
+    /** Whether the explanations of the model this rung produced point at the lesion. */
+    pointing: jsonb('pointing').$type<PointingScore>(),
     /** trialJobId(trialId, rung): the BullMQ job id and the idempotency key of its results. */
     jobId: text('job_id').notNull(),
     workerId: text('worker_id'),

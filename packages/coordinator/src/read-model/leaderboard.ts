@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
-import type { TestSetScores } from '@braintune/protocol';
+import type { PointingScore, TestSetScores } from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
 import { epochMetrics, trials } from '../db/schema.js';
 import { constraintViolations, naturalValue, type MetricValues } from '../study/objective.js';
@@ -26,6 +26,8 @@ export interface LeaderboardRow {
   violations: string[];
   /** External test sets by name: shown beside the objective, never ranked on. */
   test: Record<string, { accuracy: number; macroF1: number; images: number }>;
+  /** Whether the explanations point at the lesion (phantom data sets only); never ranked on. */
+  pointing: PointingScore | null;
   /** The hyperparameters that vary across the study's trials (flattened: `augmentation.flip`). */
   hyperparameters: Record<string, unknown>;
   worker: string | null;
@@ -92,6 +94,7 @@ export async function leaderboardPage(
       meetsConstraints: t.meetsConstraints,
       violations: scored ? constraintViolations(metricValuesOf(values, recall), study.constraints) : [],
       test: testHeadlines(t.testScores),
+      pointing: t.pointing ?? null,
       // The searched hyperparameters only (the trial page has them all): a smaller payload per update.
       hyperparameters: Object.fromEntries(varying.map((k) => [k, flat[k]])),
       worker: t.workerId,

@@ -1,5 +1,11 @@
 import { asc, desc, eq } from 'drizzle-orm';
-import { NotFoundError, type Calibration, type Evaluation, type TestSetScores } from '@braintune/protocol';
+import {
+  NotFoundError,
+  type Calibration,
+  type Evaluation,
+  type PointingScore,
+  type TestSetScores,
+} from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
 import { epochMetrics, evaluations, studies, trialRungs, trials } from '../db/schema.js';
 import { naturalValue, storedObjective, type Objective } from '../study/objective.js';
@@ -29,6 +35,8 @@ export interface TrialDetail {
   calibration: Calibration | null;
   /** The last finished rung's external test-set scores, by name (not part of the objective). */
   test: TestSetScores;
+  /** The last finished rung's pointing game (phantom data sets with lesion masks), else null. */
+  pointing: PointingScore | null;
   epochs: {
     epoch: number;
     loss: number;
@@ -99,6 +107,7 @@ export async function trialDetail(db: DbOrTx, trialId: string): Promise<TrialDet
       : null,
     calibration: e?.calibration ?? null,
     test: t.testScores ?? {},
+    pointing: t.pointing ?? null,
     epochs: epochRows.map((m) => ({
       epoch: m.epoch,
       loss: m.loss,

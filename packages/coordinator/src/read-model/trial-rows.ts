@@ -111,6 +111,7 @@ function trialRow(
     valLoss: t.valLoss,
     valRecall: report ? recallOf(report) : null,
     test: t.testScores ?? {},
+    pointing: t.pointing ?? null,
     hyperparameters: t.hyperparameters,
     workerId: t.workerId,
     error: t.error,

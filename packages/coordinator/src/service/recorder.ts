@@ -173,6 +173,7 @@ function resultRow(e: EventOf<'result'>, scoring: Scoring) {
       val_loss: evaluation?.loss ?? last?.valLoss ?? null,
       // Test-set scores are stored beside the objective; `score` above never reads them.
       test_scores: completed && Object.keys(result.testScores).length > 0 ? result.testScores : null,
+      pointing: completed ? result.pointing : null,
       history: result.history,
       has_evaluation: evaluation !== null,
       eval_classes: evaluation?.classes ?? [],
@@ -207,13 +208,13 @@ export async function recordResults(
       SELECT * FROM jsonb_to_recordset(${json([...rows.values()].map((r) => r.sql))}) AS e(
              job_id text, trial_id text, study_id text, rung int, worker_id text, at_ms float8, rung_status text,
              trial_status text, completed boolean, score float8, meets boolean, error text, epochs_done int,
-             val_macro_f1 float8, val_accuracy float8, val_loss float8, test_scores jsonb, history jsonb,
+             val_macro_f1 float8, val_accuracy float8, val_loss float8, test_scores jsonb, pointing jsonb, history jsonb,
              has_evaluation boolean, eval_classes jsonb, eval_confusion jsonb, eval_report jsonb, eval_loss float8,
              calibration jsonb, checkpoint_key text)
     ), closed AS (
       UPDATE trial_rungs r
          SET status = ev.rung_status, score = ev.score, meets_constraints = ev.meets, worker_id = ev.worker_id,
-             test_scores = ev.test_scores, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
+             test_scores = ev.test_scores, pointing = ev.pointing, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
         FROM ev
        WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id
@@ -245,6 +246,7 @@ export async function recordResults(
              val_accuracy = CASE WHEN w.completed THEN w.val_accuracy ELSE t.val_accuracy END,
              val_loss = CASE WHEN w.completed THEN w.val_loss ELSE t.val_loss END,
              test_scores = CASE WHEN w.completed THEN w.test_scores ELSE t.test_scores END,
+             pointing = CASE WHEN w.completed THEN w.pointing ELSE t.pointing END,
              updated_at = now()
         FROM won w
        WHERE t.id = w.trial_id AND t.id = ANY(${keys(trialIds)})

@@ -87,6 +87,15 @@ function evaluation(score: number): Evaluation {
   };
 }
 
+const POINTING = {
+  scans: 12,
+  pointingAccuracy: 0.75,
+  massInside: 0.4,
+  chance: { pointingAccuracy: 0.05, massInside: 0.04 },
+  method: 'gradcam++',
+  layer: 'block2_conv1',
+};
+
 /** 'started', 'epoch' and a completed 'result' event per rung of the first bracket; the score grows with the trial index. */
 async function eventsFor(studyId: string, rung: number): Promise<WorkerEvent[]> {
   const open = await database.db
@@ -130,6 +139,7 @@ async function eventsFor(studyId: string, rung: number): Promise<WorkerEvent[]> 
           history: [metrics],
           evaluation: evaluation(score),
           testScores: {},
+          pointing: index === 8 ? POINTING : null,
           error: null,
         },
       },
@@ -199,7 +209,15 @@ describe('results intake (group commit)', () => {
     expect(after.filter((r) => r.rung === 1).map((r) => r.index)).toEqual([6, 7, 8]);
     expect(await trialQueue.getJob('st-batch:8:1')).toBeDefined();
     const [trial] = await database.db.select().from(trials).where(eq(trials.id, 'st-batch:0'));
-    expect(trial).toMatchObject({ status: 'stopped', epochsDone: 1, valMacroF1: 0.5 });
+    expect(trial).toMatchObject({ status: 'stopped', epochsDone: 1, valMacroF1: 0.5, pointing: null });
+    // The pointing game travels with the result onto its rung and its trial.
+    const [best] = await database.db.select().from(trials).where(eq(trials.id, 'st-batch:8'));
+    expect(best?.pointing).toEqual(POINTING);
+    const [bestRung] = await database.db
+      .select()
+      .from(trialRungs)
+      .where(eq(trialRungs.jobId, 'st-batch:8:0'));
+    expect(bestRung?.pointing).toEqual(POINTING);
     // One epoch row per rung although both the epoch event and the result carried it; one evaluation per rung.
     expect(await database.db.$count(epochMetrics, eq(epochMetrics.studyId, 'st-batch'))).toBe(9);
     expect(await database.db.$count(evaluationRows, eq(evaluationRows.studyId, 'st-batch'))).toBe(9);

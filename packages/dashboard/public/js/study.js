@@ -61,6 +61,11 @@ function columns(snap) {
       { key: `test:${name}:acc`, label: `Test ${name} acc`, num: true, test: true, get: (r) => r.test?.[name]?.accuracy ?? null, render: (r) => fmt(r.test?.[name]?.accuracy ?? null) },
       { key: `test:${name}:f1`, label: `Test ${name} macro-F1`, num: true, test: true, get: (r) => r.test?.[name]?.macroF1 ?? null, render: (r) => fmt(r.test?.[name]?.macroF1 ?? null) },
     ]),
+    // The pointing game (phantom data sets with lesion masks): informative, not ranked on.
+    ...(snap.rows.some((r) => r.pointing) ? [
+      { key: 'pointing', label: 'Points at lesion', num: true, test: true, get: (r) => r.pointing?.pointingAccuracy ?? null,
+        render: (r) => (r.pointing ? el('span', { title: `explanation peak inside the lesion on ${r.pointing.scans} validation scans (chance ${fmt(r.pointing.chance.pointingAccuracy)}); ${fmt(r.pointing.massInside)} of its mass inside` }, fmt(r.pointing.pointingAccuracy)) : '—') },
+    ] : []),
     ...classes.map((c) => ({ key: `recall:${c}`, label: `Recall ${classLabel(c)}`, num: true, get: (r) => r.recall?.[c] ?? null, render: (r) => fmt(r.recall?.[c] ?? null) })),
     { key: 'violations', label: 'Constraints', get: (r) => r.violations.length, render: (r) => (r.violations.length ? el('span.viol', { title: r.violations.join('\n') }, '✗ ' + r.violations.map(shortViolation).join('; ')) : r.objective === null ? '—' : el('span', { style: 'color:var(--good)' }, '✓')) },
     ...hpKeys.map((k) => ({ key: `hp:${k}`, label: k, num: true, get: (r) => hpValue(r.hyperparameters[k]), render: (r) => fmtHp(r.hyperparameters[k]) })),

@@ -59,6 +59,16 @@ function testSetsTable(test, classes) {
   );
 }
 
+/** Does the explanation point at the lesion? Only phantom data sets carry the lesion masks to tell. */
+function pointingPanel(p) {
+  if (!p) return null;
+  return el('div.panel', { id: 'pointing' }, el('h2', {}, 'Explanations: pointing game (not ranked on)'),
+    el('dl.kv', {},
+      el('dt', {}, 'peak inside the lesion'), el('dd', {}, `${fmt(p.pointingAccuracy)} of ${p.scans} validation scans (a random map: ${fmt(p.chance.pointingAccuracy)})`),
+      el('dt', {}, 'heatmap mass inside'), el('dd', {}, `${fmt(p.massInside)} (a random map: ${fmt(p.chance.massInside)})`),
+      el('dt', {}, 'explanation'), el('dd', {}, `${p.method} on ${p.layer}`)));
+}
+
 function hpList(hp) {
   const flat = [];
   const walk = (obj, prefix) => Object.entries(obj).forEach(([k, v]) => (v && typeof v === 'object' ? walk(v, `${prefix}${k}.`) : flat.push([`${prefix}${k}`, v])));
@@ -102,6 +112,7 @@ async function load() {
       el('div.panel', {}, el('h2', {}, 'Classification report'), data.evaluation ? reportTable(data.evaluation.report) : el('div.empty', {}, 'No evaluation yet.'), data.reportText ? el('details', {}, el('summary', {}, 'as text'), el('pre.report', {}, data.reportText)) : null, calibrationNote(data.calibration)),
     ),
     testSetsTable(data.test ?? {}, data.evaluation?.classes ?? Object.keys(Object.values(data.test ?? {})[0]?.perClass ?? {})),
+    pointingPanel(data.pointing),
     el('div.grid2', {}, el('div.panel', {}, el('h2', {}, 'Validation macro-F1 and accuracy'), f1), el('div.panel', {}, el('h2', {}, 'Loss (train and validation)'), loss)),
     el('div.grid2', {},
       el('div.panel', {}, el('h2', {}, 'Hyperparameters'), hpList(t.hyperparameters)),

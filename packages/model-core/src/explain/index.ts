@@ -35,3 +35,4 @@ export {
   type PointingCase,
   type PointingReport,
 } from './pointing-eval.js';
+export { POINTING_CASES_PER_TRIAL, scorePointing, validationPointingCases } from './validation-pointing.js';
