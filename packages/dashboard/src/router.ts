@@ -35,6 +35,8 @@ import {
   CamMethodSchema,
   ExplainOptionsSchema,
   InvalidInputError,
+  PREPARE_QUEUE,
+  RESULTS_QUEUE,
   TRIAL_QUEUE,
   createLogger,
   publicMessage,
@@ -107,6 +109,12 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
       ? new Queue(TRIAL_QUEUE, { connection: deps.redis, prefix: deps.prefix })
       : null;
   const trialQueue = deps.trialQueue ?? ownQueue;
+  // Bull Board also shows the queues behind the trials: worker events and data-set preparations.
+  const sideQueues = deps.redis
+    ? [RESULTS_QUEUE, PREPARE_QUEUE].map(
+        (name) => new Queue(name, { connection: deps.redis!, prefix: deps.prefix }),
+      )
+    : [];
   const metrics = createMetricsRegistry({ db: deps.db, trialQueue, logger });
   const guard = requireApiToken(apiToken);
   const json = express.json({ limit: '1mb' });
@@ -115,7 +123,7 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
   router.close = async () => {
     await hub.stop();
     predictor.dispose();
-    if (ownQueue) await closeQueue(ownQueue);
+    for (const queue of [...(ownQueue ? [ownQueue] : []), ...sideQueues]) await closeQueue(queue);
   };
 
   // A page on another site must not promote, move aliases or drive Bull Board through a browser.
@@ -174,7 +182,9 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
     const serverAdapter = new ExpressAdapter();
     serverAdapter.setBasePath('/queues');
     createBullBoard({
-      queues: [new BullMQAdapter(trialQueue, { readOnlyMode: Boolean(apiToken) })],
+      queues: [trialQueue, ...sideQueues].map(
+        (queue) => new BullMQAdapter(queue, { readOnlyMode: Boolean(apiToken) }),
+      ),
       // @bull-board/express bundles its own copy of @bull-board/api: same shape, distinct type.
       serverAdapter: serverAdapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
       options: { uiConfig: { boardTitle: 'braintune queues' } },

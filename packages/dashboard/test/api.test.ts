@@ -599,5 +599,12 @@ describe('live leaderboard and operations endpoints', () => {
     const queues = await fetch(`${base}/queues`);
     expect(queues.status).toBe(200);
     expect(await queues.text()).toMatch(/<html/i);
+    // The board shows the trial queue and the two behind it: worker events and preparations.
+    const board = (await (await fetch(`${base}/queues/api/queues`)).json()) as { queues: { name: string }[] };
+    expect(board.queues.map((q) => q.name).sort()).toEqual([
+      'braintune-prepare',
+      'braintune-results',
+      'braintune-trials',
+    ]);
   });
 });
