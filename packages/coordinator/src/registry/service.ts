@@ -27,10 +27,10 @@ import {
   type PromoteSource,
   type VersionMetrics,
 } from './promote-source.js';
+import type { Page } from '../read-model/page.js';
 
 export type { VersionMetrics } from './promote-source.js';
 export type { EnsembleMember } from './ensemble.js';
-import type { Page } from '../read-model/page.js';
 import { assertAlias, assertModelName, formatModelRef, parseModelRef, type ModelRef } from './model-ref.js';
 
 export interface VersionInfo {

@@ -1,6 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { Queue } from 'bullmq';
-import { closeQueue } from '../queue/connection.js';
 import type { Redis } from 'ioredis';
 import {
   PREPARE_QUEUE,
@@ -14,6 +13,7 @@ import {
 } from '@braintune/protocol';
 import type { Db } from '../db/client.js';
 import { studies } from '../db/schema.js';
+import { closeQueue } from '../queue/connection.js';
 import { StudyConfigError } from '../study/problems.js';
 import { EVENTS_CHANNEL } from './events.js';
 import type { StudyDefinition } from './study-definition.js';
