@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import {
   canonicalPreprocessing,
   trialJobId,
@@ -7,7 +7,7 @@ import {
   type TrialJobData,
 } from '@braintune/protocol';
 import type { Tx } from '../db/client.js';
-import { studies, trialRungs, trials } from '../db/schema.js';
+import { studies, trials, type trialRungs } from '../db/schema.js';
 import { queuedRung } from '../scheduling/rung-record.js';
 import type { CompletionReason, Decision, TrialRecord } from '../scheduling/types.js';
 import { touch, type CachedStudy } from './state-cache.js';
@@ -187,36 +187,11 @@ export async function applyDecisions(
     }
   }
 
-  if (newTrials.length > 0) await tx.insert(trials).values(newTrials);
-  if (newRungs.length > 0) await tx.insert(trialRungs).values(newRungs).onConflictDoNothing();
-  if (promotedTrials.length > 0) {
-    // One statement for all promotions of this decision round.
-    const rows = sql.join(
-      promotedTrials.map((p) => sql`(${p.trial.id}, ${p.rung.rung}::int)`),
-      sql`, `,
-    );
-    // The rung resumes from the checkpoint its trial's last finished rung committed.
-    const updated = await tx.execute<{ id: string; checkpoint_key: string }>(
-      sql`UPDATE trials SET status = 'running', current_rung = v.rung, updated_at = now() FROM (VALUES ${rows}) AS v(id, rung) WHERE trials.id = v.id RETURNING trials.id, trials.checkpoint_key`,
-    );
-    const keys = new Map(updated.rows.map((r) => [r.id, r.checkpoint_key]));
-    for (const { trial, rung } of promotedTrials) {
-      const key = keys.get(trial.id);
-      if (key === undefined) throw new Error(`promoted trial ${trial.id} has no row`);
-      out.jobs.push(jobData(study, trial, trial.index, rung, key));
-    }
-  }
-  if (stopped.length > 0) {
-    await tx
-      .update(trials)
-      .set({ status: 'stopped', updatedAt: new Date() })
-      .where(inArray(trials.id, stopped));
-  }
-  if (finished.length > 0) {
-    await tx
-      .update(trials)
-      .set({ status: 'completed', updatedAt: new Date() })
-      .where(inArray(trials.id, finished));
+  const keys = await writeDecisions(tx, { newTrials, newRungs, promotedTrials, stopped, finished });
+  for (const { trial, rung } of promotedTrials) {
+    const key = keys.get(trial.id);
+    if (key === undefined) throw new Error(`promoted trial ${trial.id} has no row`);
+    out.jobs.push(jobData(study, trial, trial.index, rung, key));
   }
   if (out.completed) {
     // Trials that ended their last rung without being stopped are the finished ones.
@@ -235,4 +210,84 @@ export async function applyDecisions(
       .where(eq(studies.id, study.id));
   }
   return out;
+}
+
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+const ids = (values: readonly string[]) => sql`${sql.param([...values])}::text[]`;
+
+/**
+ * One statement for a decision round: new trials and rungs, promoted, stopped and finished
+ * trials (each list travels as one JSON or array parameter, so the statement text never
+ * changes with the batch). Building a multi-row insert per round through the query builder
+ * cost more CPU than the database spent on it. Returns the promoted trials' committed
+ * checkpoints, which their rungs resume from.
+ */
+async function writeDecisions(
+  tx: Tx,
+  w: {
+    newTrials: (typeof trials.$inferInsert)[];
+    newRungs: (typeof trialRungs.$inferInsert)[];
+    promotedTrials: { trial: TrialRecord; rung: { rung: number } }[];
+    stopped: string[];
+    finished: string[];
+  },
+): Promise<Map<string, string>> {
+  if (
+    w.newTrials.length +
+      w.newRungs.length +
+      w.promotedTrials.length +
+      w.stopped.length +
+      w.finished.length ===
+    0
+  )
+    return new Map();
+  const trialRows = w.newTrials.map((t) => ({
+    id: t.id,
+    study_id: t.studyId,
+    index: t.index,
+    bracket: t.bracket ?? null,
+    iteration: t.iteration ?? null,
+    hyperparameters: t.hyperparameters,
+    hp_hash: t.hpHash,
+    seed: t.seed,
+    checkpoint_key: t.checkpointKey,
+    status: t.status,
+    current_rung: t.currentRung,
+    epochs_done: t.epochsDone,
+  }));
+  const rungRows = w.newRungs.map((r) => ({
+    trial_id: r.trialId,
+    study_id: r.studyId,
+    job_id: r.jobId,
+    rung: r.rung,
+    from_epoch: r.fromEpoch,
+    to_epoch: r.toEpoch,
+  }));
+  const promoted = w.promotedTrials.map((p) => ({ id: p.trial.id, rung: p.rung.rung }));
+  const res = await tx.execute<{ id: string; checkpoint_key: string }>(sql`
+    WITH new_trials AS (
+      INSERT INTO trials (id, study_id, index, bracket, iteration, hyperparameters, hp_hash, seed, checkpoint_key,
+                          status, current_rung, epochs_done)
+      SELECT * FROM jsonb_to_recordset(${json(trialRows)}) AS t(id text, study_id text, index int, bracket int,
+             iteration int, hyperparameters jsonb, hp_hash text, seed bigint, checkpoint_key text, status text,
+             current_rung int, epochs_done int)
+      RETURNING 1
+    ), new_rungs AS (
+      INSERT INTO trial_rungs (trial_id, study_id, job_id, rung, from_epoch, to_epoch)
+      SELECT * FROM jsonb_to_recordset(${json(rungRows)}) AS r(trial_id text, study_id text, job_id text, rung int,
+             from_epoch int, to_epoch int)
+      ON CONFLICT DO NOTHING
+      RETURNING 1
+    ), stopped AS (
+      UPDATE trials SET status = 'stopped', updated_at = now() WHERE id = ANY(${ids(w.stopped)}) RETURNING 1
+    ), finished AS (
+      UPDATE trials SET status = 'completed', updated_at = now() WHERE id = ANY(${ids(w.finished)}) RETURNING 1
+    ), promoted AS (
+      UPDATE trials SET status = 'running', current_rung = p.rung, updated_at = now()
+        FROM jsonb_to_recordset(${json(promoted)}) AS p(id text, rung int)
+       WHERE trials.id = p.id AND trials.id = ANY(${ids(promoted.map((p) => p.id))})
+      RETURNING trials.id, trials.checkpoint_key
+    )
+    SELECT id, checkpoint_key FROM promoted`);
+  return new Map(res.rows.map((r) => [r.id, r.checkpoint_key]));
 }
