@@ -1,5 +1,6 @@
+import { userInfo } from 'node:os';
 import type { z } from 'zod';
-import { BraintuneError, apiUrl, readEnv } from '@braintune/protocol';
+import { BraintuneError, InvalidInputError, NotFoundError, apiUrl, readEnv } from '@braintune/protocol';
 
 /** Settings of a braintune cluster from the environment (DATABASE_URL, REDIS_URL, ARTIFACT_ROOT, PORT, …). */
 export function clusterSettings() {
@@ -40,33 +41,34 @@ export function parseResponse<S extends z.ZodType>(
 
 /**
  * Calls the braintune REST API at BRAINTUNE_URL (default http://localhost:$PORT) and returns
- * the JSON body parsed with `schema`; API errors (`{error, hint}`) become BraintuneErrors.
+ * the JSON body parsed with `schema`. Every command that talks to a running cluster goes through
+ * here, so a laptop needs neither database credentials nor the artifact store. API errors
+ * (`{error, hint, issues}`) become typed BraintuneErrors.
  */
 export async function callApi<S extends z.ZodType>(
-  method: 'GET' | 'POST',
   path: string,
   schema: S,
-  body?: { text: string; contentType: string },
+  init: RequestInit = {},
 ): Promise<z.infer<S>> {
   const base = clusterSettings().apiUrl;
   const url = new URL(path, base);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (body) headers['content-type'] = body.contentType;
+  const method = init.method ?? 'GET';
+  const headers = new Headers(init.headers);
+  headers.set('accept', 'application/json');
+  headers.set('X-Braintune-User', `${process.env.USER ?? userInfo().username} (cli)`);
   // The API token also grants reads; a read-only client may hold only BRAINTUNE_READ_TOKEN.
   const token =
     process.env.BRAINTUNE_API_TOKEN || (method === 'GET' ? process.env.BRAINTUNE_READ_TOKEN : undefined);
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (token) headers.set('authorization', `Bearer ${token}`);
   let res: Response;
   try {
-    res = await fetch(url, { method, headers, ...(body ? { body: body.text } : {}) });
+    res = await fetch(url, { ...init, method, headers });
   } catch (err) {
     throw new BraintuneError(
       `cannot reach the braintune API at ${base}`,
       'unavailable',
-      'start it with `braintune up` (or `braintune coordinator`), or set BRAINTUNE_URL',
-      {
-        cause: err,
-      },
+      'start it with `braintune up` (or `braintune coordinator` and `braintune dashboard`), or set BRAINTUNE_URL',
+      { cause: err },
     );
   }
   const text = await res.text();
@@ -76,14 +78,23 @@ export async function callApi<S extends z.ZodType>(
   } catch {
     json = null;
   }
-  if (!res.ok) {
-    const e = (json ?? {}) as { error?: string; hint?: string; issues?: { path: string; message: string }[] };
-    const details = e.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? '';
-    throw new BraintuneError(
-      `${e.error ?? `HTTP ${res.status}`}${details}`,
-      res.status === 404 ? 'not_found' : 'api_error',
-      e.hint,
-    );
-  }
+  if (!res.ok) throw apiError(res.status, json);
   return parseResponse(schema, json, base, `${method} ${url.pathname}`);
+}
+
+/** The typed error of an API error answer, with its hint and the fields it names. */
+function apiError(status: number, json: unknown): BraintuneError {
+  const e = (json ?? {}) as {
+    error?: string;
+    message?: string;
+    hint?: string;
+    issues?: { path: string; message: string }[];
+  };
+  // The dashboard's routes answer {error: code, message}; the coordinator's {error: message}.
+  const message = `${e.message ?? e.error ?? `HTTP ${status}`}${e.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? ''}`;
+  if (status === 401)
+    return new BraintuneError(message, 'unauthorized', "set BRAINTUNE_API_TOKEN to the server's token");
+  if (status === 404) return new NotFoundError(message, e.hint);
+  if (status === 400 || status === 413) return new InvalidInputError(message, e.hint);
+  return new BraintuneError(message, 'api_error', e.hint);
 }

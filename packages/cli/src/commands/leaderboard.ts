@@ -60,7 +60,6 @@ export function register(program: Command): void {
     .action(async (studyId: string, opts: { watch?: boolean; json?: boolean }) => {
       for (;;) {
         const rows = await callApi(
-          'GET',
           `/api/studies/${encodeURIComponent(studyId)}/trials?sort=objective`,
           z.array(TrialRowSchema),
         );

@@ -23,7 +23,7 @@ export interface StatusLine {
 }
 
 export async function fetchSummary(studyId: string): Promise<StudySummary> {
-  return callApi('GET', `/api/studies/${encodeURIComponent(studyId)}`, StudySummarySchema);
+  return callApi(`/api/studies/${encodeURIComponent(studyId)}`, StudySummarySchema);
 }
 
 export function toStatusLine(s: StudySummary): StatusLine {

@@ -13,8 +13,8 @@ async function fetchSnapshot(studyId: string): Promise<Snapshot> {
   const id = encodeURIComponent(studyId);
   const [summary, trials, workers] = await Promise.all([
     fetchSummary(studyId),
-    callApi('GET', `/api/studies/${id}/trials?sort=objective`, z.array(TrialRowSchema)),
-    callApi('GET', '/api/workers', z.array(WorkerRowSchema)),
+    callApi(`/api/studies/${id}/trials?sort=objective`, z.array(TrialRowSchema)),
+    callApi('/api/workers', z.array(WorkerRowSchema)),
   ]);
   return { summary, trials, workers };
 }
@@ -37,7 +37,11 @@ export function register(program: Command): void {
         );
       }
       const contentType = file.endsWith('.json') ? 'application/json' : 'application/yaml';
-      const res = await callApi('POST', '/api/studies', SubmitResponseSchema, { text, contentType });
+      const res = await callApi('/api/studies', SubmitResponseSchema, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: text,
+      });
       if (!opts.json)
         console.log(
           `submitted study ${res.studyId}${res.plannedRungs ? ` (${res.plannedRungs} trial rungs planned)` : ''}`,

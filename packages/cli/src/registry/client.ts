@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { basename } from 'node:path';
-import { BraintuneError, InvalidInputError, NotFoundError, apiUrl, readEnv } from '@braintune/protocol';
 import type { z } from 'zod';
+import { InvalidInputError } from '@braintune/protocol';
 import {
   ListModelsResponseSchema,
   MAX_PAGE_SIZE,
@@ -13,50 +12,11 @@ import {
   type SameShape,
 } from '@braintune/coordinator';
 import type { RegistryPrediction } from '@braintune/dashboard';
-import { parseResponse } from '../api-client.js';
+import { callApi } from '../api-client.js';
 
 // RegistryPrediction is the dashboard's own interface; this fails `tsc` if the schema drifts from it.
 const predictionSchemaMatches: SameShape<z.infer<typeof RegistryPredictionSchema>, RegistryPrediction> = true;
 void predictionSchemaMatches;
-
-/**
- * The registry commands talk to the running dashboard API (BRAINTUNE_URL, default
- * http://localhost:$PORT) with BRAINTUNE_API_TOKEN, like `submit` and `status` do, so a
- * laptop needs neither database credentials nor the artifact store.
- */
-export async function callApi<S extends z.ZodType>(
-  path: string,
-  schema: S,
-  init: RequestInit = {},
-): Promise<z.infer<S>> {
-  const env = readEnv();
-  const base = apiUrl(env);
-  const headers = new Headers(init.headers);
-  const token = env.BRAINTUNE_API_TOKEN ?? env.BRAINTUNE_READ_TOKEN;
-  if (token) headers.set('Authorization', `Bearer ${token}`);
-  headers.set('X-Braintune-User', `${process.env.USER ?? userInfo().username} (cli)`);
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, base), { ...init, headers });
-  } catch (err) {
-    throw new BraintuneError(
-      `cannot reach the braintune API at ${base}`,
-      'unavailable',
-      'start it with `braintune up` (or `braintune dashboard`), or set BRAINTUNE_URL',
-      { cause: err },
-    );
-  }
-  const body = (await res.json().catch(() => ({}))) as { message?: string; error?: string; hint?: string };
-  if (!res.ok) {
-    const message = body.message ?? body.error ?? `HTTP ${res.status}`;
-    if (res.status === 401)
-      throw new BraintuneError(message, 'unauthorized', "set BRAINTUNE_API_TOKEN to the server's token");
-    if (res.status === 404) throw new NotFoundError(message, body.hint);
-    if (res.status === 400 || res.status === 413) throw new InvalidInputError(message, body.hint);
-    throw new BraintuneError(message, 'api_error', body.hint);
-  }
-  return parseResponse(schema, body, base, `${init.method ?? 'GET'} ${path}`);
-}
 
 export function promote(input: {
   studyId: string;
