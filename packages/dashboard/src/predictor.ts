@@ -9,22 +9,11 @@ import type * as ModelCoreModule from '@braintune/model-core';
 type ModelCore = typeof ModelCoreModule;
 type Loaded = Awaited<ReturnType<ModelCore['loadPredictor']>>;
 
-export interface RegistryPrediction {
+/** A prediction of model-core's `predict`, with the registry version and what it was shown. */
+export interface RegistryPrediction extends ModelCoreModule.Prediction {
   model: string;
   version: number;
   alias: string | null;
-  classes: string[];
-  /** Calibrated probabilities (averaged over TTA passes and ensemble members). */
-  probabilities: number[];
-  /** The most probable class, also when the scan is referred. */
-  predicted: string;
-  confidence: number;
-  threshold: number;
-  refer: boolean;
-  /** `predicted`, or "refer" (to a radiologist) below the threshold. */
-  decision: string;
-  temperature: number | null;
-  tta: boolean;
   ensemble: { members: { rank: number; trialId: string | null }[] } | null;
   preprocessing: {
     imageSize: number;
