@@ -1,20 +1,17 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { predict } from '@braintune/model-core';
 import { readEnv } from '@braintune/protocol';
 import { startDashboardServer, type DashboardServer } from '../src/index.js';
 import { writeTinyCheckpoint } from './checkpoint.js';
+import { runCli } from '../../cli/test/run-cli.js';
 import { clearRedisPrefix, createTestDatabase, seedStudy } from './fixtures.js';
 
 /** `braintune promote`, `models` and `predict --model` as processes, against a running dashboard API. */
 
-const run = promisify(execFile);
-const REPO = resolve(import.meta.dirname, '../../..');
 const TOKEN = 'cli-token';
 
 let tdb: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -23,24 +20,12 @@ let server: DashboardServer;
 let bestTrialId: string;
 let scan: string;
 
-async function braintune(
-  args: string[],
-  token: string | null = TOKEN,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+/** `braintune ARGS` against the test server, with the API token unless `token` is null. */
+function braintune(args: string[], token: string | null = TOKEN) {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'silent', BRAINTUNE_URL: server.url };
   if (token) env.BRAINTUNE_API_TOKEN = token;
   else delete env.BRAINTUNE_API_TOKEN;
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--conditions=source', '--import', 'tsx', join(REPO, 'packages/cli/src/main.ts'), ...args],
-      { cwd: REPO, env },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runCli(args, env);
 }
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? '';
 

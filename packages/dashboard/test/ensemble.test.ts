@@ -1,8 +1,7 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rankedTrialIds } from '@braintune/coordinator';
@@ -10,12 +9,11 @@ import { predict, type Prediction } from '@braintune/model-core';
 import { readEnv } from '@braintune/protocol';
 import { startDashboardServer, type DashboardServer, type RegistryPrediction } from '../src/index.js';
 import { calibrationFor, writeTinyCheckpoint } from './checkpoint.js';
+import { lastJson, runCli } from '../../cli/test/run-cli.js';
 import { clearRedisPrefix, createTestDatabase, seedStudy } from './fixtures.js';
 
 /** Ensembles (`promote --top K`), calibrated triage (`refer`) and flip TTA through the API and the CLI. */
 
-const run = promisify(execFile);
-const REPO = resolve(import.meta.dirname, '../../..');
 const TOKEN = 'ens-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
@@ -27,21 +25,13 @@ let scan: string;
 let scanBytes: Buffer;
 const checkpointOf = (trialId: string) => join(artifacts, 'checkpoints', 'st-ens', trialId.split(':')[1]!);
 
-async function braintune(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, LOG_LEVEL: 'silent', BRAINTUNE_URL: server.url, BRAINTUNE_API_TOKEN: TOKEN };
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--conditions=source', '--import', 'tsx', join(REPO, 'packages/cli/src/main.ts'), ...args],
-      { cwd: REPO, env },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-const lastJson = <T>(text: string) => JSON.parse(text.trim().split('\n').at(-1) ?? '') as T;
+const braintune = (args: string[]) =>
+  runCli(args, {
+    ...process.env,
+    LOG_LEVEL: 'silent',
+    BRAINTUNE_URL: server.url,
+    BRAINTUNE_API_TOKEN: TOKEN,
+  });
 
 async function apiPredict(model: string, extra: Record<string, string> = {}): Promise<RegistryPrediction> {
   const form = new FormData();

@@ -1,39 +1,21 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../test/run-cli.js';
 import { parseHpArgs } from './hp-args.js';
 
-const run = promisify(execFile);
-const repo = resolve(import.meta.dirname, '../../../..');
 const CLASSES = ['glioma_tumor', 'no_tumor'];
 let dir: string;
 
-async function braintune(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(
-      'node',
-      ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args],
-      {
-        cwd: repo,
-        env: {
-          ...process.env,
-          ARTIFACT_ROOT: join(dir, 'artifacts'),
-          LOG_LEVEL: 'warn',
-          BRAINTUNE_BACKEND: 'wasm',
-        },
-        maxBuffer: 10 * 1024 * 1024,
-      },
-    );
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const braintune = (args: string[]) =>
+  runCli(args, {
+    ...process.env,
+    ARTIFACT_ROOT: join(dir, 'artifacts'),
+    LOG_LEVEL: 'warn',
+    BRAINTUNE_BACKEND: 'wasm',
+  });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'braintune-cli-train-'));
