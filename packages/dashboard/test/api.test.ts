@@ -1,34 +1,20 @@
 import { execFileSync } from 'node:child_process';
-import type { Server } from 'node:http';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
-import express from 'express';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
-import {
-  createApiRouter,
-  createRedis,
-  defaultStudyFactory,
-  studies,
-  trials,
-  workers,
-  type StudySnapshot,
-} from '@braintune/coordinator';
+import { studies, trials, workers, type StudySnapshot } from '@braintune/coordinator';
 import type { TestSetScores } from '@braintune/protocol';
 import { loadCheckpoint, loadLayersModelFromFile, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { eq } from 'drizzle-orm';
-import {
-  createDashboardRouter,
-  type DashboardRouter,
-  type RegistryPrediction,
-  type SnapshotDelta,
-} from '../src/index.js';
+import type { RegistryPrediction, SnapshotDelta } from '../src/index.js';
 import { writeTinyCheckpoint } from './checkpoint.js';
-import { clearRedisPrefix, createTestDatabase, notifyStudy, seedStudy } from './fixtures.js';
+import { createTestDatabase, notifyStudy, seedStudy } from './fixtures.js';
+import { startTestApp, type TestApp } from './test-app.js';
 
 process.env.LOG_LEVEL ??= 'silent';
 const TOKEN = 's3cret-token';
@@ -37,10 +23,8 @@ const auth = { Authorization: `Bearer ${TOKEN}` };
 let tdb: Awaited<ReturnType<typeof createTestDatabase>>;
 let artifactsDir: string;
 let store: FilesystemArtifactStore;
-let server: Server;
+let testApp: TestApp;
 let base: string;
-let dashboard: DashboardRouter;
-let redis: ReturnType<typeof createRedis>;
 let bestTrialId: string;
 let otherTrialId: string;
 let scanPng: Buffer;
@@ -71,31 +55,19 @@ beforeAll(async () => {
     .png()
     .toBuffer();
 
-  redis = createRedis('redis://127.0.0.1:6379/7');
-  const app = express();
-  app.use(createApiRouter({ db: tdb.database.db, studies: defaultStudyFactory, apiToken: TOKEN }));
-  dashboard = createDashboardRouter({
+  testApp = await startTestApp({
     db: tdb.database.db,
     databaseUrl: tdb.url,
-    redis,
-    prefix: `bt-dash-api-${process.pid}`,
     artifacts: store,
+    redisUrl: 'redis://127.0.0.1:6379/7',
+    prefix: `bt-dash-api-${process.pid}`,
     apiToken: TOKEN,
   });
-  app.use(dashboard);
-  server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const address = server.address();
-  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  base = testApp.base;
 });
 
 afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await dashboard?.close();
-  redis?.disconnect();
-  await clearRedisPrefix('redis://127.0.0.1:6379/7', `bt-dash-api-${process.pid}`);
+  await testApp?.close();
   await tdb?.drop();
   await rm(artifactsDir, { recursive: true, force: true });
 });

@@ -1,14 +1,13 @@
-import type { Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import express from 'express';
+import type express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
-import { createApiRouter, createRedis, defaultStudyFactory, openApiPath } from '@braintune/coordinator';
-import { createDashboardRouter, type DashboardRouter } from '../src/index.js';
-import { clearRedisPrefix, createTestDatabase } from './fixtures.js';
+import { openApiPath } from '@braintune/coordinator';
+import { createTestDatabase } from './fixtures.js';
+import { startTestApp, type TestApp } from './test-app.js';
 
 /**
  * `/api/openapi.json` is the one description of the HTTP API: it must be a valid OpenAPI
@@ -20,39 +19,25 @@ const prefix = `bt-openapi-${process.pid}`;
 
 let tdb: Awaited<ReturnType<typeof createTestDatabase>>;
 let artifactsDir: string;
+let testApp: TestApp;
 let app: express.Express;
-let server: Server;
 let base: string;
-let dashboard: DashboardRouter;
-let redis: ReturnType<typeof createRedis>;
 
 beforeAll(async () => {
   tdb = await createTestDatabase(`bt_openapi_${process.pid}`);
   artifactsDir = await mkdtemp(join(tmpdir(), 'braintune-openapi-'));
-  redis = createRedis('redis://127.0.0.1:6379/7');
-  app = express();
-  app.use(createApiRouter({ db: tdb.database.db, studies: defaultStudyFactory }));
-  dashboard = createDashboardRouter({
+  testApp = await startTestApp({
     db: tdb.database.db,
     databaseUrl: tdb.url,
-    redis,
-    prefix,
     artifacts: new FilesystemArtifactStore(artifactsDir),
+    redisUrl: 'redis://127.0.0.1:6379/7',
+    prefix,
   });
-  app.use(dashboard);
-  server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const address = server.address();
-  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  ({ app, base } = testApp);
 });
 
 afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await dashboard?.close();
-  redis?.disconnect();
-  await clearRedisPrefix('redis://127.0.0.1:6379/7', prefix);
+  await testApp?.close();
   await tdb?.drop();
   await rm(artifactsDir, { recursive: true, force: true });
 });
