@@ -34,6 +34,7 @@ import {
   trialRungs,
   trials,
 } from '@braintune/coordinator';
+import { tinyStudyYaml } from '../packages/worker/test/tiny-study.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = path.join(REPO, 'packages/cli/src/main.ts');
@@ -130,20 +131,13 @@ const port = await freePort();
 let coordinator = spawnCli(['coordinator', '--port', String(port)]);
 for (let i = 0; i < WORKERS; i++) startWorker(i);
 
-const studyYaml = (n: number): string => `name: soak-${n}
-dataset: {path: ${JSON.stringify(dataDir)}, imageSize: 16, valFraction: 0.25}
-searchSpace:
-  learningRate: {type: float, min: 0.001, max: 0.05, sampling: log}
-  baseFilters: 4
-  convBlocks: 2
-  denseUnits: 8
-  dense2Units: 0
-  batchSize: 16
-  convDropout: 0
-scheduler: {type: hyperband, maxEpochs: 3, factor: 3, iterations: 1}
-objective: {metric: val_macro_f1}
-seed: ${n}
-`;
+const studyYaml = (n: number): string =>
+  tinyStudyYaml({
+    name: `soak-${n}`,
+    dataDir,
+    scheduler: '{type: hyperband, maxEpochs: 3, factor: 3, iterations: 1}',
+    seed: n,
+  });
 
 const submitted: string[] = [];
 let next = 1;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tinyDemoStudy } from './tiny-demo.js';
 import { createRedis, deleteKeysWithPrefix, probePostgres } from '@braintune/coordinator';
 
 /**
@@ -20,19 +21,7 @@ const TMUX = ['-L', `braintune-test-${process.pid}`];
 const session = 'demo';
 const prefix = `test-tty-${process.pid}`;
 
-const TINY_STUDY = `
-name: tty-demo
-dataset: {path: set-by-the-demo, imageSize: 24, valFraction: 0.25, seed: 1}
-searchSpace:
-  convBlocks: 2
-  baseFilters: {type: choice, values: [4, 8]}
-  pooling: gap
-  denseUnits: 8
-  dense2Units: 0
-  learningRate: {type: float, min: 1.0e-3, max: 1.0e-2, sampling: log}
-scheduler: {type: hyperband, maxEpochs: 3, factor: 3}
-seed: 3
-`;
+const TINY_STUDY = tinyDemoStudy('tty-demo');
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -28,6 +28,7 @@ import {
   trials,
   type Database,
 } from '@braintune/coordinator';
+import { tinyStudyYaml } from './tiny-study.js';
 
 // The in-process coordinator logs through pino too; keep test output readable.
 process.env.LOG_LEVEL ??= 'warn';
@@ -275,20 +276,7 @@ export async function waitFor<T>(
 }
 
 export function studyYaml(c: TestCluster, scheduler: string, extra = ''): string {
-  return `name: e2e-${c.name}
-dataset: {path: ${JSON.stringify(c.dataDir)}, imageSize: 16, valFraction: 0.25}
-searchSpace:
-  learningRate: {type: float, min: 0.001, max: 0.05, sampling: log}
-  baseFilters: 4
-  convBlocks: 2
-  denseUnits: 8
-  dense2Units: 0
-  batchSize: 16
-  convDropout: 0
-scheduler: ${scheduler}
-objective: {metric: val_macro_f1}
-seed: 7
-${extra}`;
+  return tinyStudyYaml({ name: `e2e-${c.name}`, dataDir: c.dataDir, scheduler, extra });
 }
 
 export async function submit(c: TestCluster, yaml: string): Promise<string> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tinyDemoStudy } from '../../test/tiny-demo.js';
 import { createRedis, deleteKeysWithPrefix, dropDatabase, openDatabase } from '@braintune/coordinator';
 import type { PointingScore } from '@braintune/protocol';
 
@@ -19,21 +20,7 @@ const databaseName = `braintune_test_demo_${suffix}`;
 const databaseUrl = `postgres://postgres@127.0.0.1:5432/${databaseName}`;
 const prefix = `test-demo-${suffix}`;
 
-// Hyperband (maxEpochs 3, factor 3): bracket 1 = 3 trials × 1 epoch, then 1 of them 1 → 3;
-// bracket 0 = 2 trials × 3 epochs. 5 trials, 6 rungs, 3 + 2 + 6 = 11 epochs.
-const TINY_STUDY = `
-name: demo-test
-dataset: {path: set-by-the-demo, imageSize: 24, valFraction: 0.25, seed: 1}
-searchSpace:
-  convBlocks: 2
-  baseFilters: {type: choice, values: [4, 8]}
-  pooling: gap
-  denseUnits: 8
-  dense2Units: 0
-  learningRate: {type: float, min: 1.0e-3, max: 1.0e-2, sampling: log}
-scheduler: {type: hyperband, maxEpochs: 3, factor: 3}
-seed: 3
-`;
+const TINY_STUDY = tinyDemoStudy('demo-test');
 
 let work: string;
 beforeAll(async () => {
