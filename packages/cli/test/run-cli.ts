@@ -33,3 +33,11 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = p
 
 /** The JSON object a command prints as its last stdout line (`--json`). */
 export const lastJson = <T>(stdout: string): T => JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
+
+/** The environment of a local training command: its own artifact root, the wasm backend, warnings only. */
+export const localTrainingEnv = (artifactRoot: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  ARTIFACT_ROOT: artifactRoot,
+  LOG_LEVEL: 'warn',
+  BRAINTUNE_BACKEND: 'wasm',
+});

@@ -3,18 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, runCli } from '../../test/run-cli.js';
+import { lastJson, localTrainingEnv, runCli } from '../../test/run-cli.js';
 
 const CLASSES = ['glioma_tumor', 'no_tumor'];
 let dir: string;
 
-const braintune = (args: string[]) =>
-  runCli(args, {
-    ...process.env,
-    ARTIFACT_ROOT: join(dir, 'artifacts'),
-    LOG_LEVEL: 'warn',
-    BRAINTUNE_BACKEND: 'wasm',
-  });
+const braintune = (args: string[]) => runCli(args, localTrainingEnv(join(dir, 'artifacts')));
 
 /** A bright square (glioma) or an empty slice; `shift` moves the square, `grey` the background. */
 async function scan(file: string, tumour: boolean, shift: number, grey: number): Promise<void> {

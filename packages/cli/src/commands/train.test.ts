@@ -3,19 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../test/run-cli.js';
+import { localTrainingEnv, runCli } from '../../test/run-cli.js';
 import { parseHpArgs } from './hp-args.js';
 
 const CLASSES = ['glioma_tumor', 'no_tumor'];
 let dir: string;
 
-const braintune = (args: string[]) =>
-  runCli(args, {
-    ...process.env,
-    ARTIFACT_ROOT: join(dir, 'artifacts'),
-    LOG_LEVEL: 'warn',
-    BRAINTUNE_BACKEND: 'wasm',
-  });
+const braintune = (args: string[]) => runCli(args, localTrainingEnv(join(dir, 'artifacts')));
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'braintune-cli-train-'));
