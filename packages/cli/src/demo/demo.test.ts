@@ -119,14 +119,17 @@ describe('braintune up --demo', () => {
       // The masks let every trial play the pointing game on its validation tumour scans.
       const database = openDatabase(databaseUrl);
       try {
-        const { rows } = await database.pool.query<{ pointing: PointingScore | null }>(
-          'SELECT pointing FROM trials WHERE study_id = $1',
-          [result.studyId],
-        );
+        const { rows } = await database.pool.query<{
+          pointing: PointingScore | null;
+          checkpoint_key: string;
+        }>('SELECT pointing, checkpoint_key FROM trials WHERE study_id = $1', [result.studyId]);
         expect(rows).toHaveLength(5);
-        for (const { pointing } of rows) {
+        for (const { pointing, checkpoint_key } of rows) {
           expect(pointing?.scans).toBeGreaterThan(0);
           expect(pointing?.pointingAccuracy).toBeGreaterThanOrEqual(0);
+          // Superseded rungs' checkpoints are gone: a trial keeps the one it would be promoted with.
+          const trialDir = path.join(work, 'artifacts', path.dirname(checkpoint_key));
+          expect(await readdir(trialDir)).toEqual([path.basename(checkpoint_key)]);
         }
       } finally {
         await database.close();

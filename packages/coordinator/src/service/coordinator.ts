@@ -9,6 +9,7 @@ import { studies, trialRungs } from '../db/schema.js';
 import { createRedis } from '../queue/connection.js';
 import { TrialQueue } from '../queue/trial-queue.js';
 import { cancelQueuedWork } from './cancellation.js';
+import { CheckpointJanitor } from './checkpoint-janitor.js';
 import { DecisionLoop } from './decision-loop.js';
 import { EVENTS_CHANNEL, newStats, type AppliedEvent, type CoordinatorStats } from './events.js';
 import { Leadership } from './leadership.js';
@@ -43,6 +44,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
   private readonly runtime: StudyRuntime;
   private readonly decisions: DecisionLoop;
   private readonly intake: ResultsIntake;
+  private readonly janitor: CheckpointJanitor;
   private readonly reconciliation: Reconciliation;
   private readonly workers: WorkerMirror;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -57,6 +59,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     this.redis = createRedis(options.redisUrl, this.log);
     this.trialQueue = new TrialQueue({ connection: this.redis, prefix, attempts: options.jobAttempts });
     this.store = openArtifactStore(options.artifactRoot);
+    this.janitor = new CheckpointJanitor(this.store, this.log);
     this.leadership = new Leadership(
       options.databaseUrl,
       this.log,
@@ -83,6 +86,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
       stats: this.stats,
       batchSize: options.resultsBatch,
       concurrency: options.resultsConcurrency,
+      superseded: (keys) => this.janitor.discard(keys),
     });
     this.reconciliation = new Reconciliation({
       runtime,
@@ -125,6 +129,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     await this.intake.close();
     // Let in-flight study work finish so nothing is half-applied in memory.
     await this.runtime.settled();
+    await this.janitor.drain();
     await this.trialQueue.close();
     await this.preparations.close();
     this.redis.disconnect();

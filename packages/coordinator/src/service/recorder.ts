@@ -186,7 +186,13 @@ function resultRow(e: EventOf<'result'>, scoring: Scoring) {
   };
 }
 
-export type RecordedResult = ReturnType<typeof resultRow>;
+export type RecordedResult = ReturnType<typeof resultRow> & {
+  /**
+   * The trial's checkpoint before this result replaced it (null: unchanged). Nothing reads it
+   * any more once the commit is in: the trial resumes from, and is promoted with, the new one.
+   */
+  superseded: string | null;
+};
 
 /**
  * Finished rungs, all or nothing per rung: close the rung if it is still open, and only then
@@ -203,7 +209,7 @@ export async function recordResults(
   if (events.length === 0) return new Map();
   const rows = new Map(events.map((e) => [e.jobId, resultRow(e, scoring(e.studyId))]));
   const { jobIds, trialIds } = idsOf(events);
-  const res = await tx.execute<{ job_id: string }>(sql`
+  const res = await tx.execute<{ job_id: string; superseded: string | null }>(sql`
     WITH ev AS (
       SELECT * FROM jsonb_to_recordset(${json([...rows.values()].map((r) => r.sql))}) AS e(
              job_id text, trial_id text, study_id text, rung int, worker_id text, at_ms float8, rung_status text,
@@ -220,6 +226,9 @@ export async function recordResults(
       RETURNING r.job_id
     ), won AS (
       SELECT ev.* FROM ev JOIN closed USING (job_id)
+    ), before AS (
+      -- A sibling of the UPDATE below: it reads the trials as they were before this statement.
+      SELECT id, checkpoint_key FROM trials WHERE id = ANY(${keys(trialIds)})
     ), epochs AS (
       INSERT INTO epoch_metrics (trial_id, study_id, rung, epoch, loss, accuracy, val_loss, val_accuracy, val_macro_f1,
                                  val_recall, train_images_per_second, duration_ms, worker_id)
@@ -252,9 +261,15 @@ export async function recordResults(
        WHERE t.id = w.trial_id AND t.id = ANY(${keys(trialIds)})
       RETURNING 1
     )
-    SELECT job_id FROM closed`);
+    -- The old checkpoint is superseded unless it is the new one or holds it: a trial's first
+    -- key is the folder its attempts' directories live in.
+    SELECT won.job_id,
+           CASE WHEN before.checkpoint_key = won.checkpoint_key
+                  OR starts_with(won.checkpoint_key, before.checkpoint_key || '/') THEN NULL
+                ELSE before.checkpoint_key END AS superseded
+      FROM won LEFT JOIN before ON before.id = won.trial_id`);
   const changed = new Map<string, RecordedResult>();
-  for (const { job_id } of res.rows) changed.set(job_id, rows.get(job_id)!);
+  for (const { job_id, superseded } of res.rows) changed.set(job_id, { ...rows.get(job_id)!, superseded });
   return changed;
 }
 

@@ -38,6 +38,7 @@ function parts(slots: number) {
   const runtime = new StudyRuntime(database, leadership, defaultStudyFactory);
   const stats = newStats();
   const applied: AppliedEvent[] = [];
+  const superseded: string[] = [];
   const decisions = new DecisionLoop({
     runtime,
     trialQueue,
@@ -56,8 +57,9 @@ function parts(slots: number) {
     stats,
     batchSize: 64,
     concurrency: 128,
+    superseded: (keys) => superseded.push(...keys),
   });
-  return { decisions, intake, stats, applied };
+  return { decisions, intake, stats, applied, superseded };
 }
 
 async function runningStudy(id: string): Promise<void> {
@@ -135,7 +137,7 @@ async function eventsFor(studyId: string, rung: number): Promise<WorkerEvent[]> 
           workerId: 'w1',
           outcome: 'completed',
           epochsDone: 1,
-          checkpointKey: `c/${trialId}`,
+          checkpointKey: `checkpoints/${studyId}/trial-${index}/rung-${rung}-a`,
           history: [metrics],
           evaluation: evaluation(score),
           testScores: {},
@@ -196,6 +198,8 @@ describe('results intake (group commit)', () => {
     expect(batched.stats.duplicates).toBe(1);
     const promotion = batched.applied.find((a) => a.kind === 'result');
     expect(promotion?.promoted).toBe(3);
+    // A trial's first key is the folder its attempts write into: nothing to delete yet.
+    expect(batched.superseded).toEqual([]);
 
     const sequential = parts(100);
     await runningStudy('st-seq');
@@ -205,6 +209,12 @@ describe('results intake (group commit)', () => {
 
     const after = await rungsOf('st-batch');
     expect(after).toEqual(await rungsOf('st-seq'));
+    // The promoted trials' next rung replaces their rung-0 checkpoints, which go for deletion.
+    for (const e of await eventsFor('st-seq', 1)) await sequential.intake.record([e]);
+    expect(sequential.superseded.sort()).toEqual(
+      [6, 7, 8].map((i) => `checkpoints/st-seq/trial-${i}/rung-0-a`),
+    );
+
     // The best three (highest indexes) went on to rung 1, and their jobs are queued.
     expect(after.filter((r) => r.rung === 1).map((r) => r.index)).toEqual([6, 7, 8]);
     expect(await trialQueue.getJob('st-batch:8:1')).toBeDefined();
@@ -229,6 +239,7 @@ describe('results intake (group commit)', () => {
     await again.intake.record(firstBatch);
     expect(again.stats.recorded).toEqual({ started: 0, epoch: 0, result: 0, failed: 0 });
     expect(again.stats.duplicates).toBe(firstBatch.length);
+    expect(again.superseded).toEqual([]);
     expect(await rungsOf('st-batch')).toEqual(before);
   });
 

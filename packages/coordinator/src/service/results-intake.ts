@@ -32,6 +32,8 @@ export interface ResultsIntakeDeps {
   batchSize: number;
   /** Results-queue jobs held at once. */
   concurrency: number;
+  /** Called after a commit with the checkpoints its results superseded (see CheckpointJanitor). */
+  superseded?: (checkpointKeys: string[]) => void;
 }
 
 type Of<K extends WorkerEvent['kind']> = Extract<WorkerEvent, { kind: K }>;
@@ -214,6 +216,7 @@ export class ResultsIntake {
       stats.duplicates += events.length - outcome.changed;
       stats.batches++;
       stats.batchedEvents += events.length;
+      if (outcome.superseded.length > 0) this.deps.superseded?.(outcome.superseded);
       await this.deps.decisions.publish(outcome.pending);
     });
   }
@@ -285,6 +288,7 @@ export class ResultsIntake {
       },
       changed: progressed.length + closed.length,
       pending,
+      superseded: [...results.values()].flatMap((r) => (r.superseded ? [r.superseded] : [])),
     };
   }
 }
