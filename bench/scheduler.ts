@@ -32,7 +32,13 @@ import {
   submitStudy,
   type AppliedEvent,
 } from '@braintune/coordinator';
-import { RESULTS_QUEUE, type EpochMetrics, type Evaluation, type TrialJobData } from '@braintune/protocol';
+import {
+  RESULTS_QUEUE,
+  closeQueue,
+  type EpochMetrics,
+  type Evaluation,
+  type TrialJobData,
+} from '@braintune/protocol';
 import {
   ModelCorePreparer,
   startWorker,
@@ -235,7 +241,7 @@ seed: 11
   const cpu = process.cpuUsage(cpuAtStart);
   const stats = structuredClone(coordinator.stats);
 
-  await resultsQueue.close();
+  await closeQueue(resultsQueue);
   workerProcess.send('stop');
   await new Promise((r) => workerProcess.once('exit', r));
   await coordinator.stop();

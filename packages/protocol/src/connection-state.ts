@@ -48,3 +48,17 @@ export function logConnectionState(client: ReconnectingClient, what: string, url
     log.info({ target: redactUrl(url) }, `connection to ${what} recovered`);
   });
 }
+
+/**
+ * Closes a BullMQ queue that shares a caller-owned connection. BullMQ's close does not wait for
+ * the queue's start-up (it asks Redis for its version) when the connection is shared, so a
+ * caller that disconnects right after would leave that request to reject with nobody listening.
+ * Structural, so this package needs no BullMQ.
+ */
+export async function closeQueue(queue: {
+  waitUntilReady(): Promise<unknown>;
+  close(): Promise<void>;
+}): Promise<void> {
+  await queue.waitUntilReady().catch(() => undefined);
+  await queue.close();
+}

@@ -9,6 +9,7 @@ import {
   TrialProgressSchema,
   WorkerEventSchema,
   attemptCheckpointKey,
+  closeQueue,
   createLogger,
   logConnectionState,
   redisKeys,
@@ -267,10 +268,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       // a preparation in progress finishes.
       await Promise.all([worker.close(), prepareWorker?.close()]);
       await keepalive.stop(id);
-      // BullMQ's close skips the start-up of a queue on a shared connection; wait for it so the
-      // disconnect below leaves no request to reject unheard.
-      await results.waitUntilReady().catch(() => undefined);
-      await results.close();
+      await closeQueue(results);
       redis.disconnect();
       log.info({ workerId: id }, 'worker stopped');
     },

@@ -23,16 +23,3 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
     if (keys.length > 0) await redis.del(...keys);
   } while (cursor !== '0');
 }
-
-/**
- * Closes a BullMQ queue that shares a caller-owned connection. BullMQ's close does not wait for
- * the queue's start-up (it asks Redis for its version) when the connection is shared, so a
- * caller that disconnects right after would leave that request to reject with nobody listening.
- */
-export async function closeQueue(queue: {
-  waitUntilReady(): Promise<unknown>;
-  close(): Promise<void>;
-}): Promise<void> {
-  await queue.waitUntilReady().catch(() => undefined);
-  await queue.close();
-}

@@ -1,4 +1,4 @@
-export { closeQueue, createRedis, deleteKeysWithPrefix } from './connection.js';
+export { createRedis, deleteKeysWithPrefix } from './connection.js';
 export {
   TrialQueue,
   rungPriority,

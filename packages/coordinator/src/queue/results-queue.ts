@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { closeQueue } from './connection.js';
 import {
   RESULTS_QUEUE,
+  closeQueue,
   WorkerEventSchema,
   workerEventJobOptions,
   type WorkerEvent,

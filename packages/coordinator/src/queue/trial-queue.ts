@@ -1,8 +1,8 @@
 import { Queue, type Job, type JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { closeQueue } from './connection.js';
 import {
   TRIAL_QUEUE,
+  closeQueue,
   TrialJobDataSchema,
   trialJobId,
   type TrialJobData,

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import {
   PREPARE_QUEUE,
   PrepareResultSchema,
+  closeQueue,
   prepareJobId,
   publicPreparationError,
   type DatasetRef,
@@ -13,7 +14,6 @@ import {
 } from '@braintune/protocol';
 import type { Db } from '../db/client.js';
 import { studies } from '../db/schema.js';
-import { closeQueue } from '../queue/connection.js';
 import { StudyConfigError } from '../study/problems.js';
 import { EVENTS_CHANNEL } from './events.js';
 import type { StudyDefinition } from './study-definition.js';
