@@ -6,6 +6,7 @@ import {
   type Hyperparameters,
   type TrialJobData,
 } from '@braintune/protocol';
+import { jsonParam, textArrayParam } from '../db/batch-params.js';
 import type { Tx } from '../db/client.js';
 import { studies, trials, type trialRungs } from '../db/schema.js';
 import { queuedRung } from '../scheduling/rung-record.js';
@@ -212,9 +213,6 @@ export async function applyDecisions(
   return out;
 }
 
-const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
-const ids = (values: readonly string[]) => sql`${sql.param([...values])}::text[]`;
-
 /**
  * One statement for a decision round: new trials and rungs, promoted, stopped and finished
  * trials (each list travels as one JSON or array parameter, so the statement text never
@@ -232,15 +230,7 @@ async function writeDecisions(
     finished: string[];
   },
 ): Promise<Map<string, string>> {
-  if (
-    w.newTrials.length +
-      w.newRungs.length +
-      w.promotedTrials.length +
-      w.stopped.length +
-      w.finished.length ===
-    0
-  )
-    return new Map();
+  if (Object.values(w).every((list) => list.length === 0)) return new Map();
   const trialRows = w.newTrials.map((t) => ({
     id: t.id,
     study_id: t.studyId,
@@ -268,24 +258,24 @@ async function writeDecisions(
     WITH new_trials AS (
       INSERT INTO trials (id, study_id, index, bracket, iteration, hyperparameters, hp_hash, seed, checkpoint_key,
                           status, current_rung, epochs_done)
-      SELECT * FROM jsonb_to_recordset(${json(trialRows)}) AS t(id text, study_id text, index int, bracket int,
+      SELECT * FROM jsonb_to_recordset(${jsonParam(trialRows)}) AS t(id text, study_id text, index int, bracket int,
              iteration int, hyperparameters jsonb, hp_hash text, seed bigint, checkpoint_key text, status text,
              current_rung int, epochs_done int)
       RETURNING 1
     ), new_rungs AS (
       INSERT INTO trial_rungs (trial_id, study_id, job_id, rung, from_epoch, to_epoch)
-      SELECT * FROM jsonb_to_recordset(${json(rungRows)}) AS r(trial_id text, study_id text, job_id text, rung int,
+      SELECT * FROM jsonb_to_recordset(${jsonParam(rungRows)}) AS r(trial_id text, study_id text, job_id text, rung int,
              from_epoch int, to_epoch int)
       ON CONFLICT DO NOTHING
       RETURNING 1
     ), stopped AS (
-      UPDATE trials SET status = 'stopped', updated_at = now() WHERE id = ANY(${ids(w.stopped)}) RETURNING 1
+      UPDATE trials SET status = 'stopped', updated_at = now() WHERE id = ANY(${textArrayParam(w.stopped)}) RETURNING 1
     ), finished AS (
-      UPDATE trials SET status = 'completed', updated_at = now() WHERE id = ANY(${ids(w.finished)}) RETURNING 1
+      UPDATE trials SET status = 'completed', updated_at = now() WHERE id = ANY(${textArrayParam(w.finished)}) RETURNING 1
     ), promoted AS (
       UPDATE trials SET status = 'running', current_rung = p.rung, updated_at = now()
-        FROM jsonb_to_recordset(${json(promoted)}) AS p(id text, rung int)
-       WHERE trials.id = p.id AND trials.id = ANY(${ids(promoted.map((p) => p.id))})
+        FROM jsonb_to_recordset(${jsonParam(promoted)}) AS p(id text, rung int)
+       WHERE trials.id = p.id AND trials.id = ANY(${textArrayParam(promoted.map((p) => p.id))})
       RETURNING trials.id, trials.checkpoint_key
     )
     SELECT id, checkpoint_key FROM promoted`);

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { WorkerEvent } from '@braintune/protocol';
+import { jsonParam, textArrayParam } from '../db/batch-params.js';
 import type { Tx } from '../db/client.js';
 import type { RungStatusName, TrialStatusName } from '../db/schema.js';
 import { touch, type CachedStudy } from './state-cache.js';
@@ -21,13 +22,6 @@ export type Scoring = Pick<StudyDefinition, 'score'>;
  * Callers pass events already deduplicated by their key (see ResultsIntake).
  */
 
-const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
-/**
- * The batch's keys as one text[] parameter. Joined with the recordset alone, the planner
- * guesses 100 rows and scans whole tables; `key = ANY(…)` lets it use the unique indexes.
- */
-const keys = (values: readonly string[]) => sql`${sql.param([...new Set(values)])}::text[]`;
-
 function idsOf(events: readonly { jobId: string; trialId: string }[]) {
   return { jobIds: events.map((e) => e.jobId), trialIds: events.map((e) => e.trialId) };
 }
@@ -44,17 +38,17 @@ export async function recordStarted(tx: Tx, events: EventOf<'started'>[]): Promi
   const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ job_id: string }>(sql`
     WITH ev AS (
-      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(job_id text, worker_id text, attempt int, at_ms float8)
+      SELECT * FROM jsonb_to_recordset(${jsonParam(rows)}) AS e(job_id text, worker_id text, attempt int, at_ms float8)
     ), r AS (
       UPDATE trial_rungs r
          SET status = 'running', worker_id = ev.worker_id, attempts = greatest(r.attempts, ev.attempt),
              started_at = coalesce(r.started_at, to_timestamp(ev.at_ms / 1000))
         FROM ev
-       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${textArrayParam(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id, r.trial_id, ev.worker_id
     ), t AS (
       UPDATE trials SET worker_id = r.worker_id, updated_at = now()
-        FROM r WHERE trials.id = r.trial_id AND trials.id = ANY(${keys(trialIds)})
+        FROM r WHERE trials.id = r.trial_id AND trials.id = ANY(${textArrayParam(trialIds)})
       RETURNING 1
     )
     SELECT job_id FROM r`);
@@ -75,7 +69,7 @@ export async function recordEpochs(tx: Tx, events: EventOf<'epoch'>[]): Promise<
   const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ trial_id: string; epoch: number }>(sql`
     WITH ev AS (
-      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(trial_id text, study_id text, rung int, job_id text, worker_id text,
+      SELECT * FROM jsonb_to_recordset(${jsonParam(rows)}) AS e(trial_id text, study_id text, rung int, job_id text, worker_id text,
              epoch int, "loss" float8, "accuracy" float8, "valLoss" float8, "valAccuracy" float8, "valMacroF1" float8,
              "valRecall" jsonb, "trainImagesPerSecond" float8, "durationMs" float8)
     ), ins AS (
@@ -91,13 +85,13 @@ export async function recordEpochs(tx: Tx, events: EventOf<'epoch'>[]): Promise<
     ), t AS (
       UPDATE trials SET epochs_done = greatest(epochs_done, w.epoch), worker_id = w.worker_id, updated_at = now()
         FROM (SELECT DISTINCT ON (trial_id) trial_id, epoch, worker_id FROM won ORDER BY trial_id, epoch DESC) w
-       WHERE trials.id = w.trial_id AND trials.id = ANY(${keys(trialIds)})
+       WHERE trials.id = w.trial_id AND trials.id = ANY(${textArrayParam(trialIds)})
       RETURNING 1
     ), r AS (
       -- An epoch proves the rung runs even if its 'started' event is still on its way.
       UPDATE trial_rungs r SET status = 'running', worker_id = w.worker_id, started_at = coalesce(r.started_at, now())
         FROM (SELECT DISTINCT ON (job_id) job_id, worker_id FROM won) w
-       WHERE r.job_id = w.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status = 'queued'
+       WHERE r.job_id = w.job_id AND r.job_id = ANY(${textArrayParam(jobIds)}) AND r.status = 'queued'
       RETURNING 1
     )
     SELECT trial_id, epoch FROM ins`);
@@ -111,16 +105,16 @@ export async function recordFailures(tx: Tx, events: EventOf<'failed'>[]): Promi
   const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ job_id: string }>(sql`
     WITH ev AS (
-      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS e(job_id text, worker_id text, error text, at_ms float8)
+      SELECT * FROM jsonb_to_recordset(${jsonParam(rows)}) AS e(job_id text, worker_id text, error text, at_ms float8)
     ), closed AS (
       UPDATE trial_rungs r
          SET status = 'failed', worker_id = ev.worker_id, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
         FROM ev
-       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${textArrayParam(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id, r.trial_id, ev.error
     ), t AS (
       UPDATE trials SET status = 'failed', error = closed.error, updated_at = now()
-        FROM closed WHERE trials.id = closed.trial_id AND trials.id = ANY(${keys(trialIds)})
+        FROM closed WHERE trials.id = closed.trial_id AND trials.id = ANY(${textArrayParam(trialIds)})
       RETURNING 1
     )
     SELECT job_id FROM closed`);
@@ -211,7 +205,7 @@ export async function recordResults(
   const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ job_id: string; superseded: string | null }>(sql`
     WITH ev AS (
-      SELECT * FROM jsonb_to_recordset(${json([...rows.values()].map((r) => r.sql))}) AS e(
+      SELECT * FROM jsonb_to_recordset(${jsonParam([...rows.values()].map((r) => r.sql))}) AS e(
              job_id text, trial_id text, study_id text, rung int, worker_id text, at_ms float8, rung_status text,
              trial_status text, completed boolean, score float8, meets boolean, error text, epochs_done int,
              val_macro_f1 float8, val_accuracy float8, val_loss float8, test_scores jsonb, pointing jsonb, history jsonb,
@@ -222,13 +216,13 @@ export async function recordResults(
          SET status = ev.rung_status, score = ev.score, meets_constraints = ev.meets, worker_id = ev.worker_id,
              test_scores = ev.test_scores, pointing = ev.pointing, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
         FROM ev
-       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${keys(jobIds)}) AND r.status IN ('queued', 'running')
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${textArrayParam(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id
     ), won AS (
       SELECT ev.* FROM ev JOIN closed USING (job_id)
     ), before AS (
       -- A sibling of the UPDATE below: it reads the trials as they were before this statement.
-      SELECT id, checkpoint_key FROM trials WHERE id = ANY(${keys(trialIds)})
+      SELECT id, checkpoint_key FROM trials WHERE id = ANY(${textArrayParam(trialIds)})
     ), epochs AS (
       INSERT INTO epoch_metrics (trial_id, study_id, rung, epoch, loss, accuracy, val_loss, val_accuracy, val_macro_f1,
                                  val_recall, train_images_per_second, duration_ms, worker_id)
@@ -258,7 +252,7 @@ export async function recordResults(
              pointing = CASE WHEN w.completed THEN w.pointing ELSE t.pointing END,
              updated_at = now()
         FROM won w
-       WHERE t.id = w.trial_id AND t.id = ANY(${keys(trialIds)})
+       WHERE t.id = w.trial_id AND t.id = ANY(${textArrayParam(trialIds)})
       RETURNING 1
     )
     -- The old checkpoint is superseded unless it is the new one or holds it: a trial's first
