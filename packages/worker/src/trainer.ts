@@ -83,14 +83,15 @@ export class ModelCoreTrainer implements RungTrainer {
   }
 
   private bundle(hash: string): Promise<DatasetBundle> {
-    let p = this.bundles.get(hash);
-    if (!p) {
-      p = this.modules().ds.loadBundle(this.store, hash);
-      // A failed load must not poison the cache.
-      p.catch(() => this.bundles.delete(hash));
-      this.bundles.set(hash, p);
-    }
-    return p;
+    return memo(this.bundles, hash, () => this.modules().ds.loadBundle(this.store, hash));
+  }
+
+  /** Validation scans with lesion masks (phantom data sets), found once per bundle. */
+  private pointingCasesOf(bundle: DatasetBundle): Promise<PointingCase[]> {
+    const { mc, ds } = this.modules();
+    return memo(this.pointingCases, bundle.hash, async () =>
+      mc.validationPointingCases(bundle, await ds.readBundleManifest(this.store, bundle.hash)),
+    );
   }
 
   async run({
@@ -132,9 +133,10 @@ export class ModelCoreTrainer implements RungTrainer {
     } finally {
       result.model.dispose();
     }
-    const completed = result.outcome === 'completed';
-    const testScores = completed ? await this.scoreTestSets(job, checkpointDir) : {};
-    const pointing = completed ? await this.scorePointing(bundle, checkpointDir) : null;
+    const { testScores, pointing } =
+      result.outcome === 'completed'
+        ? await this.scoreCheckpoint(job, bundle, checkpointDir)
+        : { testScores: {}, pointing: null };
     // The checkpoint's history spans every attempt; this call's history only what it trained.
     const state = await mc.readCheckpointState(checkpointDir);
     const all = state?.history ?? result.history;
@@ -154,52 +156,44 @@ export class ModelCoreTrainer implements RungTrainer {
   }
 
   /**
-   * Whether the rung's explanations point at the lesion, on the validation scans whose lesion
-   * masks are known (phantom data sets); null for any other data set. Scored on the checkpoint
-   * as loaded from disk, like the test sets.
+   * The rung's checkpoint, loaded once from disk exactly as `braintune evaluate --checkpoint`
+   * does, scored on each of the job's test sets (a few hundred images: cheap next to a rung) and,
+   * on a data set with lesion masks, in the pointing game on the validation scans.
    */
-  private async scorePointing(bundle: DatasetBundle, checkpointDir: string): Promise<PointingScore | null> {
-    const { mc, ds } = this.modules();
-    let cases = this.pointingCases.get(bundle.hash);
-    if (!cases) {
-      cases = ds
-        .readBundleManifest(this.store, bundle.hash)
-        .then((manifest) => mc.validationPointingCases(bundle, manifest));
-      cases.catch(() => this.pointingCases.delete(bundle.hash));
-      this.pointingCases.set(bundle.hash, cases);
-    }
-    const found = await cases;
-    if (found.length === 0) return null;
-    const loaded = await mc.loadCheckpoint(checkpointDir);
-    try {
-      return mc.scorePointing(loaded.model, found, loaded.state.classes);
-    } finally {
-      loaded.model.dispose();
-    }
-  }
-
-  /**
-   * The rung's checkpoint scored on each test set (a few hundred images: cheap next to a rung),
-   * loaded from disk exactly as `braintune evaluate --checkpoint` does.
-   */
-  private async scoreTestSets(job: TrialJobData, checkpointDir: string): Promise<TestSetScores> {
-    if (job.testSets.length === 0) return {};
+  private async scoreCheckpoint(
+    job: TrialJobData,
+    bundle: DatasetBundle,
+    checkpointDir: string,
+  ): Promise<{ testScores: TestSetScores; pointing: PointingScore | null }> {
+    const cases = await this.pointingCasesOf(bundle);
+    if (job.testSets.length === 0 && cases.length === 0) return { testScores: {}, pointing: null };
     const { mc } = this.modules();
     const loaded = await mc.loadCheckpoint(checkpointDir);
     try {
-      const scores: TestSetScores = {};
+      const testScores: TestSetScores = {};
       for (const testSet of job.testSets) {
-        const bundle = await this.bundle(testSet.hash);
-        scores[testSet.name] = mc.scoreTestBundle(
+        const testBundle = await this.bundle(testSet.hash);
+        testScores[testSet.name] = mc.scoreTestBundle(
           loaded.model,
           loaded.state.classes,
-          bundle,
+          testBundle,
           testSet.name,
         ).score;
       }
-      return scores;
+      return { testScores, pointing: mc.scorePointing(loaded.model, cases, loaded.state.classes) };
     } finally {
       loaded.model.dispose();
     }
   }
+}
+
+/** A promise per key, created once; a failed one is forgotten so the next call tries again. */
+function memo<T>(cache: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    p = load();
+    p.catch(() => cache.delete(key));
+    cache.set(key, p);
+  }
+  return p;
 }
