@@ -13,3 +13,4 @@ export * from './connection-state.js';
 export * from './secrets.js';
 export * from './data-path.js';
 export * from './public-error.js';
+export * from './group-by.js';

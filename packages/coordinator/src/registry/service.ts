@@ -2,7 +2,13 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { ArtifactStore } from '@braintune/artifacts';
-import { InvalidInputError, NotFoundError, type Logger, type TestSetScores } from '@braintune/protocol';
+import {
+  InvalidInputError,
+  NotFoundError,
+  groupBy,
+  type Logger,
+  type TestSetScores,
+} from '@braintune/protocol';
 import {
   aliasEvents,
   modelAliases,
@@ -351,32 +357,31 @@ export class RegistryService {
         .where(inArray(aliasEvents.modelName, names))
         .orderBy(desc(aliasEvents.id)),
     ]);
+    const versionsOf = groupBy(versions, ({ v }) => v.modelName);
+    const aliasesOf = groupBy(aliases, (a) => a.modelName);
+    const historyOf = groupBy(history, (h) => h.modelName);
     return rows.map((m) => {
-      const own = aliases.filter((a) => a.modelName === m.name);
+      const own = aliasesOf.get(m.name) ?? [];
       return {
         name: m.name,
         description: m.description,
         createdAt: m.createdAt.toISOString(),
-        versions: versions
-          .filter(({ v }) => v.modelName === m.name)
-          .map(({ v, studyName }) =>
-            toVersionInfo(
-              v,
-              studyName,
-              own.filter((a) => a.version === v.version).map((a) => a.alias),
-            ),
+        versions: (versionsOf.get(m.name) ?? []).map(({ v, studyName }) =>
+          toVersionInfo(
+            v,
+            studyName,
+            own.filter((a) => a.version === v.version).map((a) => a.alias),
           ),
+        ),
         aliases: Object.fromEntries(own.map((a) => [a.alias, a.version])),
-        history: history
-          .filter((h) => h.modelName === m.name)
-          .map((h) => ({
-            alias: h.alias,
-            fromVersion: h.fromVersion,
-            toVersion: h.toVersion,
-            at: h.at.toISOString(),
-            by: h.by,
-            rollback: h.fromVersion !== null && h.toVersion < h.fromVersion,
-          })),
+        history: (historyOf.get(m.name) ?? []).map((h) => ({
+          alias: h.alias,
+          fromVersion: h.fromVersion,
+          toVersion: h.toVersion,
+          at: h.at.toISOString(),
+          by: h.by,
+          rollback: h.fromVersion !== null && h.toVersion < h.fromVersion,
+        })),
       };
     });
   }

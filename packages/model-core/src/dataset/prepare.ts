@@ -9,6 +9,7 @@ import {
   IntensityStandardisationSchema,
   InvalidInputError,
   createLogger,
+  groupBy,
   type Logger,
   type SplitSummary,
 } from '@braintune/protocol';
@@ -339,15 +340,4 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     split: splitSummary(split, grouping.report),
     stats: { files: scanned.files.length, decoded: decoded.size, hashMs, decodeMs, totalMs },
   };
-}
-
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const map = new Map<string, T[]>();
-  for (const item of items) {
-    const k = keyOf(item);
-    const list = map.get(k);
-    if (list) list.push(item);
-    else map.set(k, [item]);
-  }
-  return map;
 }
