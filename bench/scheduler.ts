@@ -239,6 +239,7 @@ seed: 11
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuAtStart);
+  const coordinatorCpuSeconds = (cpu.user + cpu.system) / 1e6;
   const stats = structuredClone(coordinator.stats);
 
   await closeQueue(resultsQueue);
@@ -277,12 +278,12 @@ seed: 11
     /** Group commit: results-queue transactions and the mean number of events each recorded. */
     batches: stats.batches,
     eventsPerBatch: Number((stats.batchedEvents / Math.max(1, stats.batches)).toFixed(1)),
-    coordinatorCpuFraction: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
+    coordinatorCpuFraction: Number((coordinatorCpuSeconds / seconds).toFixed(2)),
     /**
      * Decisions per CPU-second of the coordinator process: its capacity once the simulated
      * workers, Redis and Postgres no longer share its two cores (as on a real cluster).
      */
-    decisionsPerCoordinatorCpuSecond: Math.round(stats.decisions / ((cpu.user + cpu.system) / 1e6)),
+    decisionsPerCoordinatorCpuSecond: Math.round(stats.decisions / coordinatorCpuSeconds),
     /** The machine's 1-minute load average at the end of the run (the issue asks for the load). */
     loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
   };

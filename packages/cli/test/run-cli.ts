@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 /** The repository root (the CLI runs from its sources there, as `npm run braintune` does). */
-export const REPO = resolve(import.meta.dirname, '../../..');
+const REPO = resolve(import.meta.dirname, '../../..');
 const MAIN = 'packages/cli/src/main.ts';
 const run = promisify(execFile);
 
