@@ -2,13 +2,12 @@ import type { Server } from 'node:http';
 import express from 'express';
 import type { ArtifactStore } from '@braintune/artifacts';
 import { createApiRouter, createRedis, defaultStudyFactory, type Db } from '@braintune/coordinator';
-import { createDashboardRouter, type DashboardRouter } from '../src/index.js';
+import { createDashboardRouter } from '../src/index.js';
 import { clearRedisPrefix } from './fixtures.js';
 
 /** The app `braintune up` serves (the coordinator's API router, then the dashboard's) on a free port. */
 export interface TestApp {
   app: express.Express;
-  dashboard: DashboardRouter;
   base: string;
   close(): Promise<void>;
 }
@@ -42,7 +41,6 @@ export async function startTestApp(options: {
   const address = server.address();
   return {
     app,
-    dashboard,
     base: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
     close: async () => {
       server.closeAllConnections();
