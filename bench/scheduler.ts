@@ -1,12 +1,15 @@
 /**
- * `npm run bench:scheduler [-- --trials 10000 --workers 50]` (also `-- --workers 200`)
+ * `npm run bench:scheduler [-- --trials 10000 --workers 50]` (also `-- --workers 200`,
+ * `-- --full-workers`, `-- --workers-nice 0`)
  *
  * The coordinator under load: an ASHA study of 10,000 trials served by 50 simulated workers
- * whose "training" is instant. The workers are the real worker loop (BullMQ consumer,
- * started/result events on the durable results queue) with a simulated RungTrainer, and the
- * coordinator is the real one (Postgres transactions, scheduler, enqueueing), so the numbers
- * measure the whole queue → record → decide → enqueue path. The first simulated worker also
- * prepares the study's (tiny) data set with model-core, as a real worker would.
+ * whose "training" is instant. The coordinator is the real one (results streams, Postgres
+ * transactions, scheduler, BullMQ enqueueing), so the numbers measure the whole
+ * queue → record → decide → enqueue path. The workers speak the real protocol (BullMQ trial
+ * jobs, started/result events on the results streams) from a process of their own: one whole
+ * worker (startWorker with a simulated RungTrainer; it also prepares the study's tiny data set
+ * with model-core) and thin slots for the rest (startThinSlots), or whole workers for all of
+ * them with --full-workers.
  *
  * Reports coordinator decisions per second and the p50/p99 time from a rung finishing on a
  * worker to the promotion it caused being in the queue. The last stdout line is JSON.
@@ -14,11 +17,11 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg, setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { eq } from 'drizzle-orm';
-import { Queue } from 'bullmq';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { openArtifactStore } from '@braintune/artifacts';
@@ -33,11 +36,15 @@ import {
   type AppliedEvent,
 } from '@braintune/coordinator';
 import {
-  RESULTS_QUEUE,
-  closeQueue,
+  TRIAL_QUEUE,
+  publishWorkerEvent,
+  redisKeys,
+  resultsStreamKeys,
   type EpochMetrics,
   type Evaluation,
   type TrialJobData,
+  type TrialRungResult,
+  type WorkerInfo,
 } from '@braintune/protocol';
 import {
   ModelCorePreparer,
@@ -54,6 +61,13 @@ const { values: args } = parseArgs({
     trials: { type: 'string', default: '10000' },
     workers: { type: 'string', default: '50' },
     'max-epochs': { type: 'string', default: '27' },
+    /** Every simulated worker a whole worker (startWorker) instead of one plus thin slots. */
+    'full-workers': { type: 'boolean', default: false },
+    /**
+     * CPU priority of the simulated workers' process: on a cluster they are other machines, so
+     * by default the coordinator, Redis and Postgres get the shared cores first (0: equal).
+     */
+    'workers-nice': { type: 'string', default: '10' },
     /** Internal: run the simulated workers of prefix P (the benchmark forks itself). */
     'workers-for': { type: 'string' },
     /** Internal: the artifact root the simulated workers prepare the data set into. */
@@ -93,32 +107,36 @@ function evaluationFor(score: number, classes: string[]): Evaluation {
 }
 
 /** Instant training: the rung's epochs and evaluation are computed, not trained. */
+function simulateRung(job: TrialJobData): RungOutput {
+  const history: EpochMetrics[] = [];
+  for (let epoch = job.fromEpoch + 1; epoch <= job.toEpoch; epoch++) {
+    const s = simulatedScore(job, epoch);
+    history.push({
+      epoch,
+      loss: 1 - s,
+      accuracy: s,
+      valLoss: 1 - s,
+      valAccuracy: s,
+      valMacroF1: s,
+      valRecall: Object.fromEntries(job.dataset.classes.map((c) => [c, s])),
+      trainImagesPerSecond: 0,
+      durationMs: 0,
+    });
+  }
+  return {
+    outcome: 'completed',
+    epochsDone: job.toEpoch,
+    history,
+    evaluation: evaluationFor(simulatedScore(job, job.toEpoch), job.dataset.classes),
+  };
+}
+
 class SimulatedTrainer implements RungTrainer {
   async init() {
     return { backend: 'simulated', device: 'none' };
   }
   async run({ job }: RungInput): Promise<RungOutput> {
-    const history: EpochMetrics[] = [];
-    for (let epoch = job.fromEpoch + 1; epoch <= job.toEpoch; epoch++) {
-      const s = simulatedScore(job, epoch);
-      history.push({
-        epoch,
-        loss: 1 - s,
-        accuracy: s,
-        valLoss: 1 - s,
-        valAccuracy: s,
-        valMacroF1: s,
-        valRecall: Object.fromEntries(job.dataset.classes.map((c) => [c, s])),
-        trainImagesPerSecond: 0,
-        durationMs: 0,
-      });
-    }
-    return {
-      outcome: 'completed',
-      epochsDone: job.toEpoch,
-      history,
-      evaluation: evaluationFor(simulatedScore(job, job.toEpoch), job.dataset.classes),
-    };
+    return simulateRung(job);
   }
 }
 
@@ -128,13 +146,96 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
+ * Worker slots that speak the worker protocol and nothing else: take a rung off the trial
+ * queue, publish 'started', "train", publish the result event a real worker would, complete
+ * the job; heartbeat one concurrency-1 worker entry per slot (the coordinator's capacity).
+ * What the coordinator sees is what real workers produce; what it costs is one BullMQ consumer
+ * instead of a worker process (keepalive thread, heartbeats and progress writes) per slot,
+ * which on this 2-core machine would take the cores the coordinator is measured on.
+ */
+async function startThinSlots(prefix: string, slots: number): Promise<{ close(): Promise<void> }> {
+  const redis = new Redis(REDIS, { maxRetriesPerRequest: null });
+  const ids = Array.from({ length: slots }, (_, i) => `sim-thin-${i}`);
+  const beat = async () => {
+    const now = Date.now();
+    const info = (id: string): WorkerInfo => ({
+      id,
+      host: 'bench',
+      pid: process.pid,
+      backend: 'simulated',
+      device: 'none',
+      concurrency: 1,
+      startedAt: now,
+      lastHeartbeat: now,
+      currentTrials: [],
+      currentJobs: [],
+      imagesPerSecond: null,
+    });
+    await redis.hset(
+      redisKeys.workers(prefix),
+      Object.fromEntries(ids.map((id) => [id, JSON.stringify(info(id))])),
+    );
+  };
+  await beat();
+  const heartbeat = setInterval(() => void beat(), 2000);
+  const worker = new Worker<TrialJobData, { outcome: string }>(
+    TRIAL_QUEUE,
+    async (job) => {
+      const data = job.data;
+      const ref = {
+        studyId: data.studyId,
+        trialId: data.trialId,
+        rung: data.rung,
+        jobId: job.id!,
+        workerId: ids[0]!,
+      };
+      await publishWorkerEvent(redis, prefix, {
+        kind: 'started',
+        ...ref,
+        at: Date.now(),
+        attempt: job.attemptsMade + 1,
+      });
+      const out = simulateRung(data);
+      const result: TrialRungResult = {
+        trialId: data.trialId,
+        rung: data.rung,
+        workerId: ref.workerId,
+        outcome: out.outcome,
+        epochsDone: out.epochsDone,
+        checkpointKey: `${data.checkpointKey}/rung-${data.rung}-sim`,
+        history: out.history,
+        evaluation: out.evaluation,
+        calibration: null,
+        testScores: {},
+        pointing: null,
+        error: null,
+      };
+      await publishWorkerEvent(redis, prefix, { kind: 'result', ...ref, at: Date.now(), result });
+      return { outcome: out.outcome };
+    },
+    { connection: redis, prefix, concurrency: slots },
+  );
+  return {
+    async close() {
+      clearInterval(heartbeat);
+      await worker.close();
+      await redis.hdel(redisKeys.workers(prefix), ...ids);
+      redis.disconnect();
+    },
+  };
+}
+
+/**
  * The simulated workers run in their own process (forked from this file), as real workers
- * would: in the coordinator's process they would compete for its event loop.
+ * would: in the coordinator's process they would compete for its event loop. One is a real
+ * worker (startWorker: it also prepares the data set); the others are real workers too with
+ * --full-workers, else thin slots (startThinSlots).
  */
 async function runSimulatedWorkers(prefix: string, artifactRoot: string): Promise<void> {
   const preparer = new ModelCorePreparer(openArtifactStore(artifactRoot));
+  const full = args['full-workers'] ? WORKERS : 1;
   const workers = await Promise.all(
-    Array.from({ length: WORKERS }, (_, i) =>
+    Array.from({ length: full }, (_, i) =>
       startWorker({
         redisUrl: REDIS,
         prefix,
@@ -146,9 +247,10 @@ async function runSimulatedWorkers(prefix: string, artifactRoot: string): Promis
       }),
     ),
   );
+  const thin = WORKERS > full ? [await startThinSlots(prefix, WORKERS - full)] : [];
   process.send?.('ready');
   process.once('message', () => {
-    void Promise.all(workers.map((w) => w.close())).then(() => process.exit(0));
+    void Promise.all([...workers, ...thin].map((w) => w.close())).then(() => process.exit(0));
   });
 }
 
@@ -186,12 +288,21 @@ async function main(): Promise<void> {
   });
   const workerProcess = fork(
     new URL(import.meta.url).pathname,
-    ['--workers', String(WORKERS), '--workers-for', prefix, '--artifacts', artifactRoot],
+    [
+      '--workers',
+      String(WORKERS),
+      '--workers-for',
+      prefix,
+      '--artifacts',
+      artifactRoot,
+      ...(args['full-workers'] ? ['--full-workers'] : []),
+    ],
     {
       env: process.env,
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     },
   );
+  setPriority(workerProcess.pid!, Number(args['workers-nice']));
   await new Promise<void>((resolve, reject) => {
     workerProcess.once('message', () => resolve());
     workerProcess.once('exit', (code) => reject(new Error(`simulated workers exited with ${code}`)));
@@ -213,7 +324,6 @@ searchSpace:
 scheduler: {type: asha, maxEpochs: ${MAX_EPOCHS}, minEpochs: 1, factor: 3, maxTrials: ${TRIALS}}
 seed: 11
 `;
-  const resultsQueue = new Queue(RESULTS_QUEUE, { connection: coordinator.redis, prefix });
   const { studyId } = await submitStudy(coordinator.db, defaultStudyFactory, yaml);
   log(`study ${studyId}: ASHA, ${TRIALS} trials, ${WORKERS} simulated workers`);
   // Time from the study running (dataset prepared) to completed.
@@ -230,9 +340,10 @@ seed: 11
     if (performance.now() - last > 5_000) {
       last = performance.now();
       const counts = await coordinator.trialQueue.counts();
-      const results = await resultsQueue.getJobCounts('waiting', 'active', 'delayed');
+      const closing = await coordinator.redis.xlen(resultsStreamKeys.lane(prefix, 'closing'));
+      const progress = await coordinator.redis.xlen(resultsStreamKeys.lane(prefix, 'progress'));
       log(
-        `${coordinator.stats.recorded.result} rungs recorded, ${coordinator.stats.decisions} decisions; trial queue ${JSON.stringify(counts)}; results queue ${JSON.stringify(results)}`,
+        `${coordinator.stats.recorded.result} rungs recorded, ${coordinator.stats.decisions} decisions; trial queue ${JSON.stringify(counts)}; results streams: ${closing} closing, ${progress} progress events unrecorded`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -242,7 +353,6 @@ seed: 11
   const coordinatorCpuSeconds = (cpu.user + cpu.system) / 1e6;
   const stats = structuredClone(coordinator.stats);
 
-  await closeQueue(resultsQueue);
   workerProcess.send('stop');
   await new Promise((r) => workerProcess.once('exit', r));
   await coordinator.stop();
@@ -258,6 +368,9 @@ seed: 11
     scheduler: 'asha',
     trials: TRIALS,
     workers: WORKERS,
+    /** thin: one whole worker plus protocol-only slots (startThinSlots); full: a whole worker per slot. */
+    simulatedWorkers: args['full-workers'] ? 'full' : 'thin',
+    workersNice: Number(args['workers-nice']),
     maxEpochs: MAX_EPOCHS,
     seconds: Number(seconds.toFixed(2)),
     rungsRecorded: stats.recorded.result,

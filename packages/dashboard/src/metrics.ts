@@ -1,18 +1,25 @@
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { gt, sql } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { epochMetrics, trials, workers, type Db } from '@braintune/coordinator';
-import { WORKER_TTL_MS, type Logger } from '@braintune/protocol';
+import { RESULTS_LANES, WORKER_TTL_MS, resultsStreamKeys, type Logger } from '@braintune/protocol';
 
 /**
  * Prometheus metrics of the cluster, computed from Postgres (the truth) and the trial
  * queue at scrape time. The epoch-duration histogram observes each recorded epoch once:
  * every scrape adds the epochs recorded since the previous one.
  */
-export function createMetricsRegistry(deps: { db: Db; trialQueue: Queue | null; logger: Logger }): Registry {
+export function createMetricsRegistry(deps: {
+  db: Db;
+  trialQueue: Queue | null;
+  /** The results streams' Redis and key prefix, when the dashboard has Redis. */
+  results: { redis: Redis; prefix: string } | null;
+  logger: Logger;
+}): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'braintune_dashboard_' });
-  const { db, trialQueue } = deps;
+  const { db, trialQueue, results } = deps;
 
   new Gauge({
     name: 'braintune_trials',
@@ -59,6 +66,20 @@ export function createMetricsRegistry(deps: { db: Db; trialQueue: Queue | null; 
       if (!trialQueue) return;
       const c = await trialQueue.getJobCounts('waiting', 'prioritized', 'delayed');
       this.set((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0));
+    },
+  });
+
+  new Gauge({
+    name: 'braintune_results_backlog',
+    help: 'Worker events on the results streams the coordinator has not recorded yet, by lane (dead: given up on)',
+    labelNames: ['lane'],
+    registers: [registry],
+    async collect() {
+      if (!results) return;
+      const { redis, prefix } = results;
+      for (const lane of RESULTS_LANES)
+        this.set({ lane }, await redis.xlen(resultsStreamKeys.lane(prefix, lane)));
+      this.set({ lane: 'dead' }, await redis.xlen(resultsStreamKeys.deadLetters(prefix)));
     },
   });
 

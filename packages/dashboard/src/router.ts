@@ -35,7 +35,6 @@ import {
   ExplainOptionsSchema,
   InvalidInputError,
   PREPARE_QUEUE,
-  RESULTS_QUEUE,
   TRIAL_QUEUE,
   closeQueue,
   createLogger,
@@ -109,13 +108,16 @@ export function createDashboardRouter(deps: DashboardDeps): DashboardRouter {
       ? new Queue(TRIAL_QUEUE, { connection: deps.redis, prefix: deps.prefix })
       : null;
   const trialQueue = deps.trialQueue ?? ownQueue;
-  // Bull Board also shows the queues behind the trials: worker events and data-set preparations.
+  // Bull Board also shows the data-set preparations (worker events are streams: /metrics counts them).
   const sideQueues = deps.redis
-    ? [RESULTS_QUEUE, PREPARE_QUEUE].map(
-        (name) => new Queue(name, { connection: deps.redis!, prefix: deps.prefix }),
-      )
+    ? [new Queue(PREPARE_QUEUE, { connection: deps.redis, prefix: deps.prefix })]
     : [];
-  const metrics = createMetricsRegistry({ db: deps.db, trialQueue, logger });
+  const metrics = createMetricsRegistry({
+    db: deps.db,
+    trialQueue,
+    results: deps.redis ? { redis: deps.redis, prefix: deps.prefix } : null,
+    logger,
+  });
   const guard = requireApiToken(apiToken);
   const json = express.json({ limit: '1mb' });
 

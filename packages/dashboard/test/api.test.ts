@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemArtifactStore } from '@braintune/artifacts';
-import { studies, trials, workers, type StudySnapshot } from '@braintune/coordinator';
-import type { TestSetScores } from '@braintune/protocol';
+import { createRedis, studies, trials, workers, type StudySnapshot } from '@braintune/coordinator';
+import { publishWorkerEvent, type TestSetScores } from '@braintune/protocol';
 import { loadCheckpoint, loadLayersModelFromFile, predict } from '@braintune/model-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { eq } from 'drizzle-orm';
@@ -19,6 +19,8 @@ import { startTestApp, type TestApp } from './test-app.js';
 process.env.LOG_LEVEL ??= 'silent';
 const TOKEN = 's3cret-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };
+const REDIS_URL = 'redis://127.0.0.1:6379/7';
+const PREFIX = `bt-dash-api-${process.pid}`;
 
 let tdb: Awaited<ReturnType<typeof createTestDatabase>>;
 let artifactsDir: string;
@@ -59,8 +61,8 @@ beforeAll(async () => {
     db: tdb.database.db,
     databaseUrl: tdb.url,
     artifacts: store,
-    redisUrl: 'redis://127.0.0.1:6379/7',
-    prefix: `bt-dash-api-${process.pid}`,
+    redisUrl: REDIS_URL,
+    prefix: PREFIX,
     apiToken: TOKEN,
   });
   base = testApp.base;
@@ -558,7 +560,22 @@ describe('live leaderboard and operations endpoints', () => {
     });
     // The fixture's heartbeats are as old as the file's run (15 s TTL): renew them, as live workers do.
     await tdb.database.db.update(workers).set({ lastHeartbeat: new Date() });
+    // A worker event no coordinator has recorded yet (none runs here) shows in the backlog.
+    const redis = createRedis(REDIS_URL);
+    await publishWorkerEvent(redis, PREFIX, {
+      kind: 'failed',
+      studyId: 'st-api',
+      trialId: 'st-api:0',
+      rung: 0,
+      jobId: 'st-api:0:0',
+      workerId: 'w-metrics',
+      at: Date.now(),
+      error: 'out of memory',
+    });
+    redis.disconnect();
     const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('braintune_results_backlog{lane="closing"} 1');
+    expect(metrics).toContain('braintune_results_backlog{lane="progress"} 0');
     for (const name of [
       'braintune_trials{status="completed"}',
       'braintune_queue_depth',
@@ -571,12 +588,8 @@ describe('live leaderboard and operations endpoints', () => {
     const queues = await fetch(`${base}/queues`);
     expect(queues.status).toBe(200);
     expect(await queues.text()).toMatch(/<html/i);
-    // The board shows the trial queue and the two behind it: worker events and preparations.
+    // The board shows the trial queue and the preparations behind it.
     const board = (await (await fetch(`${base}/queues/api/queues`)).json()) as { queues: { name: string }[] };
-    expect(board.queues.map((q) => q.name).sort()).toEqual([
-      'braintune-prepare',
-      'braintune-results',
-      'braintune-trials',
-    ]);
+    expect(board.queues.map((q) => q.name).sort()).toEqual(['braintune-prepare', 'braintune-trials']);
   });
 });

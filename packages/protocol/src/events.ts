@@ -4,8 +4,8 @@ import { TrialRungResultSchema } from './jobs.js';
 
 /**
  * What workers tell the coordinator. Workers never touch Postgres: every report goes onto
- * the durable RESULTS_QUEUE (BullMQ, so it survives a coordinator that is down) and the
- * coordinator records it in one idempotent transaction keyed by the trial job id.
+ * the durable results streams (results-stream.ts; they survive a coordinator that is down) and
+ * the coordinator records it in an idempotent transaction keyed by the trial job id.
  */
 const RungRef = {
   studyId: z.string().min(1),
@@ -29,35 +29,6 @@ export const WorkerEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('failed'), ...RungRef, error: z.string() }),
 ]);
 export type WorkerEvent = z.infer<typeof WorkerEventSchema>;
-
-/** Id of the results-queue job carrying an event: re-sending the same event is a no-op. */
-export function workerEventJobId(event: WorkerEvent): string {
-  const safe = event.jobId.replaceAll(':', '_');
-  switch (event.kind) {
-    case 'epoch':
-      return `epoch-${safe}-${event.metrics.epoch}`;
-    case 'started':
-      return `started-${safe}-${event.attempt}-${event.workerId}`;
-    default:
-      return `${event.kind}-${safe}`;
-  }
-}
-
-/**
- * BullMQ options of a results-queue job. Rung outcomes outrank progress reports (BullMQ:
- * 1 is the highest priority), so promotions are not delayed behind a backlog of epochs.
- * The coordinator retries a failed recording with a capped back-off ('capped' strategy).
- */
-export function workerEventJobOptions(event: WorkerEvent) {
-  return {
-    jobId: workerEventJobId(event),
-    priority: event.kind === 'result' || event.kind === 'failed' ? 1 : event.kind === 'started' ? 5 : 10,
-    attempts: 1000,
-    backoff: { type: 'capped' },
-    removeOnComplete: { count: 10_000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
-  };
-}
 
 /** What a worker publishes about itself (heartbeat), read by the coordinator and the dashboard. */
 export const WorkerInfoSchema = z.object({

@@ -5,6 +5,7 @@ export * from './ensemble.js';
 export * from './jobs.js';
 export * from './prepare.js';
 export * from './events.js';
+export * from './results-stream.js';
 export * from './errors.js';
 export * from './env.js';
 export * from './logging.js';

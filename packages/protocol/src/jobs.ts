@@ -10,8 +10,6 @@ import { CalibrationSchema } from './calibration.js';
 
 /** BullMQ queue carrying one job per trial rung, produced by the coordinator, consumed by workers. */
 export const TRIAL_QUEUE = 'braintune-trials';
-/** Durable queue carrying worker reports (epochs, rung results) back to the coordinator. */
-export const RESULTS_QUEUE = 'braintune-results';
 
 /** Deterministic BullMQ job id of a trial rung: re-enqueueing the same rung is a no-op. */
 export function trialJobId(trialId: string, rung: number): string {

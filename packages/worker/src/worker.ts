@@ -1,20 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
-  RESULTS_QUEUE,
   TRIAL_QUEUE,
   TrialJobDataSchema,
   TrialProgressSchema,
-  WorkerEventSchema,
   attemptCheckpointKey,
-  closeQueue,
   createLogger,
   logConnectionState,
+  publishWorkerEvent,
   redisKeys,
   trialJobId,
-  workerEventJobOptions,
   type Logger,
   type TrialJobData,
   type TrialProgress,
@@ -78,7 +75,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined);
   logConnectionState(redis, 'Redis', options.redisUrl, log);
-  const results = new Queue<WorkerEvent>(RESULTS_QUEUE, { connection: redis, prefix: options.prefix });
   const { backend, device } = await options.trainer.init();
   const startedAt = Date.now();
   const current = new Map<string, TrialJobData>();
@@ -98,10 +94,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     },
   });
 
-  const publish = async (event: WorkerEvent): Promise<void> => {
-    const valid = WorkerEventSchema.parse(event);
-    await results.add(valid.kind, valid, workerEventJobOptions(valid));
-  };
+  const publish = (event: WorkerEvent): Promise<void> => publishWorkerEvent(redis, options.prefix, event);
 
   /** Hands the current self-description to the keepalive thread, which heartbeats it. */
   const heartbeat = async (): Promise<void> => {
@@ -268,7 +261,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       // a preparation in progress finishes.
       await Promise.all([worker.close(), prepareWorker?.close()]);
       await keepalive.stop(id);
-      await closeQueue(results);
       redis.disconnect();
       log.info({ workerId: id }, 'worker stopped');
     },

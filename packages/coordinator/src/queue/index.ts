@@ -6,5 +6,5 @@ export {
   type TrialJobState,
   type TrialQueueOptions,
 } from './trial-queue.js';
-export { ResultsQueue } from './results-queue.js';
+export { ResultsStreamReader, type ResultsEntry } from './results-stream.js';
 export { readWorkers, type LiveWorker } from './workers-registry.js';

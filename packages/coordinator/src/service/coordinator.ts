@@ -7,6 +7,7 @@ import { migrateDatabase, openDatabase, type Database } from '../db/client.js';
 import { logFailure } from '../db/connection-monitor.js';
 import { studies, trialRungs } from '../db/schema.js';
 import { createRedis } from '../queue/connection.js';
+import { ResultsStreamReader } from '../queue/results-stream.js';
 import { TrialQueue } from '../queue/trial-queue.js';
 import { cancelQueuedWork } from './cancellation.js';
 import { CheckpointJanitor } from './checkpoint-janitor.js';
@@ -16,6 +17,7 @@ import { Leadership } from './leadership.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
 import { PreparationJobs, advancePreparation } from './preparation-jobs.js';
 import { Reconciliation } from './reconciliation.js';
+import { ResultsConsumer } from './results-consumer.js';
 import { ResultsIntake } from './results-intake.js';
 import { StudyRuntime } from './study-runtime.js';
 import { WorkerMirror } from './worker-mirror.js';
@@ -25,7 +27,8 @@ export { EVENTS_CHANNEL, type AppliedEvent, type CoordinatorOptions };
 /**
  * The single writer of study state, assembled from parts with one job each (see
  * docs/architecture.md): Leadership (one coordinator per database, fenced writes),
- * ResultsIntake (worker events → group-committed transactions), DecisionLoop (scheduler
+ * ResultsConsumer (results streams → recorder, acknowledged after commit), ResultsIntake
+ * (worker events → group-committed transactions), DecisionLoop (scheduler
  * decisions → trial rungs on the queue), PreparationJobs (workers build the bundles), Reconciliation (Postgres vs
  * Redis), cancellation and WorkerMirror (heartbeats → Postgres, capacity). This class wires
  * them, runs the periodic loops and pauses everything while another coordinator leads.
@@ -44,6 +47,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
   private readonly runtime: StudyRuntime;
   private readonly decisions: DecisionLoop;
   private readonly intake: ResultsIntake;
+  private readonly consumer: ResultsConsumer;
   private readonly janitor: CheckpointJanitor;
   private readonly reconciliation: Reconciliation;
   private readonly workers: WorkerMirror;
@@ -80,13 +84,17 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     this.intake = new ResultsIntake({
       runtime,
       decisions: this.decisions,
-      redis: this.redis,
-      prefix,
       log: this.log,
       stats: this.stats,
       batchSize: options.resultsBatch,
-      concurrency: options.resultsConcurrency,
       superseded: (keys) => this.janitor.discard(keys),
+    });
+    this.consumer = new ResultsConsumer({
+      reader: new ResultsStreamReader(this.redis, prefix),
+      record: (events) => this.intake.record(events),
+      log: this.log,
+      monitor: this.database.monitor,
+      concurrency: options.resultsConcurrency,
     });
     this.reconciliation = new Reconciliation({
       runtime,
@@ -111,7 +119,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
     await c.leadership.acquire();
     await c.refreshWorkers();
     await c.reconcileAll();
-    c.intake.start();
+    await c.consumer.start();
     c.every(options.tickMs, () => c.tick());
     c.every(options.reconcileMs, () => c.reconcileAll());
     c.every(options.workersMs, () => c.refreshWorkers());
@@ -126,9 +134,10 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    await this.intake.close();
+    await this.consumer.close();
     // Let in-flight study work finish so nothing is half-applied in memory.
     await this.runtime.settled();
+    await this.decisions.settled();
     await this.janitor.drain();
     await this.trialQueue.close();
     await this.preparations.close();
@@ -139,15 +148,15 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
 
   /** Paused while another coordinator may be writing; on regaining, forget everything cached. */
   private async onLeadership(leading: boolean): Promise<void> {
-    if (!this.intake.consuming) return; // still starting
+    if (!this.consumer.consuming) return; // still starting
     if (leading) {
       this.runtime.forgetAll();
-      this.intake.resume();
+      this.consumer.resume();
       await this.reconcileAll().catch((err: unknown) =>
         this.log.error({ err }, 'reconcile after regaining leadership failed'),
       );
     } else {
-      await this.intake.pause();
+      this.consumer.pause();
     }
   }
 
@@ -173,7 +182,7 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
         .where(inArray(studies.state, ['preparing', 'running']));
       for (const s of active) {
         if (s.state === 'preparing') await this.prepare(s.id);
-        else await this.decisions.tickStudy(s.id);
+        else if (!this.decisions.decidedWithin(s.id, this.options.tickMs)) await this.decisions.tickStudy(s.id);
       }
       const cancelling = await this.db
         .selectDistinct({ id: trialRungs.studyId })

@@ -40,6 +40,10 @@ export interface PendingDecisions {
  * Called once per study per results batch, and by the periodic tick for idle capacity.
  */
 export class DecisionLoop {
+  private publishing: Promise<void> = Promise.resolve();
+  /** When each study's scheduler last decided (results batches and ticks alike). */
+  private readonly decidedAt = new Map<string, number>();
+
   constructor(private readonly deps: DecisionLoopDeps) {}
 
   async decide(
@@ -49,6 +53,7 @@ export class DecisionLoop {
     cached: CachedStudy,
   ): Promise<AppliedDecisions> {
     const { runtime } = this.deps;
+    this.decidedAt.set(study.id, performance.now());
     const warmIds = runtime.hasScheduler(study.id) ? [] : warmStartIds(def.config);
     const scheduler = runtime.scheduler(study.id, def, await loadWarmStart(tx, warmIds));
     const context: StudyContext = { id: study.id, seed: def.seed, datasets: study.datasets ?? [] };
@@ -88,6 +93,15 @@ export class DecisionLoop {
     return Math.max(0, this.deps.capacity() + this.deps.prefetch - inflight);
   }
 
+  /**
+   * Whether the study's scheduler decided within the last `ms`: a busy study decides after
+   * every results batch, so the periodic tick has nothing to add and would only hold its lock.
+   */
+  decidedWithin(studyId: string, ms: number): boolean {
+    const at = this.decidedAt.get(studyId);
+    return at !== undefined && performance.now() - at < ms;
+  }
+
   /** Offers a running study the idle capacity (a tick, or right after preparation). */
   async tickStudy(studyId: string): Promise<void> {
     const { runtime } = this.deps;
@@ -105,6 +119,28 @@ export class DecisionLoop {
       });
       if (applied) await this.publish([{ studyId, applied, kind: 'tick', eventAt: null }]);
     });
+  }
+
+  /**
+   * Queues committed decisions without holding up the caller: the results path commits its
+   * next batch while this one's rungs go to Redis. In order, one after another; a failure is
+   * logged and repaired by reconciliation, which queues every queued rung Redis lacks.
+   */
+  publishSoon(pending: readonly PendingDecisions[]): void {
+    if (pending.length === 0) return;
+    this.publishing = this.publishing
+      .then(() => this.publish(pending))
+      .catch((err: unknown) =>
+        this.deps.log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'queueing decided rungs failed; reconciliation will queue them',
+        ),
+      );
+  }
+
+  /** Resolves once everything handed to publishSoon is queued (or has failed). */
+  settled(): Promise<void> {
+    return this.publishing;
   }
 
   /** Queues the committed decisions' rungs in one round trip, then counts and announces them. */

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import pg from 'pg';
 import { BraintuneError, type Logger } from '@braintune/protocol';
 import type { DbOrTx } from '../db/client.js';
@@ -55,15 +55,25 @@ export class Leadership {
    * Call inside every write transaction: the check and the writes commit together or not at all.
    */
   async fence(tx: DbOrTx): Promise<void> {
+    const rows = await tx.execute(sql`SELECT 1 WHERE ${this.fenceCondition()}`);
+    this.confirmFence(rows.rows.length > 0);
+  }
+
+  /**
+   * The fence as a condition a transaction's first query can select (saving the round trip of
+   * its own query); the caller must hand the selected value to confirmFence before writing.
+   */
+  fenceCondition(): SQL {
     const token = this.token;
     if (!this.leading || token === null) throw new FencedError();
-    const rows = await tx.execute(
-      sql`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = ${LEADER_KEY} AND objsubid = 1 AND pid = ${token} AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    );
-    if (rows.rows.length === 0) {
-      void this.lost();
-      throw new FencedError();
-    }
+    return sql`EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = ${LEADER_KEY} AND objsubid = 1 AND pid = ${token} AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+  }
+
+  /** Throws FencedError (and stands down) unless fenceCondition held. */
+  confirmFence(held: boolean): void {
+    if (held) return;
+    void this.lost();
+    throw new FencedError();
   }
 
   get isLeader(): boolean {

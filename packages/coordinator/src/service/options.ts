@@ -26,8 +26,9 @@ export const CoordinatorOptionsSchema = z.object({
   /** Rungs queued beyond the online workers' capacity, so a worker never waits for the coordinator. */
   prefetch: z.number().int().nonnegative().default(2),
   /**
-   * Results-queue jobs held at once. Jobs wait in memory while the previous batch commits, so
-   * this bounds how much one transaction can gather: keep it at least twice `resultsBatch`.
+   * Worker events held at once (read off the results streams, not yet committed). Events wait
+   * in memory while the previous batch commits, so this bounds how much one transaction can
+   * gather: keep it at least twice `resultsBatch`.
    */
   resultsConcurrency: count.default(256),
   /** Most worker events recorded in one Postgres transaction (group commit). */

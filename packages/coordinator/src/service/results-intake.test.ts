@@ -51,12 +51,9 @@ function parts(slots: number) {
   const intake = new ResultsIntake({
     runtime,
     decisions,
-    redis,
-    prefix,
     log,
     stats,
     batchSize: 64,
-    concurrency: 128,
     superseded: (keys) => superseded.push(...keys),
   });
   return { decisions, intake, stats, applied, superseded };
@@ -193,6 +190,8 @@ describe('results intake (group commit)', () => {
     expect(firstBatch).toHaveLength(27);
     // A redelivered result inside the same batch changes nothing.
     await batched.intake.record([...firstBatch, firstBatch[1]!]);
+    // Recording resolves at the commit; the decided rungs are queued right after.
+    await batched.decisions.settled();
     expect(batched.stats.batches).toBe(1);
     expect(batched.stats.recorded).toEqual({ started: 9, epoch: 9, result: 9, failed: 0 });
     expect(batched.stats.duplicates).toBe(1);
@@ -205,6 +204,7 @@ describe('results intake (group commit)', () => {
     await runningStudy('st-seq');
     await sequential.decisions.tickStudy('st-seq');
     for (const e of await eventsFor('st-seq', 0)) await sequential.intake.record([e]);
+    await sequential.decisions.settled();
     expect(sequential.stats.batches).toBe(27);
 
     const after = await rungsOf('st-batch');

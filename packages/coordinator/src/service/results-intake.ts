@@ -1,9 +1,6 @@
 import { inArray, sql } from 'drizzle-orm';
-import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { RESULTS_QUEUE, WorkerEventSchema, type Logger, type WorkerEvent } from '@braintune/protocol';
+import type { Logger, WorkerEvent } from '@braintune/protocol';
 import type { Tx } from '../db/client.js';
-import { logFailure } from '../db/connection-monitor.js';
 import { studies } from '../db/schema.js';
 import { closeCancelledTrials } from './cancellation.js';
 import type { DecisionLoop, PendingDecisions, StudyRow } from './decision-loop.js';
@@ -24,14 +21,10 @@ import type { StudyRuntime } from './study-runtime.js';
 export interface ResultsIntakeDeps {
   runtime: StudyRuntime;
   decisions: DecisionLoop;
-  redis: Redis;
-  prefix: string;
   log: Logger;
   stats: CoordinatorStats;
   /** Most events recorded in one transaction. */
   batchSize: number;
-  /** Results-queue jobs held at once. */
-  concurrency: number;
   /** Called after a commit with the checkpoints its results superseded (see CheckpointJanitor). */
   superseded?: (checkpointKeys: string[]) => void;
 }
@@ -82,73 +75,18 @@ interface Waiting {
 }
 
 /**
- * Consumes the durable results queue with group commit: events that arrive while a
- * transaction commits wait and are recorded together in the next one (at most `batchSize`),
- * then each affected study's scheduler decides once, in that same transaction. A job is
- * acknowledged only after its batch committed, so a crash loses nothing; recording is
- * idempotent, so the redelivery changes nothing twice.
+ * Records worker events with group commit: events that arrive while a transaction commits
+ * wait and are recorded together in the next one (at most `batchSize`), then each affected
+ * study's scheduler decides once, in that same transaction. Recording is idempotent, so an
+ * event delivered again (ResultsConsumer after a crash, reconciliation) changes nothing twice.
  */
 export class ResultsIntake {
-  private worker: Worker<WorkerEvent> | null = null;
   private readonly waiting: Waiting[] = [];
   private draining = false;
 
   constructor(private readonly deps: ResultsIntakeDeps) {}
 
-  start(): void {
-    this.worker = new Worker<WorkerEvent>(
-      RESULTS_QUEUE,
-      async (job: Job<WorkerEvent>) => {
-        const parsed = WorkerEventSchema.safeParse(job.data);
-        if (!parsed.success) {
-          this.deps.log.error(
-            { jobId: job.id, issues: parsed.error.issues },
-            'dropping malformed worker event',
-          );
-          return;
-        }
-        await this.record([parsed.data]);
-      },
-      {
-        connection: this.deps.redis,
-        prefix: this.deps.prefix,
-        concurrency: this.deps.concurrency,
-        // Recording takes milliseconds: events held by a coordinator that died are retried soon.
-        lockDuration: 10_000,
-        stalledInterval: 5_000,
-        settings: { backoffStrategy: (attemptsMade: number) => Math.min(30_000, 250 * 2 ** attemptsMade) },
-      },
-    );
-    this.worker.on('failed', (job, err) =>
-      logFailure(
-        this.deps.runtime.database.monitor,
-        this.deps.log,
-        err,
-        'recording a worker event failed; will retry',
-        'warn',
-        { jobId: job?.id },
-      ),
-    );
-    this.worker.on('error', (err) => this.deps.log.error({ err: err.message }, 'results consumer error'));
-  }
-
-  get consuming(): boolean {
-    return this.worker !== null;
-  }
-
-  async pause(): Promise<void> {
-    await this.worker?.pause(true);
-  }
-
-  resume(): void {
-    this.worker?.resume();
-  }
-
-  async close(): Promise<void> {
-    await this.worker?.close();
-  }
-
-  /** Records events (from the queue or recovered by reconciliation); resolves once committed. */
+  /** Records events (from the results streams or recovered by reconciliation); resolves once committed. */
   record(events: readonly WorkerEvent[]): Promise<void> {
     const done = events.map(
       (event) =>
@@ -206,9 +144,7 @@ export class ResultsIntake {
       const outcome = await runtime.transaction(
         studyIds,
         (tx) => this.recordInTransaction(tx, studyIds, events),
-        {
-          lock: false,
-        },
+        { lock: false, fence: 'first-query' },
       );
       // Counted after the commit, so a rolled-back attempt is not counted twice.
       for (const kind of ['started', 'epoch', 'result', 'failed'] as const)
@@ -217,22 +153,25 @@ export class ResultsIntake {
       stats.batches++;
       stats.batchedEvents += events.length;
       if (outcome.superseded.length > 0) this.deps.superseded?.(outcome.superseded);
-      await this.deps.decisions.publish(outcome.pending);
+      this.deps.decisions.publishSoon(outcome.pending);
     });
   }
 
   private async recordInTransaction(tx: Tx, studyIds: string[], events: readonly WorkerEvent[]) {
     const { runtime } = this.deps;
-    // One round trip: the studies' locks, their notifications (delivered at commit, dropped on
-    // rollback) and their rows.
+    // One round trip: the leadership fence, the studies' locks, their notifications (delivered
+    // at commit, dropped on rollback) and their rows.
     const rows = await tx
       .select({
         study: studies,
         locked: sql<string>`pg_advisory_xact_lock(hashtext(${studies.id}))::text`,
         notified: sql<string>`pg_notify(${EVENTS_CHANNEL}, ${studies.id})::text`,
+        leading: sql<boolean>`${runtime.fenceCondition()}`,
       })
       .from(studies)
       .where(inArray(studies.id, studyIds));
+    if (rows.length > 0) runtime.confirmFence(rows.every((r) => r.leading));
+    else await runtime.fence(tx);
     const known = new Map<string, { study: StudyRow; cached: CachedStudy }>();
     for (const { study } of rows)
       known.set(study.id, { study, cached: await runtime.cache.get(tx, study.id) });

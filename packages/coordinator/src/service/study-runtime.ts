@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Database, Db, Tx } from '../db/client.js';
 import type { Observation } from '../scheduling/sampler.js';
 import type { Scheduler } from '../scheduling/types.js';
@@ -101,6 +101,21 @@ export class StudyRuntime {
     await Promise.allSettled([...this.locks.values()]);
   }
 
+  /** The leadership check as a condition for a transaction's first query (see `transaction`). */
+  fenceCondition(): SQL {
+    return this.leadership.fenceCondition();
+  }
+
+  /** Throws FencedError unless the condition selected by the first query held. */
+  confirmFence(held: boolean): void {
+    this.leadership.confirmFence(held);
+  }
+
+  /** The leadership check in a query of its own. */
+  fence(tx: Tx): Promise<void> {
+    return this.leadership.fence(tx);
+  }
+
   /**
    * One fenced transaction: the leadership check commits with the writes or not at all, and
    * `lock` takes the studies' advisory locks first (callers that fetch the study rows anyway
@@ -109,16 +124,18 @@ export class StudyRuntime {
    * crash can lose the last few hundred ms of commits but never corrupts: the reconciler
    * re-reads results of finished jobs from Redis, and re-deciding on the older state yields the
    * same trial and job ids (deterministic schedulers), so nothing is lost or doubled.
+   * With `fence: 'first-query'` the caller selects `fenceCondition()` in its first query and
+   * hands it to `confirmFence` before any write (one round trip less on the results path).
    */
   async transaction<T>(
     studyIds: readonly string[],
     fn: (tx: Tx) => Promise<T>,
-    options: { lock: boolean } = { lock: true },
+    options: { lock: boolean; fence?: 'own-query' | 'first-query' } = { lock: true },
   ): Promise<T> {
     try {
       return await this.database.db.transaction(async (tx) => {
         if (options.lock) await lockStudies(tx, studyIds);
-        await this.leadership.fence(tx);
+        if (options.fence !== 'first-query') await this.leadership.fence(tx);
         return fn(tx);
       });
     } catch (err) {
