@@ -40,18 +40,24 @@ export async function recordStarted(tx: Tx, events: EventOf<'started'>[]): Promi
     WITH ev AS (
       SELECT * FROM jsonb_to_recordset(${jsonParam(rows)}) AS e(job_id text, worker_id text, attempt int, at_ms float8)
     ), r AS (
+      -- An open rung is running now. A closed one keeps its outcome but still gets its start
+      -- time and attempt: rung outcomes have a lane of their own, so under a backlog a result
+      -- can be recorded before the 'started' that preceded it.
       UPDATE trial_rungs r
-         SET status = 'running', worker_id = ev.worker_id, attempts = greatest(r.attempts, ev.attempt),
+         SET status = CASE WHEN r.status IN ('queued', 'running') THEN 'running' ELSE r.status END,
+             worker_id = CASE WHEN r.status IN ('queued', 'running') THEN ev.worker_id ELSE r.worker_id END,
+             attempts = greatest(r.attempts, ev.attempt),
              started_at = coalesce(r.started_at, to_timestamp(ev.at_ms / 1000))
         FROM ev
-       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${textArrayParam(jobIds)}) AND r.status IN ('queued', 'running')
-      RETURNING r.job_id, r.trial_id, ev.worker_id
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${textArrayParam(jobIds)})
+         AND (r.status IN ('queued', 'running') OR r.started_at IS NULL)
+      RETURNING r.job_id, r.trial_id, ev.worker_id, r.status = 'running' AS open
     ), t AS (
       UPDATE trials SET worker_id = r.worker_id, updated_at = now()
-        FROM r WHERE trials.id = r.trial_id AND trials.id = ANY(${textArrayParam(trialIds)})
+        FROM r WHERE r.open AND trials.id = r.trial_id AND trials.id = ANY(${textArrayParam(trialIds)})
       RETURNING 1
     )
-    SELECT job_id FROM r`);
+    SELECT job_id FROM r WHERE open`);
   return new Set(res.rows.map((r) => r.job_id));
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq, lt } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type Evaluation, type WorkerEvent } from '@braintune/protocol';
@@ -241,6 +241,25 @@ describe('results intake (group commit)', () => {
     expect(again.stats.duplicates).toBe(firstBatch.length);
     expect(again.superseded).toEqual([]);
     expect(await rungsOf('st-batch')).toEqual(before);
+  });
+
+  it('a started event that arrives after its result keeps the outcome and adds the start time', async () => {
+    const late = parts(100);
+    await runningStudy('st-late');
+    await late.decisions.tickStudy('st-late');
+    const events = await eventsFor('st-late', 0);
+    await late.intake.record(events.filter((e) => e.kind === 'result'));
+    await late.decisions.settled();
+    const closed = await rungsOf('st-late');
+    await late.intake.record(events.filter((e) => e.kind === 'started'));
+    expect(late.stats.recorded.started).toBe(0);
+    expect(await rungsOf('st-late')).toEqual(closed);
+    const rung0 = await database.db
+      .select({ startedAt: trialRungs.startedAt, attempts: trialRungs.attempts })
+      .from(trialRungs)
+      .where(inArray(trialRungs.jobId, [...new Set(events.map((e) => e.jobId))]));
+    expect(rung0).toHaveLength(9);
+    expect(rung0.every((r) => r.startedAt !== null && r.attempts === 1)).toBe(true);
   });
 
   it('refuses to write once leadership is lost (the fence is inside the batch transaction)', async () => {
