@@ -66,38 +66,34 @@ export class ResultsStreamReader {
    * that died or lost leadership mid-batch); empty once all have been read since `rewind`.
    */
   async readPending(count: number): Promise<ResultsEntry[]> {
-    const reply = (await this.blocking.xreadgroup(
-      'GROUP',
-      RESULTS_GROUP,
-      CONSUMER,
-      'COUNT',
-      count,
-      'STREAMS',
-      this.keys.closing,
-      this.keys.progress,
-      this.pendingFrom.closing,
-      this.pendingFrom.progress,
-    )) as ReadReply;
-    const entries = this.entries(reply);
+    const entries = await this.read(count, [], [this.pendingFrom.closing, this.pendingFrom.progress]);
     for (const e of entries) this.pendingFrom[e.lane] = e.id;
     return entries;
   }
 
   /** New entries, closing lane first; waits up to `blockMs` when there are none. */
-  async readNew(count: number, blockMs: number): Promise<ResultsEntry[]> {
-    const reply = (await this.blocking.xreadgroup(
+  readNew(count: number, blockMs: number): Promise<ResultsEntry[]> {
+    return this.read(count, ['BLOCK', blockMs], ['>', '>']);
+  }
+
+  /** XREADGROUP of both lanes from the given ids ('>': never delivered; an id: this consumer's pending after it). */
+  private async read(
+    count: number,
+    block: (string | number)[],
+    from: [string, string],
+  ): Promise<ResultsEntry[]> {
+    const reply = (await this.blocking.call(
+      'XREADGROUP',
       'GROUP',
       RESULTS_GROUP,
       CONSUMER,
       'COUNT',
       count,
-      'BLOCK',
-      blockMs,
+      ...block,
       'STREAMS',
       this.keys.closing,
       this.keys.progress,
-      '>',
-      '>',
+      ...from,
     )) as ReadReply;
     return this.entries(reply);
   }
