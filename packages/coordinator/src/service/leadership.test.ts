@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@braintune/protocol';
-import { migrateDatabase, openDatabase } from '../db/client.js';
+import { migrateDatabase, openDatabase, type Tx } from '../db/client.js';
 import { Coordinator } from './coordinator.js';
 import { FencedError, Leadership } from './leadership.js';
 import { defaultStudyFactory } from './study-factory.js';
@@ -110,7 +111,13 @@ describe('coordinator leadership', () => {
     const leadership = new Leadership(databaseUrl, createLogger('test'), (l) => changes.push(l), 200, 500);
     await leadership.acquire();
     const database = openDatabase(databaseUrl, { max: 1 });
+    // The fence in a query of its own, and as a condition a transaction's first query selects.
+    const fencedInFirstQuery = (tx: Tx) =>
+      tx
+        .execute<{ leading: boolean }>(sql`SELECT ${leadership.fenceCondition()} AS leading`)
+        .then((r) => leadership.confirmFence(r.rows[0]!.leading));
     await database.db.transaction((tx) => leadership.fence(tx));
+    await database.db.transaction(fencedInFirstQuery);
     // Another session can see who holds the lock; kill exactly that backend.
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();
@@ -119,6 +126,7 @@ describe('coordinator leadership', () => {
     );
     expect(held.rows).toHaveLength(1);
     await admin.query('SELECT pg_terminate_backend($1)', [held.rows[0]!.pid]);
+    await expect(database.db.transaction(fencedInFirstQuery)).rejects.toBeInstanceOf(FencedError);
     await expect(database.db.transaction((tx) => leadership.fence(tx))).rejects.toBeInstanceOf(FencedError);
     expect(changes).toContain(false);
     await admin.end();
