@@ -182,7 +182,8 @@ export class Coordinator extends EventEmitter<{ applied: [AppliedEvent] }> {
         .where(inArray(studies.state, ['preparing', 'running']));
       for (const s of active) {
         if (s.state === 'preparing') await this.prepare(s.id);
-        else if (!this.decisions.decidedWithin(s.id, this.options.tickMs)) await this.decisions.tickStudy(s.id);
+        else if (!this.decisions.decidedWithin(s.id, this.options.tickMs))
+          await this.decisions.tickStudy(s.id);
       }
       const cancelling = await this.db
         .selectDistinct({ id: trialRungs.studyId })
