@@ -6,7 +6,7 @@
  * whose "training" is instant. The coordinator is the real one (results streams, Postgres
  * transactions, scheduler, BullMQ enqueueing), so the numbers measure the whole
  * queue → record → decide → enqueue path. The workers speak the real protocol (BullMQ trial
- * jobs, started/result events on the results streams) from a process of their own: one whole
+ * jobs, started/result events on the results streams) from a process of their own (bench/scheduler-workers.ts): one whole
  * worker (startWorker with a simulated RungTrainer; it also prepares the study's tiny data set
  * with model-core) and thin slots for the rest (startThinSlots), or whole workers for all of
  * them with --full-workers.
@@ -21,10 +21,8 @@ import { loadavg, setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { eq } from 'drizzle-orm';
-import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
-import { openArtifactStore } from '@braintune/artifacts';
 import {
   Coordinator,
   defaultStudyFactory,
@@ -35,24 +33,7 @@ import {
   submitStudy,
   type AppliedEvent,
 } from '@braintune/coordinator';
-import {
-  TRIAL_QUEUE,
-  publishWorkerEvent,
-  redisKeys,
-  resultsStreamKeys,
-  type EpochMetrics,
-  type Evaluation,
-  type TrialJobData,
-  type TrialRungResult,
-  type WorkerInfo,
-} from '@braintune/protocol';
-import {
-  ModelCorePreparer,
-  startWorker,
-  type RungInput,
-  type RungOutput,
-  type RungTrainer,
-} from '@braintune/worker';
+import { resultsStreamKeys } from '@braintune/protocol';
 
 process.env.LOG_LEVEL ??= 'error';
 
@@ -68,10 +49,6 @@ const { values: args } = parseArgs({
      * by default the coordinator, Redis and Postgres get the shared cores first (0: equal).
      */
     'workers-nice': { type: 'string', default: '10' },
-    /** Internal: run the simulated workers of prefix P (the benchmark forks itself). */
-    'workers-for': { type: 'string' },
-    /** Internal: the artifact root the simulated workers prepare the data set into. */
-    artifacts: { type: 'string' },
   },
 });
 const TRIALS = Number(args.trials);
@@ -82,176 +59,9 @@ const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const log = (...parts: unknown[]) => console.error('[bench:scheduler]', ...parts);
 
-/** A deterministic "validation score" of a trial: best near lr = 10^-2.5, better with more epochs. */
-function simulatedScore(job: TrialJobData, epoch: number): number {
-  const lr = Math.log10(job.hyperparameters.learningRate);
-  const quality = Math.max(0, 1 - Math.abs(lr + 2.5) / 2.5);
-  const noise = ((job.seed % 1000) / 1000 - 0.5) * 0.05;
-  return Math.min(1, Math.max(0, 0.25 + 0.6 * quality * (1 - 1 / (1 + epoch)) + noise));
-}
-
-function evaluationFor(score: number, classes: string[]): Evaluation {
-  const perClass = Object.fromEntries(
-    classes.map((c) => [c, { precision: score, recall: score, f1: score, support: 10 }]),
-  );
-  const avg = { precision: score, recall: score, f1: score, support: 10 * classes.length };
-  const right = Math.round(score * 10);
-  return {
-    classes,
-    confusionMatrix: classes.map((_, i) =>
-      classes.map((__, j) => (i === j ? right : j === (i + 1) % classes.length ? 10 - right : 0)),
-    ),
-    report: { classes, perClass, accuracy: score, macroAvg: avg, weightedAvg: avg },
-    loss: 1 - score,
-  };
-}
-
-/** Instant training: the rung's epochs and evaluation are computed, not trained. */
-function simulateRung(job: TrialJobData): RungOutput {
-  const history: EpochMetrics[] = [];
-  for (let epoch = job.fromEpoch + 1; epoch <= job.toEpoch; epoch++) {
-    const s = simulatedScore(job, epoch);
-    history.push({
-      epoch,
-      loss: 1 - s,
-      accuracy: s,
-      valLoss: 1 - s,
-      valAccuracy: s,
-      valMacroF1: s,
-      valRecall: Object.fromEntries(job.dataset.classes.map((c) => [c, s])),
-      trainImagesPerSecond: 0,
-      durationMs: 0,
-    });
-  }
-  return {
-    outcome: 'completed',
-    epochsDone: job.toEpoch,
-    history,
-    evaluation: evaluationFor(simulatedScore(job, job.toEpoch), job.dataset.classes),
-  };
-}
-
-class SimulatedTrainer implements RungTrainer {
-  async init() {
-    return { backend: 'simulated', device: 'none' };
-  }
-  async run({ job }: RungInput): Promise<RungOutput> {
-    return simulateRung(job);
-  }
-}
-
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/**
- * Worker slots that speak the worker protocol and nothing else: take a rung off the trial
- * queue, publish 'started', "train", publish the result event a real worker would, complete
- * the job; heartbeat one concurrency-1 worker entry per slot (the coordinator's capacity).
- * What the coordinator sees is what real workers produce; what it costs is one BullMQ consumer
- * instead of a worker process (keepalive thread, heartbeats and progress writes) per slot,
- * which on this 2-core machine would take the cores the coordinator is measured on.
- */
-async function startThinSlots(prefix: string, slots: number): Promise<{ close(): Promise<void> }> {
-  const redis = new Redis(REDIS, { maxRetriesPerRequest: null });
-  const ids = Array.from({ length: slots }, (_, i) => `sim-thin-${i}`);
-  const beat = async () => {
-    const now = Date.now();
-    const info = (id: string): WorkerInfo => ({
-      id,
-      host: 'bench',
-      pid: process.pid,
-      backend: 'simulated',
-      device: 'none',
-      concurrency: 1,
-      startedAt: now,
-      lastHeartbeat: now,
-      currentTrials: [],
-      currentJobs: [],
-      imagesPerSecond: null,
-    });
-    await redis.hset(
-      redisKeys.workers(prefix),
-      Object.fromEntries(ids.map((id) => [id, JSON.stringify(info(id))])),
-    );
-  };
-  await beat();
-  const heartbeat = setInterval(() => void beat(), 2000);
-  const worker = new Worker<TrialJobData, { outcome: string }>(
-    TRIAL_QUEUE,
-    async (job) => {
-      const data = job.data;
-      const ref = {
-        studyId: data.studyId,
-        trialId: data.trialId,
-        rung: data.rung,
-        jobId: job.id!,
-        workerId: ids[0]!,
-      };
-      await publishWorkerEvent(redis, prefix, {
-        kind: 'started',
-        ...ref,
-        at: Date.now(),
-        attempt: job.attemptsMade + 1,
-      });
-      const out = simulateRung(data);
-      const result: TrialRungResult = {
-        trialId: data.trialId,
-        rung: data.rung,
-        workerId: ref.workerId,
-        outcome: out.outcome,
-        epochsDone: out.epochsDone,
-        checkpointKey: `${data.checkpointKey}/rung-${data.rung}-sim`,
-        history: out.history,
-        evaluation: out.evaluation,
-        calibration: null,
-        testScores: {},
-        pointing: null,
-        error: null,
-      };
-      await publishWorkerEvent(redis, prefix, { kind: 'result', ...ref, at: Date.now(), result });
-      return { outcome: out.outcome };
-    },
-    { connection: redis, prefix, concurrency: slots },
-  );
-  return {
-    async close() {
-      clearInterval(heartbeat);
-      await worker.close();
-      await redis.hdel(redisKeys.workers(prefix), ...ids);
-      redis.disconnect();
-    },
-  };
-}
-
-/**
- * The simulated workers run in their own process (forked from this file), as real workers
- * would: in the coordinator's process they would compete for its event loop. One is a real
- * worker (startWorker: it also prepares the data set); the others are real workers too with
- * --full-workers, else thin slots (startThinSlots).
- */
-async function runSimulatedWorkers(prefix: string, artifactRoot: string): Promise<void> {
-  const preparer = new ModelCorePreparer(openArtifactStore(artifactRoot));
-  const full = args['full-workers'] ? WORKERS : 1;
-  const workers = await Promise.all(
-    Array.from({ length: full }, (_, i) =>
-      startWorker({
-        redisUrl: REDIS,
-        prefix,
-        trainer: new SimulatedTrainer(),
-        concurrency: 1,
-        workerId: `sim-${i}`,
-        heartbeatMs: 2000,
-        ...(i === 0 ? { preparer } : {}),
-      }),
-    ),
-  );
-  const thin = WORKERS > full ? [await startThinSlots(prefix, WORKERS - full)] : [];
-  process.send?.('ready');
-  process.once('message', () => {
-    void Promise.all([...workers, ...thin].map((w) => w.close())).then(() => process.exit(0));
-  });
 }
 
 async function main(): Promise<void> {
@@ -287,11 +97,11 @@ async function main(): Promise<void> {
     reconcileMs: 30_000,
   });
   const workerProcess = fork(
-    new URL(import.meta.url).pathname,
+    new URL('./scheduler-workers.ts', import.meta.url).pathname,
     [
       '--workers',
       String(WORKERS),
-      '--workers-for',
+      '--prefix',
       prefix,
       '--artifacts',
       artifactRoot,
@@ -403,7 +213,4 @@ seed: 11
   console.log(JSON.stringify(result));
 }
 
-if (args['workers-for']) {
-  if (!args.artifacts) throw new Error('--workers-for needs --artifacts');
-  await runSimulatedWorkers(args['workers-for'], args.artifacts);
-} else await main();
+await main();
