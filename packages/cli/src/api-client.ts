@@ -1,6 +1,13 @@
 import { userInfo } from 'node:os';
 import type { z } from 'zod';
-import { BraintuneError, InvalidInputError, NotFoundError, apiUrl, readEnv } from '@braintune/protocol';
+import {
+  ApiErrorBodySchema,
+  BraintuneError,
+  InvalidInputError,
+  NotFoundError,
+  apiUrl,
+  readEnv,
+} from '@braintune/protocol';
 
 /** Settings of a braintune cluster from the environment (DATABASE_URL, REDIS_URL, ARTIFACT_ROOT, PORT, …). */
 export function clusterSettings() {
@@ -43,7 +50,7 @@ export function parseResponse<S extends z.ZodType>(
  * Calls the braintune REST API at BRAINTUNE_URL (default http://localhost:$PORT) and returns
  * the JSON body parsed with `schema`. Every command that talks to a running cluster goes through
  * here, so a laptop needs neither database credentials nor the artifact store. API errors
- * (`{error, hint, issues}`) become typed BraintuneErrors.
+ * (ApiErrorBody: `{error, message, hint, issues}`) become typed BraintuneErrors.
  */
 export async function callApi<S extends z.ZodType>(
   path: string,
@@ -82,19 +89,14 @@ export async function callApi<S extends z.ZodType>(
   return parseResponse(schema, json, base, `${method} ${url.pathname}`);
 }
 
-/** The typed error of an API error answer, with its hint and the fields it names. */
+/** The typed error of an API error answer (ApiErrorBody), with its hint and the fields it names. */
 function apiError(status: number, json: unknown): BraintuneError {
-  const e = (json ?? {}) as {
-    error?: string;
-    message?: string;
-    hint?: string;
-    issues?: { path: string; message: string }[];
-  };
-  // The dashboard's routes answer {error: code, message}; the coordinator's {error: message}.
-  const message = `${e.message ?? e.error ?? `HTTP ${status}`}${e.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? ''}`;
+  const parsed = ApiErrorBodySchema.safeParse(json);
+  const e = parsed.success ? parsed.data : null;
+  const message = `${e?.message ?? `HTTP ${status}`}${e?.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? ''}`;
   if (status === 401)
     return new BraintuneError(message, 'unauthorized', "set BRAINTUNE_API_TOKEN to the server's token");
-  if (status === 404) return new NotFoundError(message, e.hint);
-  if (status === 400 || status === 413) return new InvalidInputError(message, e.hint);
-  return new BraintuneError(message, 'api_error', e.hint);
+  if (status === 404) return new NotFoundError(message, e?.hint);
+  if (status === 400 || status === 413) return new InvalidInputError(message, e?.hint);
+  return new BraintuneError(message, 'api_error', e?.hint);
 }

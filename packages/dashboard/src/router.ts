@@ -31,6 +31,8 @@ import {
 } from '@braintune/coordinator';
 import {
   BraintuneError,
+  apiErrorBody,
+  httpStatusOf,
   CamMethodSchema,
   ExplainOptionsSchema,
   InvalidInputError,
@@ -295,36 +297,23 @@ function sendError(failure: unknown, res: Response, next: NextFunction, logger: 
   if (res.headersSent) return next(failure);
   const err = asDatabaseUnavailable(failure);
   if (err instanceof HttpError) {
-    res.status(err.status).json({
-      error: err.status === 413 ? 'too_large' : err.status === 429 ? 'too_many' : 'bad_request',
-      message: err.message,
-      hint: err.hint,
-    });
+    const code = err.status === 413 ? 'too_large' : err.status === 429 ? 'too_many' : 'bad_request';
+    res.status(err.status).json(apiErrorBody(code, err.message, err.hint));
   } else if (err instanceof ZodError) {
-    res.status(400).json({
-      error: 'invalid_input',
-      message: err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
-      issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
+    const issues = err.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    const message = err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+    res.status(400).json(apiErrorBody('invalid_input', message, undefined, issues));
   } else if (err instanceof BraintuneError) {
-    const status =
-      err.code === 'not_found'
-        ? 404
-        : err.code === 'invalid_input'
-          ? 400
-          : err.code === 'unavailable'
-            ? 503
-            : 500;
     res
-      .status(status)
-      .json({ error: err.code, message: publicMessage(err.message), hint: publicMessage(err.hint) });
+      .status(httpStatusOf(err.code))
+      .json(apiErrorBody(err.code, publicMessage(err.message), publicMessage(err.hint)));
   } else if ((err as { type?: string }).type === 'entity.parse.failed') {
-    res.status(400).json({ error: 'invalid_input', message: 'the request body is not valid JSON' });
+    res.status(400).json(apiErrorBody('invalid_input', 'the request body is not valid JSON'));
   } else if ((err as { type?: string }).type === 'entity.too.large') {
-    res.status(413).json({ error: 'too_large', message: 'the request body is too large' });
+    res.status(413).json(apiErrorBody('too_large', 'the request body is too large'));
   } else {
     logger.error({ err }, 'request failed');
     // The log has the details; the client learns nothing about the host.
-    res.status(500).json({ error: 'internal', message: 'internal error', hint: 'see the server log' });
+    res.status(500).json(apiErrorBody('internal', 'internal error', 'see the server log'));
   }
 }

@@ -14,4 +14,5 @@ export * from './connection-state.js';
 export * from './secrets.js';
 export * from './data-path.js';
 export * from './public-error.js';
+export * from './api-error.js';
 export * from './group-by.js';

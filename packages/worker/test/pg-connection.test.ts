@@ -64,7 +64,10 @@ describe('the Postgres pool of the coordinator and the dashboard (private server
     const res = await fetch(`http://127.0.0.1:${port}/api/studies`);
     server.close();
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { error: string }).error).toMatch(/database is unreachable/);
+    expect(await res.json()).toMatchObject({
+      error: 'unavailable',
+      message: expect.stringMatching(/database is unreachable/),
+    });
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
 
     await postgres.start();

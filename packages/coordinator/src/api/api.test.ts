@@ -112,6 +112,7 @@ describe('REST API', () => {
       hint: string;
       issues: { path: string; message: string }[];
     };
+    expect(body.error).toBe('invalid_input');
     expect(body.issues.some((i) => i.path === 'scheduler.factor' && /1/.test(i.message))).toBe(true);
     expect(body.hint).toEqual(expect.any(String));
 
@@ -148,18 +149,19 @@ describe('REST API', () => {
     ]) {
       const res = await post('/api/studies', config('{type: random, epochs: 1, maxTrials: 1}', where));
       expect(res.status).toBe(400);
-      const body = (await res.json()) as { error: string; hint: string };
-      expect(body.error).toContain('dataset.path');
+      const body = (await res.json()) as { error: string; message: string; hint: string };
+      expect(body.error).toBe('invalid_input');
+      expect(body.message).toContain('dataset.path');
       expect(body.hint).toContain(dataRoot);
     }
     // Outside every root: the same answer whether the path exists or not.
     const a = (await (await post('/api/studies', config('{type: random, epochs: 1}', '/etc'))).json()) as {
-      error: string;
+      message: string;
     };
     const b = (await (await post('/api/studies', config('{type: random, epochs: 1}', '/nope'))).json()) as {
-      error: string;
+      message: string;
     };
-    expect(a.error.replace('/etc', 'X')).toBe(b.error.replace('/nope', 'X'));
+    expect(a.message.replace('/etc', 'X')).toBe(b.message.replace('/nope', 'X'));
   });
 
   it('refuses text/plain and cross-site submissions (CSRF)', async () => {
@@ -208,7 +210,10 @@ describe('REST API', () => {
       );
     const missing = await post('/api/studies', transfer('registry:tiny@production'));
     expect(missing.status).toBe(400);
-    expect(((await missing.json()) as { error: string }).error).toContain('no alias production');
+    expect(await missing.json()).toMatchObject({
+      error: 'invalid_input',
+      message: expect.stringContaining('no alias production'),
+    });
     const url = await post('/api/studies', transfer('https://example.com/model.json'));
     expect(url.status).toBe(400);
     await database.db.insert(models).values({ name: 'tiny' });

@@ -4,8 +4,11 @@ import {
   BraintuneError,
   DataPathError,
   InvalidInputError,
+  apiErrorBody,
   createLogger,
+  httpStatusOf,
   publicMessage,
+  type ApiErrorBody,
   type DataPathOptions,
   type Logger,
 } from '@braintune/protocol';
@@ -38,51 +41,40 @@ export interface ApiDeps {
   dataPaths?: DataPathOptions;
 }
 
-const STATUS_BY_CODE: Record<string, number> = {
-  invalid_input: 400,
-  not_found: 404,
-  conflict: 409,
-  unauthorized: 401,
-  unavailable: 503,
-};
-
 /** Config errors list one `<path>: <problem>` line per field; the API returns them as issues. */
-function issuesOf(err: BraintuneError): { issues?: { path: string; message: string }[] } {
+function issuesOf(err: BraintuneError): ApiErrorBody['issues'] {
   const problems = (err as BraintuneError & { problems?: unknown }).problems;
-  if (!Array.isArray(problems)) return {};
-  return {
-    issues: problems.map((p) => {
-      const line = String(p);
-      const colon = line.indexOf(': ');
-      return colon > 0
-        ? { path: line.slice(0, colon), message: line.slice(colon + 2) }
-        : { path: '(root)', message: line };
-    }),
-  };
+  if (!Array.isArray(problems)) return undefined;
+  return problems.map((p) => {
+    const line = String(p);
+    const colon = line.indexOf(': ');
+    return colon > 0
+      ? { path: line.slice(0, colon), message: line.slice(colon + 2) }
+      : { path: '(root)', message: line };
+  });
 }
 
-/** `{error, hint, issues}` with the status its type implies; anything unexpected is a 500 without internals. */
+/** An ApiErrorBody with the status its code implies; anything unexpected is a 500 without internals. */
 export function sendError(res: Response, failure: unknown, log?: Logger): void {
   const err = asDatabaseUnavailable(failure);
   if (err instanceof ZodError) {
-    res.status(400).json({
-      error: 'invalid request',
-      hint: 'fix the fields listed in issues',
-      issues: err.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
-    });
+    const issues = err.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
+    res
+      .status(400)
+      .json(apiErrorBody('invalid_input', 'invalid request', 'fix the fields listed in issues', issues));
     return;
   }
   if (err instanceof BraintuneError) {
-    res.status(STATUS_BY_CODE[err.code] ?? 500).json(
+    res.status(httpStatusOf(err.code)).json(
       // A refused data path names the roots as the operator configured them, on purpose.
       err instanceof DataPathError
-        ? { error: err.message, hint: err.hint }
-        : { error: publicMessage(err.message), hint: publicMessage(err.hint), ...issuesOf(err) },
+        ? apiErrorBody(err.code, err.message, err.hint)
+        : apiErrorBody(err.code, publicMessage(err.message), publicMessage(err.hint), issuesOf(err)),
     );
     return;
   }
   log?.error({ err }, 'unhandled API error');
-  res.status(500).json({ error: 'internal error', hint: 'see the server log' });
+  res.status(500).json(apiErrorBody('internal', 'internal error', 'see the server log'));
 }
 
 /** A study config from the request: YAML or JSON text, or an object already parsed by express.json(). */

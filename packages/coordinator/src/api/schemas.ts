@@ -9,11 +9,7 @@ import {
 
 /** Shapes of the REST API: used to validate requests and to generate /api/openapi.json. */
 
-export const ErrorBodySchema = z.object({
-  error: z.string(),
-  hint: z.string().optional(),
-  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-});
+export { ApiErrorBodySchema as ErrorBodySchema } from '@braintune/protocol';
 
 export const StudyIdParamsSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a study id such as st-1a2b3c4d5e'),

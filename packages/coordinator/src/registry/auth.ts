@@ -1,4 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { apiErrorBody } from '@braintune/protocol';
 import { bearerOf, sameToken } from '../api/access/tokens.js';
 
 /**
@@ -15,11 +16,13 @@ export function requireApiToken(token: string | undefined): RequestHandler {
     res
       .status(401)
       .set('WWW-Authenticate', 'Bearer realm="braintune"')
-      .json({
-        error: 'unauthorized',
-        message: given !== null ? 'the API token is wrong' : 'this action needs the API token',
-        hint: 'send "Authorization: Bearer <BRAINTUNE_API_TOKEN>" (the dashboard asks for it once)',
-      });
+      .json(
+        apiErrorBody(
+          'unauthorized',
+          given !== null ? 'the API token is wrong' : 'this action needs the API token',
+          'send "Authorization: Bearer <BRAINTUNE_API_TOKEN>" (the dashboard asks for it once)',
+        ),
+      );
   };
 }
 

@@ -1,8 +1,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { apiErrorBody } from '@braintune/protocol';
 import { isMutatingMethod } from '../../registry/auth.js';
 
 function refuse(res: Response, status: number, message: string, hint: string): void {
-  res.status(status).json({ error: status === 415 ? 'unsupported_media_type' : 'forbidden', message, hint });
+  res
+    .status(status)
+    .json(apiErrorBody(status === 415 ? 'unsupported_media_type' : 'forbidden', message, hint));
 }
 
 /** `host[:port]` (or only the host name) of a Host header or an origin, lower-cased. */
