@@ -1,6 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { apiErrorBody } from '@braintune/protocol';
-import { bearerOf, sameToken } from '../api/access/tokens.js';
+import { bearerOf, refuseUnauthorized, sameToken } from '../api/access/tokens.js';
 
 /**
  * Guards mutating endpoints (submit, cancel, promote, alias, predict upload): when a token
@@ -13,16 +12,11 @@ export function requireApiToken(token: string | undefined): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const given = bearerOf(req);
     if (given !== null && sameToken(given, token)) return next();
-    res
-      .status(401)
-      .set('WWW-Authenticate', 'Bearer realm="braintune"')
-      .json(
-        apiErrorBody(
-          'unauthorized',
-          given !== null ? 'the API token is wrong' : 'this action needs the API token',
-          'send "Authorization: Bearer <BRAINTUNE_API_TOKEN>" (the dashboard asks for it once)',
-        ),
-      );
+    refuseUnauthorized(
+      res,
+      given !== null ? 'the API token is wrong' : 'this action needs the API token',
+      'send "Authorization: Bearer <BRAINTUNE_API_TOKEN>" (the dashboard asks for it once)',
+    );
   };
 }
 

@@ -1,6 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { apiErrorBody } from '@braintune/protocol';
-import { READ_COOKIE, bearerOf, cookieOf, sameToken } from './tokens.js';
+import { READ_COOKIE, bearerOf, cookieOf, refuseUnauthorized, sameToken } from './tokens.js';
 
 export interface ReadAccessOptions {
   /** BRAINTUNE_READ_TOKEN: when unset, reads are open. */
@@ -51,15 +50,10 @@ export function requireReadAccess(options: ReadAccessOptions): RequestHandler {
     if (bearer !== null && req.method !== 'GET' && req.method !== 'HEAD') return next();
     if (accepts(bearer) || accepts(cookieOf(req, READ_COOKIE))) return next();
     if (wantsHtml(req)) return void res.status(401).type('html').send(LOGIN_PAGE);
-    res
-      .status(401)
-      .set('WWW-Authenticate', 'Bearer realm="braintune"')
-      .json(
-        apiErrorBody(
-          'unauthorized',
-          'reading needs the read token',
-          'send "Authorization: Bearer <BRAINTUNE_READ_TOKEN>", or open a dashboard page once with ?token=<BRAINTUNE_READ_TOKEN>',
-        ),
-      );
+    refuseUnauthorized(
+      res,
+      'reading needs the read token',
+      'send "Authorization: Bearer <BRAINTUNE_READ_TOKEN>", or open a dashboard page once with ?token=<BRAINTUNE_READ_TOKEN>',
+    );
   };
 }

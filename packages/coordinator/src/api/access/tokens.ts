@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
+import { apiErrorBody } from '@braintune/protocol';
 
 /**
  * Compares a presented token with the configured one in constant time without leaking its
@@ -9,6 +10,14 @@ export function sameToken(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+/** 401 with the Bearer challenge: the token is missing or wrong, and the hint says which to send. */
+export function refuseUnauthorized(res: Response, message: string, hint: string): void {
+  res
+    .status(401)
+    .set('WWW-Authenticate', 'Bearer realm="braintune"')
+    .json(apiErrorBody('unauthorized', message, hint));
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or null. */
