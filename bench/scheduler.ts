@@ -33,7 +33,7 @@ import {
   submitStudy,
   type AppliedEvent,
 } from '@braintune/coordinator';
-import { resultsStreamKeys } from '@braintune/protocol';
+import { resultsBacklog } from '@braintune/protocol';
 
 process.env.LOG_LEVEL ??= 'error';
 
@@ -150,8 +150,7 @@ seed: 11
     if (performance.now() - last > 5_000) {
       last = performance.now();
       const counts = await coordinator.trialQueue.counts();
-      const closing = await coordinator.redis.xlen(resultsStreamKeys.lane(prefix, 'closing'));
-      const progress = await coordinator.redis.xlen(resultsStreamKeys.lane(prefix, 'progress'));
+      const { closing, progress } = await resultsBacklog(coordinator.redis, prefix);
       log(
         `${coordinator.stats.recorded.result} rungs recorded, ${coordinator.stats.decisions} decisions; trial queue ${JSON.stringify(counts)}; results streams: ${closing} closing, ${progress} progress events unrecorded`,
       );

@@ -3,7 +3,7 @@ import { gt, sql } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { epochMetrics, trials, workers, type Db } from '@braintune/coordinator';
-import { RESULTS_LANES, WORKER_TTL_MS, resultsStreamKeys, type Logger } from '@braintune/protocol';
+import { WORKER_TTL_MS, resultsBacklog, type Logger } from '@braintune/protocol';
 
 /**
  * Prometheus metrics of the cluster, computed from Postgres (the truth) and the trial
@@ -76,10 +76,8 @@ export function createMetricsRegistry(deps: {
     registers: [registry],
     async collect() {
       if (!results) return;
-      const { redis, prefix } = results;
-      for (const lane of RESULTS_LANES)
-        this.set({ lane }, await redis.xlen(resultsStreamKeys.lane(prefix, lane)));
-      this.set({ lane: 'dead' }, await redis.xlen(resultsStreamKeys.deadLetters(prefix)));
+      const backlog = await resultsBacklog(results.redis, results.prefix);
+      for (const [lane, n] of Object.entries(backlog)) this.set({ lane }, n);
     },
   });
 

@@ -25,6 +25,24 @@ export function resultsLaneOf(event: WorkerEvent): ResultsLane {
   return event.kind === 'result' || event.kind === 'failed' ? 'closing' : 'progress';
 }
 
+/** What the backlog count needs of an ioredis client (structural: no ioredis here). */
+export interface StreamCounter {
+  xlen(key: string): Promise<number>;
+}
+
+/** Events on each lane the coordinator has not recorded yet, and those it gave up on. */
+export async function resultsBacklog(
+  redis: StreamCounter,
+  prefix: string,
+): Promise<Record<ResultsLane | 'dead', number>> {
+  const [closing, progress, dead] = await Promise.all([
+    redis.xlen(resultsStreamKeys.lane(prefix, 'closing')),
+    redis.xlen(resultsStreamKeys.lane(prefix, 'progress')),
+    redis.xlen(resultsStreamKeys.deadLetters(prefix)),
+  ]);
+  return { closing, progress, dead };
+}
+
 /** What a results-stream producer needs of an ioredis client (structural: no ioredis here). */
 export interface StreamAppender {
   xadd(key: string, id: '*', field: string, value: string): Promise<string | null>;
@@ -48,12 +66,17 @@ export async function publishWorkerEvent(
   );
 }
 
+/** The raw JSON of a stream entry's event field (fields are name, value, name, value, …). */
+export function eventFieldOf(fields: readonly string[]): string | undefined {
+  const at = fields.indexOf(RESULTS_EVENT_FIELD);
+  return at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
+}
+
 /** The event of a stream entry's fields, or why it is not one. */
 export function decodeWorkerEvent(
   fields: readonly string[],
 ): { ok: true; event: WorkerEvent } | { ok: false; problem: string } {
-  const at = fields.indexOf(RESULTS_EVENT_FIELD);
-  const raw = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
+  const raw = eventFieldOf(fields);
   if (raw === undefined) return { ok: false, problem: `no '${RESULTS_EVENT_FIELD}' field` };
   let json: unknown;
   try {

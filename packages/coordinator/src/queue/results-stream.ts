@@ -3,6 +3,7 @@ import {
   RESULTS_EVENT_FIELD,
   RESULTS_GROUP,
   RESULTS_LANES,
+  eventFieldOf,
   resultsStreamKeys,
   type ResultsLane,
 } from '@braintune/protocol';
@@ -111,7 +112,7 @@ export class ResultsStreamReader {
 
   /** Moves an entry that will never be recorded to the dead-letter stream, with the reason. */
   async deadLetter(entry: ResultsEntry, reason: string): Promise<void> {
-    const raw = entry.fields ? (entry.fields[entry.fields.indexOf(RESULTS_EVENT_FIELD) + 1] ?? '') : '';
+    const raw = (entry.fields && eventFieldOf(entry.fields)) ?? '';
     await this.redis
       .multi()
       .xadd(
@@ -129,16 +130,6 @@ export class ResultsStreamReader {
       .xack(this.keys[entry.lane], RESULTS_GROUP, entry.id)
       .xdel(this.keys[entry.lane], entry.id)
       .exec();
-  }
-
-  /** Events waiting per lane (read or not) and events given up on. */
-  async backlog(): Promise<{ closing: number; progress: number; deadLetters: number }> {
-    const [closing, progress, dead] = await Promise.all([
-      this.redis.xlen(this.keys.closing),
-      this.redis.xlen(this.keys.progress),
-      this.redis.xlen(resultsStreamKeys.deadLetters(this.prefix)),
-    ]);
-    return { closing, progress, deadLetters: dead };
   }
 
   /** Ends a read in progress (it rejects) and the reading connection. */
