@@ -83,6 +83,7 @@ export class DecisionLoop {
     if (total.completed) {
       this.deps.log.info({ studyId: study.id, trials: cached.trials.length }, 'study completed');
       runtime.forget(study.id);
+      this.decidedAt.delete(study.id);
     }
     return total;
   }
