@@ -200,30 +200,47 @@ export type RecordedResult = ReturnType<typeof resultRow> & {
  * changes nothing. Key: jobId. This is also the commit of the winning attempt: the trial's
  * checkpoint becomes the directory of the attempt that produced the result (attemptCheckpointKey);
  * another attempt at the same rung wrote a directory of its own, which nothing reads.
+ * `startedOf` holds the batch's 'started' events of these rungs, folded into the same update
+ * (short rungs report both at once: one statement and one row version less per rung).
  */
 export async function recordResults(
   tx: Tx,
   events: EventOf<'result'>[],
   scoring: (studyId: string) => Scoring,
+  startedOf: ReadonlyMap<string, EventOf<'started'>> = new Map(),
 ): Promise<Map<string, RecordedResult>> {
   if (events.length === 0) return new Map();
   const rows = new Map(events.map((e) => [e.jobId, resultRow(e, scoring(e.studyId))]));
+  const params = [...rows.values()].map((r) => {
+    const started = startedOf.get(r.sql.job_id);
+    return { ...r.sql, started_ms: started?.at ?? null, attempt: started?.attempt ?? null };
+  });
   const { jobIds, trialIds } = idsOf(events);
   const res = await tx.execute<{ job_id: string; superseded: string | null }>(sql`
     WITH ev AS (
-      SELECT * FROM jsonb_to_recordset(${jsonParam([...rows.values()].map((r) => r.sql))}) AS e(
+      SELECT * FROM jsonb_to_recordset(${jsonParam(params)}) AS e(
              job_id text, trial_id text, study_id text, rung int, worker_id text, at_ms float8, rung_status text,
              trial_status text, completed boolean, score float8, meets boolean, error text, epochs_done int,
              val_macro_f1 float8, val_accuracy float8, val_loss float8, test_scores jsonb, pointing jsonb, history jsonb,
              has_evaluation boolean, eval_classes jsonb, eval_confusion jsonb, eval_report jsonb, eval_loss float8,
-             calibration jsonb, checkpoint_key text)
+             calibration jsonb, checkpoint_key text, started_ms float8, attempt int)
     ), closed AS (
+      -- greatest() skips NULL: a result without a 'started' beside it leaves the attempt count.
       UPDATE trial_rungs r
          SET status = ev.rung_status, score = ev.score, meets_constraints = ev.meets, worker_id = ev.worker_id,
-             test_scores = ev.test_scores, pointing = ev.pointing, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000)
+             test_scores = ev.test_scores, pointing = ev.pointing, error = ev.error, finished_at = to_timestamp(ev.at_ms / 1000),
+             attempts = greatest(r.attempts, ev.attempt), started_at = coalesce(r.started_at, to_timestamp(ev.started_ms / 1000))
         FROM ev
        WHERE r.job_id = ev.job_id AND r.job_id = ANY(${textArrayParam(jobIds)}) AND r.status IN ('queued', 'running')
       RETURNING r.job_id
+    ), late_start AS (
+      -- A 'started' beside a duplicate result (its rung closed before): as recordStarted would.
+      UPDATE trial_rungs r
+         SET attempts = greatest(r.attempts, ev.attempt), started_at = to_timestamp(ev.started_ms / 1000)
+        FROM ev
+       WHERE r.job_id = ev.job_id AND r.job_id = ANY(${textArrayParam(jobIds)}) AND ev.started_ms IS NOT NULL
+         AND r.status NOT IN ('queued', 'running') AND r.started_at IS NULL
+      RETURNING 1
     ), won AS (
       SELECT ev.* FROM ev JOIN closed USING (job_id)
     ), before AS (

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq, inArray, lt } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type Evaluation, type WorkerEvent } from '@braintune/protocol';
@@ -161,6 +161,22 @@ async function rungsOf(studyId: string) {
     .orderBy(asc(trials.index), asc(trialRungs.rung));
 }
 
+/** Start time (set or not), attempts and worker of every rung that started, ordered. */
+async function startsOf(studyId: string) {
+  return database.db
+    .select({
+      index: trials.index,
+      rung: trialRungs.rung,
+      started: sql<boolean>`${trialRungs.startedAt} IS NOT NULL`,
+      attempts: trialRungs.attempts,
+      workerId: trialRungs.workerId,
+    })
+    .from(trialRungs)
+    .innerJoin(trials, eq(trials.id, trialRungs.trialId))
+    .where(and(eq(trialRungs.studyId, studyId), sql`${trialRungs.startedAt} IS NOT NULL`))
+    .orderBy(asc(trials.index), asc(trialRungs.rung));
+}
+
 describe('results intake (group commit)', () => {
   beforeAll(async () => {
     await migrateDatabase(url);
@@ -209,6 +225,11 @@ describe('results intake (group commit)', () => {
 
     const after = await rungsOf('st-batch');
     expect(after).toEqual(await rungsOf('st-seq'));
+    // The batch folded each 'started' into its result's update; recorded alone, it had its own.
+    const starts = await startsOf('st-batch');
+    expect(starts).toEqual(await startsOf('st-seq'));
+    expect(starts.filter((r) => r.rung === 0)).toHaveLength(9);
+    expect(starts.filter((r) => r.rung === 0).every((r) => r.started && r.attempts === 1)).toBe(true);
     // The promoted trials' next rung replaces their rung-0 checkpoints, which go for deletion.
     for (const e of await eventsFor('st-seq', 1)) await sequential.intake.record([e]);
     expect(sequential.superseded.sort()).toEqual(
@@ -248,10 +269,13 @@ describe('results intake (group commit)', () => {
     await runningStudy('st-late');
     await late.decisions.tickStudy('st-late');
     const events = await eventsFor('st-late', 0);
-    await late.intake.record(events.filter((e) => e.kind === 'result'));
+    const results = events.filter((e) => e.kind === 'result');
+    const starts = events.filter((e) => e.kind === 'started');
+    await late.intake.record(results);
     await late.decisions.settled();
     const closed = await rungsOf('st-late');
-    await late.intake.record(events.filter((e) => e.kind === 'started'));
+    // Four arrive alone; five beside their result delivered again (folded into its update).
+    await late.intake.record([...starts, ...results.slice(4)]);
     expect(late.stats.recorded.started).toBe(0);
     expect(await rungsOf('st-late')).toEqual(closed);
     const rung0 = await database.db

@@ -33,7 +33,10 @@ type Of<K extends WorkerEvent['kind']> = Extract<WorkerEvent, { kind: K }>;
 
 /** A batch's events, one per key (the first closing event of a rung wins, as it would in sequence). */
 interface SortedEvents {
+  /** 'started' events of rungs without a result in the batch. */
   started: Of<'started'>[];
+  /** 'started' events of rungs whose result is in the batch: recorded with it (recordResults). */
+  startedWithResult: Map<string, Of<'started'>>;
   epoch: Of<'epoch'>[];
   failed: Of<'failed'>[];
   result: Of<'result'>[];
@@ -60,8 +63,15 @@ function sortEvents(events: readonly WorkerEvent[]): SortedEvents {
     else closing.set(e.jobId, e);
   }
   const closings = [...closing.values()];
+  const startedWithResult = new Map<string, Of<'started'>>();
+  for (const [jobId, e] of started)
+    if (closing.get(jobId)?.kind === 'result') {
+      startedWithResult.set(jobId, e);
+      started.delete(jobId);
+    }
   return {
     started: [...started.values()],
+    startedWithResult,
     epoch: [...epoch.values()],
     failed: closings.filter((e): e is Of<'failed'> => e.kind === 'failed'),
     result: closings.filter((e): e is Of<'result'> => e.kind === 'result'),
@@ -187,9 +197,14 @@ export class ResultsIntake {
     for (const e of progressed) cacheProgress(of(e.studyId).cached, e);
 
     const failed = await recordFailures(tx, sorted.failed);
-    const results = await recordResults(tx, sorted.result, (id) =>
-      runtime.definition(id, of(id).study.source),
+    const results = await recordResults(
+      tx,
+      sorted.result,
+      (id) => runtime.definition(id, of(id).study.source),
+      sorted.startedWithResult,
     );
+    // A folded 'started' counts as recorded when its result found the rung open, as it would alone.
+    progressed.push(...[...sorted.startedWithResult.values()].filter((e) => results.has(e.jobId)));
     const closed: ClosingEvent[] = [
       ...sorted.failed.filter((e) => failed.has(e.jobId)),
       ...sorted.result.filter((e) => results.has(e.jobId)),
