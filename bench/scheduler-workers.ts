@@ -1,10 +1,12 @@
 /**
  * The simulated workers of `npm run bench:scheduler`, in a process of their own (forked by
  * bench/scheduler.ts), as real workers would be: in the coordinator's process they would
- * compete for its event loop. Training is instant: a rung's epochs and evaluation are computed.
+ * compete for its event loop. A rung's epochs and evaluation are computed, instantly or, with
+ * --epoch-ms, after that many milliseconds per epoch (the workers then pace the study as
+ * training would, and the coordinator runs below saturation).
  *
- * `--workers N --prefix P --artifacts DIR [--full-workers]`; says 'ready' over IPC, stops on
- * any message.
+ * `--workers N --prefix P --artifacts DIR [--full-workers] [--epoch-ms MS]`; says 'ready' over
+ * IPC, stops on any message.
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'bullmq';
@@ -36,10 +38,12 @@ const { values: args } = parseArgs({
     prefix: { type: 'string' },
     artifacts: { type: 'string' },
     'full-workers': { type: 'boolean', default: false },
+    'epoch-ms': { type: 'string', default: '0' },
   },
 });
 if (!args.prefix || !args.artifacts) throw new Error('scheduler-workers needs --prefix and --artifacts');
 const WORKERS = Number(args.workers);
+const EPOCH_MS = Number(args['epoch-ms']);
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A deterministic "validation score" of a trial: best near lr = 10^-2.5, better with more epochs. */
@@ -66,8 +70,10 @@ function evaluationFor(score: number, classes: string[]): Evaluation {
   };
 }
 
-/** Instant training: the rung's epochs and evaluation are computed, not trained. */
-function simulateRung(job: TrialJobData): RungOutput {
+/** Simulated training: the rung's epochs and evaluation are computed, taking EPOCH_MS per epoch. */
+async function simulateRung(job: TrialJobData): Promise<RungOutput> {
+  const epochs = job.toEpoch - job.fromEpoch;
+  if (EPOCH_MS > 0) await new Promise((r) => setTimeout(r, EPOCH_MS * epochs));
   const history: EpochMetrics[] = [];
   for (let epoch = job.fromEpoch + 1; epoch <= job.toEpoch; epoch++) {
     const s = simulatedScore(job, epoch);
@@ -80,7 +86,7 @@ function simulateRung(job: TrialJobData): RungOutput {
       valMacroF1: s,
       valRecall: Object.fromEntries(job.dataset.classes.map((c) => [c, s])),
       trainImagesPerSecond: 0,
-      durationMs: 0,
+      durationMs: EPOCH_MS,
     });
   }
   return {
@@ -96,7 +102,7 @@ class SimulatedTrainer implements RungTrainer {
     return { backend: 'simulated', device: 'none' };
   }
   async run({ job }: RungInput): Promise<RungOutput> {
-    return simulateRung(job);
+    return await simulateRung(job);
   }
 }
 
@@ -150,7 +156,7 @@ async function startThinSlots(prefix: string, slots: number): Promise<{ close():
         at: Date.now(),
         attempt: job.attemptsMade + 1,
       });
-      const out = simulateRung(data);
+      const out = await simulateRung(data);
       const result: TrialRungResult = {
         trialId: data.trialId,
         rung: data.rung,

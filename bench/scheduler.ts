@@ -1,9 +1,10 @@
 /**
  * `npm run bench:scheduler [-- --trials 10000 --workers 50]` (also `-- --workers 200`,
- * `-- --full-workers`, `-- --workers-nice 0`)
+ * `-- --full-workers`, `-- --workers-nice 0`, `-- --epoch-ms 30`)
  *
  * The coordinator under load: an ASHA study of 10,000 trials served by 50 simulated workers
- * whose "training" is instant. The coordinator is the real one (results streams, Postgres
+ * whose "training" is instant (the coordinator saturated: every worker waits for it), or takes
+ * --epoch-ms per epoch (an offered load below its capacity). The coordinator is the real one (results streams, Postgres
  * transactions, scheduler, BullMQ enqueueing), so the numbers measure the whole
  * queue → record → decide → enqueue path. The workers speak the real protocol (BullMQ trial
  * jobs, started/result events on the results streams) from a process of their own (bench/scheduler-workers.ts): one whole
@@ -49,6 +50,8 @@ const { values: args } = parseArgs({
      * by default the coordinator, Redis and Postgres get the shared cores first (0: equal).
      */
     'workers-nice': { type: 'string', default: '10' },
+    /** Simulated training time per epoch (0: instant, the coordinator saturated). */
+    'epoch-ms': { type: 'string', default: '0' },
   },
 });
 const TRIALS = Number(args.trials);
@@ -106,6 +109,8 @@ async function main(): Promise<void> {
       '--artifacts',
       artifactRoot,
       ...(args['full-workers'] ? ['--full-workers'] : []),
+      '--epoch-ms',
+      args['epoch-ms'],
     ],
     {
       env: process.env,
@@ -180,6 +185,8 @@ seed: 11
     /** thin: one whole worker plus protocol-only slots (startThinSlots); full: a whole worker per slot. */
     simulatedWorkers: args['full-workers'] ? 'full' : 'thin',
     workersNice: Number(args['workers-nice']),
+    /** Simulated training time per epoch: 0 saturates the coordinator (see docs/scaling.md). */
+    epochMs: Number(args['epoch-ms']),
     maxEpochs: MAX_EPOCHS,
     seconds: Number(seconds.toFixed(2)),
     rungsRecorded: stats.recorded.result,
