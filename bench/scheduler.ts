@@ -4,13 +4,13 @@
  *
  * The coordinator under load: an ASHA study of 10,000 trials served by 50 simulated workers
  * whose "training" is instant (the coordinator saturated: every worker waits for it), or takes
- * --epoch-ms per epoch (an offered load below its capacity). The coordinator is the real one (results streams, Postgres
- * transactions, scheduler, BullMQ enqueueing), so the numbers measure the whole
- * queue → record → decide → enqueue path. The workers speak the real protocol (BullMQ trial
- * jobs, started/result events on the results streams) from a process of their own (bench/scheduler-workers.ts): one whole
- * worker (startWorker with a simulated RungTrainer; it also prepares the study's tiny data set
- * with model-core) and thin slots for the rest (startThinSlots), or whole workers for all of
- * them with --full-workers.
+ * --epoch-ms per epoch (an offered load below its capacity). The coordinator is the real one
+ * (results streams, Postgres transactions, scheduler, BullMQ enqueueing), so the numbers
+ * measure the whole queue → record → decide → enqueue path. The workers speak the real
+ * protocol (BullMQ trial jobs, started/result events on the results streams) from a process of
+ * their own (bench/scheduler-workers.ts): one whole worker (startWorker with a simulated
+ * RungTrainer; it also prepares the study's tiny data set with model-core) and thin slots for
+ * the rest (startThinSlots), or whole workers for all of them with --full-workers.
  *
  * Reports coordinator decisions per second and the p50/p99 time from a rung finishing on a
  * worker to the promotion it caused being in the queue. The last stdout line is JSON.
