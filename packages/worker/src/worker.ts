@@ -152,8 +152,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     try {
       // Named before any training, so an attempt killed at any moment is found by the next one.
       await job.updateProgress({ workerId: id, attempts: attemptKeys } satisfies TrialProgress);
-      await publish({ kind: 'started', ...ref, at: Date.now(), attempt: job.attemptsMade + 1 });
-      jobLog.info({ attempt: job.attemptsMade + 1 }, 'rung started');
+      // A rung of a study cancelled before it began never starts: the trainer stops at once and
+      // the rung is reported cancelled (it did not run, so it gets no start time).
+      if (flags.stop !== 'cancelled') {
+        await publish({ kind: 'started', ...ref, at: Date.now(), attempt: job.attemptsMade + 1 });
+        jobLog.info({ attempt: job.attemptsMade + 1 }, 'rung started');
+      }
       const out = await options.trainer.run({
         job: data,
         attemptKey,
