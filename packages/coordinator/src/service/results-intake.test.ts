@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type Evaluation, type WorkerEvent } from '@braintune/protocol';
@@ -146,14 +146,17 @@ async function eventsFor(studyId: string, rung: number): Promise<WorkerEvent[]> 
   });
 }
 
-/** Every rung of the study as (trial index, rung, status), ordered. */
-async function rungsOf(studyId: string) {
+/** Every rung of the study with its trial's index, ordered. */
+async function rungRows(studyId: string) {
   return database.db
     .select({
       index: trials.index,
       rung: trialRungs.rung,
       status: trialRungs.status,
       score: trialRungs.score,
+      startedAt: trialRungs.startedAt,
+      attempts: trialRungs.attempts,
+      workerId: trialRungs.workerId,
     })
     .from(trialRungs)
     .innerJoin(trials, eq(trials.id, trialRungs.trialId))
@@ -161,19 +164,16 @@ async function rungsOf(studyId: string) {
     .orderBy(asc(trials.index), asc(trialRungs.rung));
 }
 
-/** Attempts and worker of every rung with a start time, ordered. */
+/** Every rung of the study as (trial index, rung, status, score). */
+async function rungsOf(studyId: string) {
+  return (await rungRows(studyId)).map(({ index, rung, status, score }) => ({ index, rung, status, score }));
+}
+
+/** Attempts and worker of every rung with a start time. */
 async function startsOf(studyId: string) {
-  return database.db
-    .select({
-      index: trials.index,
-      rung: trialRungs.rung,
-      attempts: trialRungs.attempts,
-      workerId: trialRungs.workerId,
-    })
-    .from(trialRungs)
-    .innerJoin(trials, eq(trials.id, trialRungs.trialId))
-    .where(and(eq(trialRungs.studyId, studyId), sql`${trialRungs.startedAt} IS NOT NULL`))
-    .orderBy(asc(trials.index), asc(trialRungs.rung));
+  return (await rungRows(studyId))
+    .filter((r) => r.startedAt !== null)
+    .map(({ index, rung, attempts, workerId }) => ({ index, rung, attempts, workerId }));
 }
 
 describe('results intake (group commit)', () => {
