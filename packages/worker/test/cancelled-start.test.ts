@@ -13,8 +13,14 @@ import {
   type TrialJobData,
   type WorkerEvent,
 } from '@braintune/protocol';
-import type { RungInput, RungOutput, RungTrainer } from './trainer.js';
-import { startWorker, type RunningWorker } from './worker.js';
+import {
+  startWorker,
+  type RungInput,
+  type RungOutput,
+  type RungTrainer,
+  type RunningWorker,
+} from '../src/index.js';
+import { waitFor } from './harness.js';
 
 process.env.LOG_LEVEL ??= 'warn';
 const REDIS = 'redis://127.0.0.1:6379';
@@ -80,9 +86,7 @@ describe('a rung taken after its study was cancelled', () => {
     }
     const gone = trialJobId('st-gone:0', 0);
     const live = trialJobId('st-live:0', 0);
-    const deadline = Date.now() + 20_000;
-    while ((await queue.getCompletedCount()) < 2 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await waitFor('both rungs done', async () => (await queue.getCompletedCount()) === 2, 20_000, 50);
 
     const goneEvents = await eventsOf(gone);
     expect(goneEvents.map((e) => e.kind)).toEqual(['result']);
