@@ -13,12 +13,14 @@
  * the rest (startThinSlots), or whole workers for all of them with --full-workers.
  *
  * Reports coordinator decisions per second and the p50/p99 time from a rung finishing on a
- * worker to the promotion it caused being in the queue. The last stdout line is JSON.
+ * worker to the promotion it caused being in the queue, and (on Linux) the CPU time the
+ * coordinator, the simulated workers, Redis and Postgres each spent on the study — on a 2-core
+ * machine they share the cores, on a cluster they would not. The last stdout line is JSON.
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, setPriority, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { eq } from 'drizzle-orm';
@@ -35,6 +37,7 @@ import {
   type AppliedEvent,
 } from '@braintune/coordinator';
 import { resultsBacklog } from '@braintune/protocol';
+import { cpuByComponent, cpuSpent, type Classify } from './process-cpu.js';
 
 process.env.LOG_LEVEL ??= 'error';
 
@@ -61,6 +64,17 @@ const ADMIN = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgr
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const log = (...parts: unknown[]) => console.error('[bench:scheduler]', ...parts);
+
+/** The process groups of a run: this process is the coordinator, the forked one the workers. */
+function benchComponents(workersPid: number): Classify {
+  return (pid, comm) => {
+    if (pid === process.pid) return 'coordinator';
+    if (pid === workersPid) return 'workers';
+    if (comm === 'redis-server') return 'redis';
+    if (comm === 'postgres') return 'postgres';
+    return null;
+  };
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -144,13 +158,18 @@ seed: 11
   // Time from the study running (dataset prepared) to completed.
   let started = 0;
   const cpuAtStart = process.cpuUsage();
+  const components = benchComponents(workerProcess.pid!);
+  let componentsAtStart: Map<string, number> | null = null;
   let last = 0;
   for (;;) {
     const [s] = await coordinator.db
       .select({ state: studies.state })
       .from(studies)
       .where(eq(studies.id, studyId));
-    if (s?.state === 'running' && started === 0) started = performance.now();
+    if (s?.state === 'running' && started === 0) {
+      started = performance.now();
+      componentsAtStart = await cpuByComponent(components);
+    }
     if (s?.state === 'completed' || s?.state === 'failed') break;
     if (performance.now() - last > 5_000) {
       last = performance.now();
@@ -165,6 +184,7 @@ seed: 11
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuAtStart);
   const coordinatorCpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const componentCpu = cpuSpent(componentsAtStart, await cpuByComponent(components));
   const stats = structuredClone(coordinator.stats);
 
   workerProcess.send('stop');
@@ -213,9 +233,38 @@ seed: 11
      * workers, Redis and Postgres no longer share its two cores (as on a real cluster).
      */
     decisionsPerCoordinatorCpuSecond: Math.round(stats.decisions / coordinatorCpuSeconds),
+    /**
+     * CPU seconds each process group spent during the study (Linux /proc; null elsewhere), and
+     * that per recorded rung: on this machine they share the cores, on a cluster only the
+     * coordinator and Postgres would (see docs/scaling.md, "Where the cores go").
+     */
+    cpuSeconds: componentCpu,
+    cpuMsPerRung:
+      componentCpu &&
+      Object.fromEntries(
+        Object.entries(componentCpu).map(([k, v]) => [
+          k,
+          Number(((v * 1000) / stats.recorded.result).toFixed(2)),
+        ]),
+      ),
+    /** Share of all the machine's cores the four groups used together. */
+    machineCpuFraction:
+      componentCpu &&
+      Number(
+        (Object.values(componentCpu).reduce((a, b) => a + b, 0) / (seconds * availableParallelism())).toFixed(
+          2,
+        ),
+      ),
     /** The machine's 1-minute load average at the end of the run (the issue asks for the load). */
     loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
   };
+  if (result.cpuMsPerRung)
+    log(
+      `CPU per rung: ${Object.entries(result.cpuMsPerRung)
+        .map(([k, ms]) => `${k} ${ms} ms`)
+        .join(', ')}; ${Math.round((result.machineCpuFraction ?? 0) * 100)} % of the machine's cores busy`,
+    );
+  else log('CPU per process group not measured: /proc is not available on this system');
   console.log(JSON.stringify(result));
 }
 
