@@ -2,7 +2,8 @@
  * CPU time of the processes a benchmark shares the machine with, read from Linux's /proc:
  * on a 2-core machine the coordinator, the simulated workers, Redis and Postgres compete for
  * the same cores, and which of them spends what is what decides the throughput. Elsewhere
- * (no /proc) the account is empty and the benchmark says so.
+ * (no /proc) there is no account (null) and the benchmark says so. Processes that exit during
+ * the run (Postgres' autovacuum workers) are not counted.
  */
 import { readdir, readFile } from 'node:fs/promises';
 
