@@ -164,6 +164,13 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium (whole system)', (
     await page.waitForSelector('#config-errors li');
     expect(await page.textContent('#config-errors')).toMatch(/maxEpochs/);
     await shot('studies-config-errors');
+    // A refusal without field issues (a data path outside the roots) shows its message, not its code.
+    await page.fill('#config', studyYaml(join(work, '..', 'outside-the-roots'), join(work, 'external')));
+    await page.click('#submit-study');
+    await page.waitForFunction(() =>
+      /outside-the-roots/.test(document.querySelector('#config-errors')?.textContent ?? ''),
+    );
+    expect(await page.textContent('#config-errors')).not.toMatch(/invalid_input/);
     await page.fill('#config', studyYaml(join(work, 'data'), join(work, 'external')));
     await page.click('#submit-study');
     await page.waitForSelector('#new-study-link');

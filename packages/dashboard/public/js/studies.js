@@ -91,7 +91,7 @@ function lineOf(text, path) {
 function configIssues(err) {
   const body = err.body ?? {};
   if (Array.isArray(body.issues) && body.issues.length) return body.issues.map((i) => ({ path: i.path === '(root)' ? '' : i.path, message: i.message }));
-  const text = typeof body === 'object' ? String(body.error ?? body.message ?? err.message) : String(body);
+  const text = typeof body === 'object' ? String(body.message ?? body.error ?? err.message) : String(body);
   const lines = text.split('\n').map((l) => /^\s*-\s+(.*)$/.exec(l)?.[1]).filter(Boolean);
   const parsed = lines.map((l) => {
     const at = l.indexOf(': ');
