@@ -162,6 +162,7 @@ async function startThinSlots(prefix: string, slots: number): Promise<{ close():
       outcome: out.outcome,
       epochsDone: out.epochsDone,
       checkpointKey: `${data.checkpointKey}/rung-${data.rung}-sim`,
+      earlierAttemptKeys: [],
       history: out.history,
       evaluation: out.evaluation,
       calibration: null,

@@ -118,6 +118,12 @@ export const TrialRungResultSchema = z.object({
   epochsDone: z.number().int().min(0),
   /** The attempt's checkpoint: becomes the trial's checkpoint when this result closes the rung. */
   checkpointKey: z.string(),
+  /**
+   * Checkpoints of the earlier attempts at this rung (stalled or crashed) that this attempt
+   * could resume from: once this result closes the rung nothing reads them, and the coordinator
+   * deletes them (empty from older workers, whose losing attempts stay behind).
+   */
+  earlierAttemptKeys: z.array(z.string()).default([]),
   /** Every epoch of this rung (lower rungs were reported by their own jobs). */
   history: z.array(EpochMetricsSchema),
   evaluation: EvaluationSchema.nullable(),

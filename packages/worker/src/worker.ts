@@ -115,6 +115,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
 
   const lockKey = (jobId: string) => `${options.prefix}:${TRIAL_QUEUE}:${jobId}:lock`;
+  /** Whether the job's lock is no longer this attempt's (an unanswered Redis is not proof). */
+  const lostLock = async (jobId: string, token: string | undefined) =>
+    token !== undefined && (await redis.get(lockKey(jobId)).catch(() => token)) !== token;
 
   const processor = async (
     job: Job<TrialJobData, TrialRungResult>,
@@ -176,7 +179,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           // (its lock expired, or Redis lost it and the coordinator queued it again)?
           if (await redis.exists(redisKeys.cancelled(options.prefix, data.studyId)))
             flags.stop ??= 'cancelled';
-          if (token && (await redis.get(lockKey(jobId))) !== token) flags.stop = 'lost-lock';
+          if (await lostLock(jobId, token)) flags.stop = 'lost-lock';
         },
       });
       if (flags.stop === 'lost-lock') {
@@ -197,6 +200,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         outcome: out.outcome,
         epochsDone: out.epochsDone,
         checkpointKey: attemptKey,
+        earlierAttemptKeys,
         history: out.history,
         evaluation: out.evaluation,
         calibration: out.calibration ?? null,
@@ -215,7 +219,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (err instanceof WaitingError) throw err;
       const attempts = job.opts.attempts ?? 1;
       const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= attempts;
-      const message = err instanceof Error ? err.message : String(err);
+      let message = err instanceof Error ? err.message : String(err);
+      // Failing after another worker took the job (and its result may already have closed the
+      // rung and deleted this attempt's directory as a losing one) is a lost job, not the rung's
+      // failure: say so, and report nothing.
+      if (flags.stop === null && (await lostLock(jobId, token))) flags.stop = 'lost-lock';
+      if (flags.stop === 'lost-lock' && !message.startsWith('lost the lock'))
+        message = `lost the lock of ${jobId}; another worker owns it now (${message})`;
       jobLog.error({ err: message, attempt: job.attemptsMade + 1, final }, 'rung failed');
       if (final && flags.stop !== 'lost-lock')
         await publish({ kind: 'failed', ...ref, at: Date.now(), error: message });

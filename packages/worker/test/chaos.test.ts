@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -87,6 +88,14 @@ describe('crashes mid-study', () => {
       .map((l) => Number(l.epoch));
     expect(retrained.every((e) => e > victim.epoch)).toBe(true);
     expect(c.coordinator?.stats.recorded.result).toBe(6);
+    // The killed attempt's directory goes once the survivor's result (which names it) closed the rung.
+    const killedAttempt = (c.logs.get(victim.pid) ?? []).find(
+      (l) => l.jobId === victim.jobId && typeof l.attemptKey === 'string',
+    )?.attemptKey;
+    expect(killedAttempt, 'the killed attempt logged its checkpoint key').toMatch(/^checkpoints\//);
+    await waitFor(`the killed attempt's checkpoint ${String(killedAttempt)} to be deleted`, async () =>
+      existsSync(path.join(c.artifactRoot, String(killedAttempt))) ? false : true,
+    );
   }, 300_000);
 
   it('SIGTERM of a worker mid-rung: it checkpoints, hands the rung back and exits 0', async () => {

@@ -5,8 +5,10 @@ import type { Logger } from '@braintune/protocol';
  * Deletes trial checkpoints that a recorded result superseded. Every attempt at a rung trains
  * into a directory of its own and the winning one becomes the trial's checkpoint; the one it
  * replaces (the previous rung's) is read by nothing after that commit — the next rung resumes
- * from the new one, and the registry copies the current one when it promotes. Without this a
- * study keeps every rung's weights of every trial.
+ * from the new one, and the registry copies the current one when it promotes. So are the
+ * directories of the rung's earlier attempts that the winning result names (a crashed or
+ * stalled attempt it could resume from). Without this a study keeps every rung's weights of
+ * every trial.
  *
  * Removal runs after the commit, one key at a time, off the results path; a failure is logged
  * and the key left behind (disk space, not correctness). Only keys under `checkpoints/` are

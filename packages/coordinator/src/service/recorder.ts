@@ -188,18 +188,33 @@ function resultRow(e: EventOf<'result'>, scoring: Scoring) {
 
 export type RecordedResult = ReturnType<typeof resultRow> & {
   /**
-   * The trial's checkpoint before this result replaced it (null: unchanged). Nothing reads it
-   * any more once the commit is in: the trial resumes from, and is promoted with, the new one.
+   * Checkpoints nothing reads once the commit is in: the trial's checkpoint before this result
+   * replaced it (the trial resumes from, and is promoted with, the new one) and the directories
+   * of the rung's earlier attempts that this result names (losingAttempts).
    */
-  superseded: string | null;
+  superseded: string[];
 };
+
+/**
+ * The earlier attempts a result that closed its rung names, as far as they are directories of
+ * that rung's attempts beside its own (`<trial folder>/rung-<r>-<attempt>`): only one attempt
+ * closes a rung, so the others are read by nothing. Any other key a result might name is left.
+ */
+export function losingAttempts(result: EventOf<'result'>['result']): string[] {
+  const own = result.checkpointKey;
+  const attempts = `${own.slice(0, own.lastIndexOf('/') + 1)}rung-${result.rung}-`;
+  return result.earlierAttemptKeys.filter(
+    (key) => key !== own && key.startsWith(attempts) && !key.slice(attempts.length).includes('/'),
+  );
+}
 
 /**
  * Finished rungs, all or nothing per rung: close the rung if it is still open, and only then
  * add its epochs and evaluation and update the trial. A duplicate finds no open rung and
  * changes nothing. Key: jobId. This is also the commit of the winning attempt: the trial's
  * checkpoint becomes the directory of the attempt that produced the result (attemptCheckpointKey);
- * another attempt at the same rung wrote a directory of its own, which nothing reads.
+ * another attempt at the same rung wrote a directory of its own, which nothing reads (those the
+ * result names are returned for deletion: RecordedResult.superseded).
  * `startedOf` holds the batch's 'started' events of these rungs, folded into the same update
  * (short rungs report both at once: one statement and one row version less per rung).
  */
@@ -285,8 +300,13 @@ export async function recordResults(
                   OR starts_with(won.checkpoint_key, before.checkpoint_key || '/') THEN NULL
                 ELSE before.checkpoint_key END AS superseded
       FROM won LEFT JOIN before ON before.id = won.trial_id`);
+  const eventOf = new Map(events.map((e) => [e.jobId, e]));
   const changed = new Map<string, RecordedResult>();
-  for (const { job_id, superseded } of res.rows) changed.set(job_id, { ...rows.get(job_id)!, superseded });
+  for (const { job_id, superseded } of res.rows)
+    changed.set(job_id, {
+      ...rows.get(job_id)!,
+      superseded: [...(superseded ? [superseded] : []), ...losingAttempts(eventOf.get(job_id)!.result)],
+    });
   return changed;
 }
 

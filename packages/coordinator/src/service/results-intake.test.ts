@@ -135,6 +135,7 @@ async function eventsFor(studyId: string, rung: number): Promise<WorkerEvent[]> 
           outcome: 'completed',
           epochsDone: 1,
           checkpointKey: `checkpoints/${studyId}/trial-${index}/rung-${rung}-a`,
+          earlierAttemptKeys: [],
           history: [metrics],
           evaluation: evaluation(score),
           testScores: {},
@@ -285,6 +286,33 @@ describe('results intake (group commit)', () => {
       .where(inArray(trialRungs.jobId, [...new Set(events.map((e) => e.jobId))]));
     expect(rung0).toHaveLength(9);
     expect(rung0.every((r) => r.startedAt !== null && r.attempts === 1)).toBe(true);
+  });
+
+  it("deletes the losing attempts a retried rung's result names, and nothing on a re-delivery", async () => {
+    const retried = parts(100);
+    await runningStudy('st-retry');
+    await retried.decisions.tickStudy('st-retry');
+    const folder = 'checkpoints/st-retry/trial-3';
+    // Trial 3's rung 0 won on its third attempt; the two before it crashed after writing.
+    const named = [
+      `${folder}/rung-0-crashed1`,
+      `${folder}/rung-0-crashed2`,
+      `${folder}/rung-0-a`, // its own directory: kept
+      `${folder}/rung-1-b`, // another rung's: not this result's to delete
+      `${folder}/rung-0-c/weights`, // inside an attempt, not one: left
+      'checkpoints/st-retry/trial-4/rung-0-d', // another trial's: left
+    ];
+    const events = (await eventsFor('st-retry', 0)).map((e) =>
+      e.kind === 'result' && e.trialId === 'st-retry:3'
+        ? { ...e, result: { ...e.result, earlierAttemptKeys: named } }
+        : e,
+    );
+    await retried.intake.record(events);
+    expect(retried.stats.recorded.result).toBe(9);
+    expect(retried.superseded).toEqual([`${folder}/rung-0-crashed1`, `${folder}/rung-0-crashed2`]);
+    // The same result again closes nothing, so it deletes nothing.
+    await retried.intake.record(events.filter((e) => e.kind === 'result'));
+    expect(retried.superseded).toHaveLength(2);
   });
 
   it('refuses to write once leadership is lost (the fence is inside the batch transaction)', async () => {

@@ -242,7 +242,7 @@ export class ResultsIntake {
       },
       changed: progressed.length + closed.length,
       pending,
-      superseded: [...results.values()].flatMap((r) => (r.superseded ? [r.superseded] : [])),
+      superseded: [...results.values()].flatMap((r) => r.superseded),
     };
   }
 }
