@@ -200,7 +200,7 @@ export type RecordedResult = ReturnType<typeof resultRow> & {
  * that rung's attempts beside its own (`<trial folder>/rung-<r>-<attempt>`): only one attempt
  * closes a rung, so the others are read by nothing. Any other key a result might name is left.
  */
-export function losingAttempts(result: EventOf<'result'>['result']): string[] {
+function losingAttempts(result: EventOf<'result'>['result']): string[] {
   const own = result.checkpointKey;
   const attempts = `${own.slice(0, own.lastIndexOf('/') + 1)}rung-${result.rung}-`;
   return result.earlierAttemptKeys.filter(
