@@ -93,8 +93,9 @@ describe('crashes mid-study', () => {
       (l) => l.jobId === victim.jobId && typeof l.attemptKey === 'string',
     )?.attemptKey;
     expect(killedAttempt, 'the killed attempt logged its checkpoint key').toMatch(/^checkpoints\//);
-    await waitFor(`the killed attempt's checkpoint ${String(killedAttempt)} to be deleted`, async () =>
-      existsSync(path.join(c.artifactRoot, String(killedAttempt))) ? false : true,
+    await waitFor(
+      `the killed attempt's checkpoint ${String(killedAttempt)} to be deleted`,
+      async () => !existsSync(path.join(c.artifactRoot, String(killedAttempt))),
     );
   }, 300_000);
 
