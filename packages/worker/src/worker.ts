@@ -59,6 +59,9 @@ export interface RunningWorker {
 
 type StopReason = 'terminating' | 'cancelled' | 'lost-lock';
 
+/** An attempt that noticed between epochs that another worker holds its job now. */
+class LostLockError extends Error {}
+
 /** Earlier attempts of a job a new attempt looks at (each is a checkpoint pulled and read). */
 const ATTEMPTS_REMEMBERED = 3;
 
@@ -183,7 +186,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         },
       });
       if (flags.stop === 'lost-lock') {
-        throw new Error(
+        throw new LostLockError(
           `lost the lock of ${jobId} after epoch ${out.epochsDone}; another worker owns it now`,
         );
       }
@@ -224,7 +227,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       // rung and deleted this attempt's directory as a losing one) is a lost job, not the rung's
       // failure: say so, and report nothing.
       if (flags.stop === null && (await lostLock(jobId, token))) flags.stop = 'lost-lock';
-      if (flags.stop === 'lost-lock' && !message.startsWith('lost the lock'))
+      if (flags.stop === 'lost-lock' && !(err instanceof LostLockError))
         message = `lost the lock of ${jobId}; another worker owns it now (${message})`;
       jobLog.error({ err: message, attempt: job.attemptsMade + 1, final }, 'rung failed');
       if (final && flags.stop !== 'lost-lock')

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { deleteKeysWithPrefix } from '@braintune/coordinator';
 import {
   RESULTS_LANES,
   TRIAL_QUEUE,
@@ -60,8 +61,7 @@ describe('a rung taken after its study was cancelled', () => {
   afterAll(async () => {
     await worker?.close();
     await queue.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
   });
 
