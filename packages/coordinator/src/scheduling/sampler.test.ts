@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseStudyConfig, type StudyConfig } from '../study/config.js';
-import { SearchSpaceSampler } from '../study/search-space.js';
+import { SearchSpaceSampler } from '../study/space-sampling.js';
 import { createScheduler } from './create-scheduler.js';
 import { compareObservations, observationsOf, type Observation } from './sampler.js';
 import { simulateStudy } from './simulate.js';

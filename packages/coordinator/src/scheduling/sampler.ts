@@ -1,6 +1,7 @@
 import type { Hyperparameters } from '@braintune/protocol';
 import type { SamplerConfig } from '../study/sampler-config.js';
-import { SearchSpaceSampler, type Proposal, type SearchSpace } from '../study/search-space.js';
+import type { SearchSpace } from '../study/search-space.js';
+import { SearchSpaceSampler, type Proposal } from '../study/space-sampling.js';
 import { TpeSampler } from './tpe.js';
 import type { TrialRecord } from './types.js';
 import { isEligibleRung } from './working-state.js';

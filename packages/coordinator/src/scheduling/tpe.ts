@@ -1,6 +1,7 @@
 import type { TpeSamplerConfig } from '../study/sampler-config.js';
 import { ParzenEstimator, type Coordinates } from '../study/parzen.js';
 import { mixSeed, mulberry32, type Prng } from '../study/prng.js';
+import type { SearchSpace } from '../study/search-space.js';
 import {
   hashHyperparameters,
   isActive,
@@ -8,8 +9,7 @@ import {
   toHyperparameters,
   type Assignment,
   type Proposal,
-  type SearchSpace,
-} from '../study/search-space.js';
+} from '../study/space-sampling.js';
 import { assignmentOf, encodeSpace, fromUnit, toCoordinate, type Dim } from '../study/space-encoding.js';
 import type { Observation, ProposalRequest, Sampler } from './sampler.js';
 

@@ -7,7 +7,7 @@ import { studies, trialRungs, trials } from '../db/schema.js';
 import { createSampler } from '../scheduling/sampler.js';
 import { parseStudyConfig } from '../study/config.js';
 import { StudyConfigError } from '../study/problems.js';
-import { SearchSpaceSampler } from '../study/search-space.js';
+import { SearchSpaceSampler } from '../study/space-sampling.js';
 import { proposalInputs } from './sampler-history.js';
 import { defaultStudyFactory } from './study-factory.js';
 import { submitStudy } from './submit.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyseStudy, StudyAnalysisSchema, type AnalysisRung } from './analysis.js';
-import { parseSearchSpace, SearchSpaceSampler } from './search-space.js';
+import { parseSearchSpace } from './search-space.js';
+import { SearchSpaceSampler } from './space-sampling.js';
 
 const { space } = parseSearchSpace({
   learningRate: { type: 'float', min: 1e-4, max: 1e-1, sampling: 'log' },

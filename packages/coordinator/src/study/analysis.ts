@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Hyperparameters } from '@braintune/protocol';
 import { naturalValue } from './objective.js';
-import { isActive, type Assignment, type ParamValue, type SearchSpace } from './search-space.js';
+import type { ParamValue, SearchSpace } from './search-space.js';
+import { isActive, type Assignment } from './space-sampling.js';
 import { assignmentOf, encodeSpace, toCoordinate, type Dim } from './space-encoding.js';
 
 /**

@@ -3,7 +3,7 @@ import { InvalidInputError, type DatasetRef } from '@braintune/protocol';
 import { datasetFor } from '../service/decisions.js';
 import { defaultStudyFactory } from '../service/study-factory.js';
 import { bundleVariantsOf, parseStudyConfig } from './config.js';
-import { SearchSpaceSampler } from './search-space.js';
+import { SearchSpaceSampler } from './space-sampling.js';
 
 const config = (dataset: string, searchSpace: string): string =>
   `name: t\ndataset: ${dataset}\nsearchSpace: ${searchSpace}\nscheduler: {type: random, epochs: 1, maxTrials: 50}\n`;

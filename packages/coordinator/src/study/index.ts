@@ -25,21 +25,23 @@ export {
 } from './config.js';
 export {
   parseSearchSpace,
+  discreteValues,
+  ParamSpecSchema,
+  TUNABLE_NAMES,
+  type ParamSpec,
+  type ParamValue,
+  type SearchSpace,
+} from './search-space.js';
+export {
   SearchSpaceSampler,
   hashHyperparameters,
   toHyperparameters,
   sampleAssignment,
   enumerateSpace,
   countConfigurations,
-  discreteValues,
-  ParamSpecSchema,
-  TUNABLE_NAMES,
   MAX_COLLISIONS,
-  type ParamSpec,
-  type ParamValue,
-  type SearchSpace,
   type Proposal,
-} from './search-space.js';
+} from './space-sampling.js';
 export {
   scoreOf,
   metricValue,

@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { HyperparametersSchema, resolveHyperparameters } from '@braintune/protocol';
+import { parseSearchSpace, type SearchSpace } from './search-space.js';
 import {
   enumerateSpace,
   hashHyperparameters,
-  parseSearchSpace,
   toHyperparameters,
   SearchSpaceSampler,
-  type SearchSpace,
-} from './search-space.js';
+} from './space-sampling.js';
 
 function space(raw: unknown): SearchSpace {
   const { space, problems } = parseSearchSpace(raw);

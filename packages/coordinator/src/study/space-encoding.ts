@@ -1,12 +1,6 @@
 import type { Hyperparameters } from '@braintune/protocol';
-import {
-  discreteValues,
-  isActive,
-  type Assignment,
-  type ParamSpec,
-  type ParamValue,
-  type SearchSpace,
-} from './search-space.js';
+import { discreteValues, type ParamSpec, type ParamValue, type SearchSpace } from './search-space.js';
+import { isActive, type Assignment } from './space-sampling.js';
 
 /**
  * The search space as coordinates a model can work in: every numeric parameter (int, float,
