@@ -1,11 +1,6 @@
 import type { z } from 'zod';
-import type {
-  AliasEventInfo,
-  ModelInfo,
-  PromoteResult,
-  VersionInfo,
-  VersionMetrics,
-} from '../registry/service.js';
+import type { AliasEventInfo, ModelInfo, VersionInfo } from '../registry/catalog.js';
+import type { PromoteResult, VersionMetrics } from '../registry/service.js';
 import type {
   AliasEventInfoSchema,
   ModelInfoSchema,

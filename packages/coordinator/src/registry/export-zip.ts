@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import yazl from 'yazl';
 import { z } from 'zod';
 import { CalibrationSchema, ENSEMBLE_MANIFEST } from '@braintune/protocol';
-import type { VersionInfo } from './service.js';
+import type { VersionInfo } from './catalog.js';
 
 const TensorSpecs = z.array(
   z.object({ name: z.string(), shape: z.array(z.number().int()), dtype: z.enum(['float32', 'int32']) }),

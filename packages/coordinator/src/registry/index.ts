@@ -3,13 +3,11 @@ export { parseModelRef, formatModelRef, assertModelName, assertAlias, type Model
 export {
   RegistryService,
   registryKey,
-  type VersionInfo,
   type VersionMetrics,
-  type ModelInfo,
-  type AliasEventInfo,
   type PromoteInput,
   type PromoteResult,
 } from './service.js';
+export type { VersionInfo, ModelInfo, AliasEventInfo } from './catalog.js';
 export { buildTfjsExport, tfjsZipStream } from './export-zip.js';
 export { rankedTrialIds } from './promote-source.js';
 export { MAX_ENSEMBLE, type EnsembleMember } from './ensemble.js';
