@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { ManifestFile } from './manifest.js';
 import { hashToHex, perceptualHash, type PerceptualHash } from './near-duplicates.js';
 import { mapWithConcurrency } from './pool.js';
-import type { HashedFile } from './prepare.js';
+import type { HashedFile } from './bundle-inputs.js';
 import { ImageDecodeError, decodeImage, type DecodedImage, type Preprocessing } from './preprocess.js';
 import { compareCodePoints } from './scan.js';
 

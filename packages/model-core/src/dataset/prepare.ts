@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ArtifactStore } from '@braintune/artifacts';
@@ -8,9 +6,6 @@ import {
   DEFAULT_CROP_MARGIN,
   IntensityStandardisationSchema,
   InvalidInputError,
-  createLogger,
-  groupBy,
-  type Logger,
   type SplitSummary,
 } from '@braintune/protocol';
 import {
@@ -20,14 +15,21 @@ import {
   LABELS_FILE,
   type BundleManifest,
   type BundleOptions,
-  type DuplicateGroup,
   type SkippedFile,
 } from './manifest.js';
 import { readManifestIfValid } from './bundle.js';
+import {
+  byteIdenticalCopies,
+  decodedInOrder,
+  duplicateGroupsOf,
+  hashFiles,
+  requireEveryClass,
+  type ByteIdenticalCopies,
+} from './bundle-inputs.js';
 import { bundleHash, sha256Hex, writeBundleAtomically } from './bundle-write.js';
 import { groupForSplit, splitSummary } from './groups.js';
+import { log } from './log.js';
 import { DEFAULT_NEAR_DUPLICATE_THRESHOLD, type PerceptualHash } from './near-duplicates.js';
-import { mapWithConcurrency } from './pool.js';
 import {
   DEFAULT_KERNEL,
   DEFAULT_RESIZE,
@@ -36,10 +38,11 @@ import {
   decoderVersions,
   type Preprocessing,
 } from './preprocess.js';
-import { compareCodePoints, scanImageFolder, type SourceFile } from './scan.js';
-import { decodeDistinct, packImages, type Decoded } from './decode-all.js';
+import { compareCodePoints, scanImageFolder } from './scan.js';
+import { decodeDistinct, packImages } from './decode-all.js';
 import { stratifiedGroupSplit } from './split.js';
 
+export type { HashedFile } from './bundle-inputs.js';
 export { bundleHash } from './bundle-write.js';
 
 export const PrepareOptionsSchema = z.object({
@@ -88,10 +91,6 @@ export interface PrepareDatasetResult {
   stats: { files: number; decoded: number; hashMs: number; decodeMs: number; totalMs: number };
 }
 
-export interface HashedFile extends SourceFile {
-  sha256: string;
-}
-
 /** The split summary of a manifest; version-1 bundles only know their byte-identical groups. */
 function summaryOf(manifest: BundleManifest): SplitSummary {
   if (manifest.nearDuplicates) return splitSummary(manifest.split, manifest.nearDuplicates);
@@ -107,9 +106,6 @@ function summaryOf(manifest: BundleManifest): SplitSummary {
   };
 }
 
-let logger: Logger | undefined;
-const log = (): Logger => (logger ??= createLogger('dataset'));
-
 /**
  * Turns an ImageFolder directory into a content-addressed bundle in the artifact store
  * (`datasets/<hash>`: manifest.json, images.u8, labels.u8) and returns its hash.
@@ -123,7 +119,67 @@ const log = (): Logger => (logger ??= createLogger('dataset'));
 export async function prepareDataset(options: PrepareDatasetOptions): Promise<PrepareDatasetResult> {
   const started = performance.now();
   const { store, onProgress, ...rest } = options;
-  const parsed = PrepareOptionsSchema.safeParse(rest);
+  const opts = resolvePrepareOptions(rest);
+  const bundleOptions: BundleOptions = BundleOptionsSchema.parse(opts);
+  const source = path.resolve(opts.dataDir);
+
+  const scanned = await scanImageFolder(source);
+  const skipped: SkippedFile[] = scanned.ignored.map((i) => ({
+    path: i.path,
+    sha256: null,
+    reason: i.reason,
+  }));
+
+  // 1. Hash every file (cheap) so the bundle's address is known before any decoding.
+  const hashStart = performance.now();
+  const hashed = await hashFiles(scanned.files, skipped);
+  const hashMs = performance.now() - hashStart;
+
+  // 2. Byte-identical files: groups, and copies that contradict each other's label.
+  const copies = byteIdenticalCopies(hashed, scanned.classes, opts.crossClassDuplicates, skipped);
+
+  const decoder = decoderVersions();
+  const hash = bundleHash(scanned.classes, copies.candidates, bundleOptions, decoder);
+  const key = `datasets/${hash}`;
+
+  // 3. Reuse: the same inputs and options were bundled before. Else 4–6: decode, group, split, write.
+  const existing = await existingBundle(store, key, hash);
+  const built: Built = existing
+    ? { manifest: existing, split: summaryOf(existing), decoded: 0, decodeMs: 0 }
+    : await buildBundle({
+        store,
+        key,
+        hash,
+        opts,
+        source,
+        classes: scanned.classes,
+        copies,
+        skipped,
+        decoder,
+        bundleOptions,
+        onProgress,
+      });
+  return {
+    hash,
+    key,
+    manifest: built.manifest,
+    reused: existing !== null,
+    split: built.split,
+    stats: {
+      files: scanned.files.length,
+      decoded: built.decoded,
+      hashMs,
+      decodeMs: built.decodeMs,
+      totalMs: performance.now() - started,
+    },
+  };
+}
+
+type PrepareOptions = z.output<typeof PrepareOptionsSchema>;
+
+/** The options with their defaults, or an error naming every wrong one. */
+function resolvePrepareOptions(input: PrepareOptionsInput): PrepareOptions {
+  const parsed = PrepareOptionsSchema.safeParse(input);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new InvalidInputError(`invalid dataset options: ${issues}`, 'fix the options named above');
@@ -137,87 +193,34 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
   }
   // Without head crop the margin changes no pixel: one canonical value, one bundle.
   if (!opts.headCrop) opts.cropMargin = DEFAULT_CROP_MARGIN;
-  const bundleOptions: BundleOptions = BundleOptionsSchema.parse(opts);
-  const concurrency = opts.concurrency ?? Math.max(2, availableParallelism()) * 2;
-  const source = path.resolve(opts.dataDir);
+  return opts;
+}
 
-  const scanned = await scanImageFolder(source);
-  const skipped: SkippedFile[] = scanned.ignored.map((i) => ({
-    path: i.path,
-    sha256: null,
-    reason: i.reason,
-  }));
+interface BuildInputs {
+  store: ArtifactStore;
+  key: string;
+  hash: string;
+  opts: PrepareOptions;
+  source: string;
+  classes: string[];
+  copies: ByteIdenticalCopies;
+  skipped: SkippedFile[];
+  decoder: BundleManifest['decoder'];
+  bundleOptions: BundleOptions;
+  onProgress: PrepareDatasetOptions['onProgress'];
+}
 
-  // 1. Hash every file (cheap) so the bundle's address is known before any decoding.
-  const hashStart = performance.now();
-  const hashedOrNull = await mapWithConcurrency(
-    scanned.files,
-    16,
-    async (file): Promise<HashedFile | null> => {
-      try {
-        const bytes = await readFile(file.absPath);
-        return { ...file, sha256: createHash('sha256').update(bytes).digest('hex') };
-      } catch (error) {
-        skipped.push({ path: file.relPath, sha256: null, reason: `unreadable: ${(error as Error).message}` });
-        return null;
-      }
-    },
-  );
-  const hashed = hashedOrNull.filter((f): f is HashedFile => f !== null);
-  const hashMs = performance.now() - hashStart;
+interface Built {
+  manifest: BundleManifest;
+  split: SplitSummary;
+  /** Distinct files decoded. */
+  decoded: number;
+  decodeMs: number;
+}
 
-  // 2. Byte-identical files: groups, and copies that contradict each other's label.
-  const bySha = groupBy(hashed, (f) => f.sha256);
-  const conflicting = new Set<string>();
-  for (const [sha, copies] of bySha) {
-    if (new Set(copies.map((c) => c.label)).size > 1) conflicting.add(sha);
-  }
-  const candidates = hashed.filter(
-    (f) => !(conflicting.has(f.sha256) && opts.crossClassDuplicates === 'skip'),
-  );
-  if (conflicting.size > 0) {
-    log().warn(
-      { groups: conflicting.size, policy: opts.crossClassDuplicates },
-      'byte-identical files found in more than one class (label noise)',
-    );
-    if (opts.crossClassDuplicates === 'skip') {
-      for (const sha of conflicting) {
-        const copies = bySha.get(sha) ?? [];
-        const where = [...new Set(copies.map((c) => scanned.classes[c.label]))].join(', ');
-        for (const c of copies) {
-          skipped.push({
-            path: c.relPath,
-            sha256: sha,
-            reason: `cross-class duplicate: identical bytes in classes ${where}`,
-          });
-        }
-      }
-    }
-  }
-
-  const decoder = decoderVersions();
-  const hash = bundleHash(scanned.classes, candidates, bundleOptions, decoder);
-  const key = `datasets/${hash}`;
-
-  // 3. Reuse: the same inputs and options were bundled before.
-  if (await store.pull(key)) {
-    const existing = await readManifestIfValid(store.localDir(key), hash);
-    if (existing) {
-      log().info({ hash, images: existing.count }, 'dataset bundle reused');
-      const totalMs = performance.now() - started;
-      return {
-        hash,
-        key,
-        manifest: existing,
-        reused: true,
-        split: summaryOf(existing),
-        stats: { files: scanned.files.length, decoded: 0, hashMs, decodeMs: 0, totalMs },
-      };
-    }
-    log().warn({ hash, dir: store.localDir(key) }, 'dataset bundle present but invalid; rebuilding it');
-    await store.remove(key);
-  }
-
+/** prepareDataset's steps 4–6: decode, order, group and split the images, and write the bundle. */
+async function buildBundle(b: BuildInputs): Promise<Built> {
+  const { opts, copies, skipped, classes } = b;
   // 4. Decode each distinct file once (copies have identical bytes, hence identical pixels).
   const preprocessing: Preprocessing = {
     grayscale: true,
@@ -229,78 +232,42 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     intensity: opts.intensity,
   };
   const wantHashes = opts.nearDuplicateThreshold !== null;
+  const concurrency = opts.concurrency ?? Math.max(2, availableParallelism()) * 2;
   const decodeStart = performance.now();
-  const decoded = await decodeDistinct(candidates, preprocessing, wantHashes, concurrency, onProgress);
+  const decoded = await decodeDistinct(
+    copies.candidates,
+    preprocessing,
+    wantHashes,
+    concurrency,
+    b.onProgress,
+  );
   const decodeMs = performance.now() - decodeStart;
 
   // 5. Order images by (label, sha256, path): the pixel arrays depend only on what the hash covers.
-  const included: (HashedFile & Decoded)[] = [];
-  for (const f of candidates) {
-    const d = decoded.get(f.sha256);
-    if (typeof d === 'string' || d === undefined) {
-      skipped.push({ path: f.relPath, sha256: f.sha256, reason: d ?? 'not decoded' });
-    } else {
-      included.push({ ...f, ...d });
-    }
-  }
-  included.sort(
-    (a, b) =>
-      a.label - b.label || compareCodePoints(a.sha256, b.sha256) || compareCodePoints(a.relPath, b.relPath),
-  );
-
-  const counts: Record<string, number> = Object.fromEntries(scanned.classes.map((c) => [c, 0]));
-  for (const f of included)
-    counts[scanned.classes[f.label] as string] = (counts[scanned.classes[f.label] as string] ?? 0) + 1;
-  for (const [className, n] of Object.entries(counts)) {
-    if (n === 0) {
-      const reasons = skipped.filter((s) => s.path.startsWith(`${className}/`)).slice(0, 3);
-      throw new InvalidInputError(
-        `class folder ${path.join(source, className)} has no usable images` +
-          (reasons.length ? ` (e.g. ${reasons.map((r) => `${r.path}: ${r.reason}`).join('; ')})` : ''),
-        `add readable JPEG/PNG images of class "${className}", or remove the folder`,
-      );
-    }
-  }
-
+  const included = decodedInOrder(copies.candidates, decoded, skipped);
+  const counts = requireEveryClass(included, classes, skipped, b.source);
   const { images, labels, files } = packImages(included, opts.imageSize);
 
   // 6. Duplicate groups (all copies, incl. skipped conflicts) and the group-aware split.
-  const indicesBySha = groupBy(files, (f) => f.sha256);
-  const duplicateGroups: DuplicateGroup[] = [...bySha.entries()]
-    .filter(([, copies]) => copies.length > 1)
-    .sort(([a], [b]) => compareCodePoints(a, b))
-    .map(([sha, copies]) => ({
-      sha256: sha,
-      paths: copies.map((c) => c.relPath).sort(compareCodePoints),
-      indices: (indicesBySha.get(sha) ?? []).map((f) => f.index),
-      classes: [...new Set(copies.map((c) => c.label))]
-        .sort((a, b) => a - b)
-        .map((l) => scanned.classes[l] as string),
-      crossClass: conflicting.has(sha),
-    }));
+  const duplicateGroups = duplicateGroupsOf(copies, files, classes);
   const phashes = new Map<string, PerceptualHash>();
   for (const f of included) if (f.phash) phashes.set(f.sha256, f.phash);
-  const grouping = groupForSplit(
-    files,
-    scanned.classes,
-    wantHashes ? phashes : null,
-    opts.nearDuplicateThreshold,
-  );
+  const grouping = groupForSplit(files, classes, wantHashes ? phashes : null, opts.nearDuplicateThreshold);
   for (const f of files) f.group = grouping.groupOf[f.index] as number;
   const split = stratifiedGroupSplit(grouping.groups, opts);
 
   const manifest: BundleManifest = {
     formatVersion: BUNDLE_FORMAT_VERSION,
-    hash,
+    hash: b.hash,
     createdAt: new Date().toISOString(),
-    source,
-    classes: scanned.classes,
+    source: b.source,
+    classes,
     counts,
     count: included.length,
     imageSize: opts.imageSize,
     preprocessing,
-    decoder,
-    options: bundleOptions,
+    decoder: b.decoder,
+    options: b.bundleOptions,
     storage: {
       images: {
         file: IMAGES_FILE,
@@ -310,34 +277,54 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
       labels: { file: LABELS_FILE, shape: [included.length], sha256: sha256Hex(labels) },
     },
     files,
-    skipped: skipped.sort((a, b) => compareCodePoints(a.path, b.path)),
+    skipped: skipped.sort((x, y) => compareCodePoints(x.path, y.path)),
     duplicateGroups,
     nearDuplicates: grouping.report,
     split,
   };
+  await storeBundle(b.store, b.key, manifest, { images, labels }, decodeMs);
+  return { manifest, split: splitSummary(split, grouping.report), decoded: decoded.size, decodeMs };
+}
 
+/** Writes a bundle to the store's local directory (atomically), pushes it and logs what it holds. */
+async function storeBundle(
+  store: ArtifactStore,
+  key: string,
+  manifest: BundleManifest,
+  { images, labels }: { images: Uint8Array; labels: Uint8Array },
+  decodeMs: number,
+): Promise<void> {
   await writeBundleAtomically(store.localDir(key), manifest, images, labels);
   await store.push(key);
-  const totalMs = performance.now() - started;
+  const report = manifest.nearDuplicates;
   log().info(
     {
-      hash,
-      images: included.length,
-      skipped: skipped.length,
-      duplicateGroups: duplicateGroups.length,
-      nearDuplicateGroups: grouping.report.groups,
-      nearDuplicatePairs: grouping.report.pairs,
-      crossClassPairs: grouping.report.crossClassPairs,
+      hash: manifest.hash,
+      images: manifest.count,
+      skipped: manifest.skipped.length,
+      duplicateGroups: manifest.duplicateGroups.length,
+      nearDuplicateGroups: report?.groups,
+      nearDuplicatePairs: report?.pairs,
+      crossClassPairs: report?.crossClassPairs,
       decodeMs: Math.round(decodeMs),
     },
     'dataset bundle written',
   );
-  return {
-    hash,
-    key,
-    manifest,
-    reused: false,
-    split: splitSummary(split, grouping.report),
-    stats: { files: scanned.files.length, decoded: decoded.size, hashMs, decodeMs, totalMs },
-  };
+}
+
+/** The manifest of a valid bundle already at `key`; an invalid one is removed (and rebuilt). */
+async function existingBundle(
+  store: ArtifactStore,
+  key: string,
+  hash: string,
+): Promise<BundleManifest | null> {
+  if (!(await store.pull(key))) return null;
+  const existing = await readManifestIfValid(store.localDir(key), hash);
+  if (existing) {
+    log().info({ hash, images: existing.count }, 'dataset bundle reused');
+    return existing;
+  }
+  log().warn({ hash, dir: store.localDir(key) }, 'dataset bundle present but invalid; rebuilding it');
+  await store.remove(key);
+  return null;
 }
