@@ -70,11 +70,13 @@ export interface AppliedDecisions {
   completionReason?: CompletionReason;
 }
 
+type RungSpan = { rung: number; fromEpoch: number; toEpoch: number };
+
 function jobData(
   study: StudyContext,
   trial: { id: string; hyperparameters: TrialJobData['hyperparameters'] },
   index: number,
-  rung: { rung: number; fromEpoch: number; toEpoch: number },
+  rung: RungSpan,
   checkpointKey: string,
 ): TrialJobData {
   return {
@@ -90,9 +92,20 @@ function jobData(
   };
 }
 
+/** A decision round's rows, gathered while the cache is updated and written in one statement. */
+interface DecisionWrites {
+  newTrials: (typeof trials.$inferInsert)[];
+  newRungs: (typeof trialRungs.$inferInsert)[];
+  /** Their jobs are built once the trials' committed checkpoints are read back. */
+  promotedTrials: { trial: TrialRecord; rung: RungSpan }[];
+  stopped: string[];
+  finished: string[];
+}
+
 /**
  * Writes the scheduler's decisions in the caller's transaction and mirrors them into the
  * cache. Returns the jobs to enqueue after the commit (their ids make a re-enqueue a no-op).
+ * A decision already applied (an idempotent re-decision) changes nothing.
  */
 export async function applyDecisions(
   tx: Tx,
@@ -101,86 +114,18 @@ export async function applyDecisions(
   decisions: Decision[],
 ): Promise<AppliedDecisions> {
   const out: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
-  const newTrials: (typeof trials.$inferInsert)[] = [];
-  const newRungs: (typeof trialRungs.$inferInsert)[] = [];
-  const promotedTrials: { trial: TrialRecord; rung: { rung: number; fromEpoch: number; toEpoch: number } }[] =
-    [];
-  const stopped: string[] = [];
-  const finished: string[] = [];
-
+  const w: DecisionWrites = { newTrials: [], newRungs: [], promotedTrials: [], stopped: [], finished: [] };
   for (const d of decisions) {
     switch (d.kind) {
-      case 'create-trial': {
-        const { trial: t } = d;
-        const id = trialIdOf(study.id, t.index);
-        if (cached.byId.has(id)) break; // already applied (idempotent re-decision)
-        newTrials.push({
-          id,
-          studyId: study.id,
-          index: t.index,
-          bracket: t.bracket,
-          iteration: t.iteration,
-          hyperparameters: t.hyperparameters,
-          hpHash: t.hpHash,
-          seed: trialSeed(study.seed, t.index),
-          checkpointKey: checkpointKeyOf(study.id, t.index),
-          status: 'running',
-          currentRung: t.firstRung.rung,
-          epochsDone: t.firstRung.fromEpoch,
-        });
-        const jobId = trialJobId(id, t.firstRung.rung);
-        newRungs.push({ trialId: id, studyId: study.id, jobId, ...t.firstRung });
-        const record: TrialRecord = {
-          id,
-          index: t.index,
-          bracket: t.bracket,
-          iteration: t.iteration,
-          hyperparameters: t.hyperparameters,
-          hpHash: t.hpHash,
-          status: 'running',
-          rungs: [queuedRung(t.firstRung)],
-        };
-        cached.trials.push(record);
-        cached.byId.set(id, record);
-        cached.inflight.add(jobId);
-        cached.nextIndex = Math.max(cached.nextIndex, t.index + 1);
-        out.jobs.push(
-          jobData(
-            study,
-            { id, hyperparameters: t.hyperparameters },
-            t.index,
-            t.firstRung,
-            checkpointKeyOf(study.id, t.index),
-          ),
-        );
-        out.created++;
+      case 'create-trial':
+        if (createTrial(study, cached, d.trial, w, out)) out.created++;
         break;
-      }
-      case 'promote': {
-        const trial = cached.byId.get(d.trialId);
-        if (!trial || trial.rungs.some((r) => r.rung === d.rung)) break;
-        const jobId = trialJobId(d.trialId, d.rung);
-        const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
-        newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
-        // Its job is built once the trial's committed checkpoint is read back (below).
-        promotedTrials.push({ trial, rung });
-        trial.rungs.push(queuedRung(rung));
-        trial.status = 'running';
-        touch(cached, trial.id);
-        cached.inflight.add(jobId);
-        out.promoted++;
+      case 'promote':
+        if (promoteTrial(study, cached, d, w)) out.promoted++;
         break;
-      }
-      case 'stop-trial': {
-        const trial = cached.byId.get(d.trialId);
-        if (!trial || trial.status !== 'paused') break;
-        // A trial that trained its last planned rung is completed; one that lost or ran out of budget is stopped.
-        trial.status = d.reason === 'finished' ? 'completed' : 'stopped';
-        touch(cached, trial.id);
-        (d.reason === 'finished' ? finished : stopped).push(d.trialId);
-        out.stopped++;
+      case 'stop-trial':
+        if (stopTrial(cached, d, w)) out.stopped++;
         break;
-      }
       case 'complete-study':
         out.completed = true;
         if (d.reason) out.completionReason = d.reason;
@@ -188,29 +133,111 @@ export async function applyDecisions(
     }
   }
 
-  const keys = await writeDecisions(tx, { newTrials, newRungs, promotedTrials, stopped, finished });
-  for (const { trial, rung } of promotedTrials) {
+  const keys = await writeDecisions(tx, w);
+  for (const { trial, rung } of w.promotedTrials) {
     const key = keys.get(trial.id);
     if (key === undefined) throw new Error(`promoted trial ${trial.id} has no row`);
     out.jobs.push(jobData(study, trial, trial.index, rung, key));
   }
-  if (out.completed) {
-    // Trials that ended their last rung without being stopped are the finished ones.
-    await tx
-      .update(trials)
-      .set({ status: 'completed', updatedAt: new Date() })
-      .where(and(eq(trials.studyId, study.id), eq(trials.status, 'paused')));
-    for (const t of cached.trials)
-      if (t.status === 'paused') {
-        t.status = 'completed';
-        touch(cached, t.id);
-      }
-    await tx
-      .update(studies)
-      .set({ state: 'completed', finishedAt: new Date(), updatedAt: new Date() })
-      .where(eq(studies.id, study.id));
-  }
+  if (out.completed) await completeStudy(tx, study.id, cached);
   return out;
+}
+
+type DecisionOf<K extends Decision['kind']> = Extract<Decision, { kind: K }>;
+
+/** A new trial with its first rung queued; false if it exists already. */
+function createTrial(
+  study: StudyContext,
+  cached: CachedStudy,
+  t: DecisionOf<'create-trial'>['trial'],
+  w: DecisionWrites,
+  out: AppliedDecisions,
+): boolean {
+  const id = trialIdOf(study.id, t.index);
+  if (cached.byId.has(id)) return false;
+  const checkpointKey = checkpointKeyOf(study.id, t.index);
+  w.newTrials.push({
+    id,
+    studyId: study.id,
+    index: t.index,
+    bracket: t.bracket,
+    iteration: t.iteration,
+    hyperparameters: t.hyperparameters,
+    hpHash: t.hpHash,
+    seed: trialSeed(study.seed, t.index),
+    checkpointKey,
+    status: 'running',
+    currentRung: t.firstRung.rung,
+    epochsDone: t.firstRung.fromEpoch,
+  });
+  const jobId = trialJobId(id, t.firstRung.rung);
+  w.newRungs.push({ trialId: id, studyId: study.id, jobId, ...t.firstRung });
+  const record: TrialRecord = {
+    id,
+    index: t.index,
+    bracket: t.bracket,
+    iteration: t.iteration,
+    hyperparameters: t.hyperparameters,
+    hpHash: t.hpHash,
+    status: 'running',
+    rungs: [queuedRung(t.firstRung)],
+  };
+  cached.trials.push(record);
+  cached.byId.set(id, record);
+  cached.inflight.add(jobId);
+  cached.nextIndex = Math.max(cached.nextIndex, t.index + 1);
+  out.jobs.push(
+    jobData(study, { id, hyperparameters: t.hyperparameters }, t.index, t.firstRung, checkpointKey),
+  );
+  return true;
+}
+
+/** The trial's next rung queued; false if the trial is unknown or has that rung already. */
+function promoteTrial(
+  study: StudyContext,
+  cached: CachedStudy,
+  d: DecisionOf<'promote'>,
+  w: DecisionWrites,
+): boolean {
+  const trial = cached.byId.get(d.trialId);
+  if (!trial || trial.rungs.some((r) => r.rung === d.rung)) return false;
+  const jobId = trialJobId(d.trialId, d.rung);
+  const rung = { rung: d.rung, fromEpoch: d.fromEpoch, toEpoch: d.toEpoch };
+  w.newRungs.push({ trialId: d.trialId, studyId: study.id, jobId, ...rung });
+  w.promotedTrials.push({ trial, rung });
+  trial.rungs.push(queuedRung(rung));
+  trial.status = 'running';
+  touch(cached, trial.id);
+  cached.inflight.add(jobId);
+  return true;
+}
+
+/** A paused trial ends; false unless it is paused. */
+function stopTrial(cached: CachedStudy, d: DecisionOf<'stop-trial'>, w: DecisionWrites): boolean {
+  const trial = cached.byId.get(d.trialId);
+  if (!trial || trial.status !== 'paused') return false;
+  // A trial that trained its last planned rung is completed; one that lost or ran out of budget is stopped.
+  trial.status = d.reason === 'finished' ? 'completed' : 'stopped';
+  touch(cached, trial.id);
+  (d.reason === 'finished' ? w.finished : w.stopped).push(d.trialId);
+  return true;
+}
+
+/** The study completes; trials that ended their last rung without being stopped are the finished ones. */
+async function completeStudy(tx: Tx, studyId: string, cached: CachedStudy): Promise<void> {
+  await tx
+    .update(trials)
+    .set({ status: 'completed', updatedAt: new Date() })
+    .where(and(eq(trials.studyId, studyId), eq(trials.status, 'paused')));
+  for (const t of cached.trials)
+    if (t.status === 'paused') {
+      t.status = 'completed';
+      touch(cached, t.id);
+    }
+  await tx
+    .update(studies)
+    .set({ state: 'completed', finishedAt: new Date(), updatedAt: new Date() })
+    .where(eq(studies.id, studyId));
 }
 
 /**
@@ -220,16 +247,7 @@ export async function applyDecisions(
  * cost more CPU than the database spent on it. Returns the promoted trials' committed
  * checkpoints, which their rungs resume from.
  */
-async function writeDecisions(
-  tx: Tx,
-  w: {
-    newTrials: (typeof trials.$inferInsert)[];
-    newRungs: (typeof trialRungs.$inferInsert)[];
-    promotedTrials: { trial: TrialRecord; rung: { rung: number } }[];
-    stopped: string[];
-    finished: string[];
-  },
-): Promise<Map<string, string>> {
+async function writeDecisions(tx: Tx, w: DecisionWrites): Promise<Map<string, string>> {
   if (Object.values(w).every((list) => list.length === 0)) return new Map();
   const trialRows = w.newTrials.map((t) => ({
     id: t.id,
