@@ -1,5 +1,5 @@
 import { inArray, sql } from 'drizzle-orm';
-import type { Logger, WorkerEvent } from '@braintune/protocol';
+import { groupBy, type Logger, type WorkerEvent } from '@braintune/protocol';
 import type { Tx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import { closeCancelledTrials } from './cancellation.js';
@@ -77,6 +77,11 @@ function sortEvents(events: readonly WorkerEvent[]): SortedEvents {
     result: closings.filter((e): e is Of<'result'> => e.kind === 'result'),
     repeated,
   };
+}
+
+interface KnownStudy {
+  study: StudyRow;
+  cached: CachedStudy;
 }
 
 interface Waiting {
@@ -168,59 +173,17 @@ export class ResultsIntake {
   }
 
   private async recordInTransaction(tx: Tx, studyIds: string[], events: readonly WorkerEvent[]) {
-    const { runtime } = this.deps;
-    // One round trip: the leadership fence, the studies' locks, their notifications (delivered
-    // at commit, dropped on rollback) and their rows.
-    const rows = await tx
-      .select({
-        study: studies,
-        locked: sql<string>`pg_advisory_xact_lock(hashtext(${studies.id}))::text`,
-        notified: sql<string>`pg_notify(${EVENTS_CHANNEL}, ${studies.id})::text`,
-        leading: sql<boolean>`${runtime.fenceCondition()}`,
-      })
-      .from(studies)
-      .where(inArray(studies.id, studyIds));
-    if (rows.length > 0) runtime.confirmFence(rows.every((r) => r.leading));
-    else await runtime.fence(tx);
-    const known = new Map<string, { study: StudyRow; cached: CachedStudy }>();
-    for (const { study } of rows)
-      known.set(study.id, { study, cached: await runtime.cache.get(tx, study.id) });
-    const sorted = sortEvents(events.filter((e) => known.has(e.studyId)));
+    const known = await this.lockStudies(tx, studyIds);
     const of = (studyId: string) => known.get(studyId)!;
-
-    const started = await recordStarted(tx, sorted.started);
-    const epochs = await recordEpochs(tx, sorted.epoch);
-    const progressed = [
-      ...sorted.started.filter((e) => started.has(e.jobId)),
-      ...sorted.epoch.filter((e) => epochs.has(`${e.trialId}/${e.metrics.epoch}`)),
-    ];
-    for (const e of progressed) cacheProgress(of(e.studyId).cached, e);
-
-    const failed = await recordFailures(tx, sorted.failed);
-    const results = await recordResults(
-      tx,
-      sorted.result,
-      (id) => runtime.definition(id, of(id).study.source),
-      sorted.startedWithResult,
-    );
-    // A folded 'started' counts as recorded when its result found the rung open, as it would alone.
-    progressed.push(...[...sorted.startedWithResult.values()].filter((e) => results.has(e.jobId)));
-    const closed: ClosingEvent[] = [
-      ...sorted.failed.filter((e) => failed.has(e.jobId)),
-      ...sorted.result.filter((e) => results.has(e.jobId)),
-    ];
-    const closedByStudy = new Map<string, ClosingEvent[]>();
-    for (const e of closed) {
-      cacheClosing(of(e.studyId).cached, e, results.get(e.jobId) ?? null);
-      closedByStudy.set(e.studyId, [...(closedByStudy.get(e.studyId) ?? []), e]);
-    }
+    const sorted = sortEvents(events.filter((e) => known.has(e.studyId)));
+    const { progressed, closed, results } = await this.recordEvents(tx, sorted, of);
 
     // Decide once per study whose rungs closed, on the state after the whole batch.
     const pending: PendingDecisions[] = [];
-    for (const [studyId, news] of closedByStudy) {
+    for (const [studyId, news] of groupBy(closed, (e) => e.studyId)) {
       const { study, cached } = of(studyId);
       if (study.state === 'running' && study.datasets) {
-        const def = runtime.definition(studyId, study.source);
+        const def = this.deps.runtime.definition(studyId, study.source);
         pending.push({
           studyId,
           applied: await this.deps.decisions.decide(tx, study, def, cached),
@@ -244,5 +207,56 @@ export class ResultsIntake {
       pending,
       superseded: [...results.values()].flatMap((r) => r.superseded),
     };
+  }
+
+  /**
+   * The batch's studies, locked and with their cached state. One round trip: the leadership
+   * fence, the studies' locks, their notifications (delivered at commit, dropped on rollback)
+   * and their rows. Events of a study that does not exist (deleted) are not recorded.
+   */
+  private async lockStudies(tx: Tx, studyIds: string[]): Promise<Map<string, KnownStudy>> {
+    const { runtime } = this.deps;
+    const rows = await tx
+      .select({
+        study: studies,
+        locked: sql<string>`pg_advisory_xact_lock(hashtext(${studies.id}))::text`,
+        notified: sql<string>`pg_notify(${EVENTS_CHANNEL}, ${studies.id})::text`,
+        leading: sql<boolean>`${runtime.fenceCondition()}`,
+      })
+      .from(studies)
+      .where(inArray(studies.id, studyIds));
+    if (rows.length > 0) runtime.confirmFence(rows.every((r) => r.leading));
+    else await runtime.fence(tx);
+    const known = new Map<string, KnownStudy>();
+    for (const { study } of rows)
+      known.set(study.id, { study, cached: await runtime.cache.get(tx, study.id) });
+    return known;
+  }
+
+  /** Records the batch's events and mirrors what changed into the cached studies. */
+  private async recordEvents(tx: Tx, sorted: SortedEvents, of: (studyId: string) => KnownStudy) {
+    const started = await recordStarted(tx, sorted.started);
+    const epochs = await recordEpochs(tx, sorted.epoch);
+    const progressed = [
+      ...sorted.started.filter((e) => started.has(e.jobId)),
+      ...sorted.epoch.filter((e) => epochs.has(`${e.trialId}/${e.metrics.epoch}`)),
+    ];
+    for (const e of progressed) cacheProgress(of(e.studyId).cached, e);
+
+    const failed = await recordFailures(tx, sorted.failed);
+    const results = await recordResults(
+      tx,
+      sorted.result,
+      (id) => this.deps.runtime.definition(id, of(id).study.source),
+      sorted.startedWithResult,
+    );
+    // A folded 'started' counts as recorded when its result found the rung open, as it would alone.
+    progressed.push(...[...sorted.startedWithResult.values()].filter((e) => results.has(e.jobId)));
+    const closed: ClosingEvent[] = [
+      ...sorted.failed.filter((e) => failed.has(e.jobId)),
+      ...sorted.result.filter((e) => results.has(e.jobId)),
+    ];
+    for (const e of closed) cacheClosing(of(e.studyId).cached, e, results.get(e.jobId) ?? null);
+    return { progressed, closed, results };
   }
 }
