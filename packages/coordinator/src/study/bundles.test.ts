@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError, type DatasetRef } from '@braintune/protocol';
 import { datasetFor } from '../service/decisions.js';
 import { defaultStudyFactory } from '../service/study-factory.js';
-import { bundleVariantsOf, parseStudyConfig } from './config.js';
+import { bundleVariantsOf } from './bundles.js';
+import { parseStudyConfig } from './config.js';
 import { SearchSpaceSampler } from './space-sampling.js';
 
 const config = (dataset: string, searchSpace: string): string =>

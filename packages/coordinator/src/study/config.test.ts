@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '@braintune/protocol';
-import { imageSizesOf, parseStudyConfig } from './config.js';
+import { imageSizesOf } from './bundles.js';
+import { parseStudyConfig } from './config.js';
 import { StudyConfigError } from './problems.js';
 import { TUNABLE_NAMES } from './search-space.js';
 

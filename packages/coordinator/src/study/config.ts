@@ -1,11 +1,6 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import {
-  canonicalPreprocessing,
-  HyperparametersSchema,
-  PreprocessingHyperparametersSchema,
-  type PreprocessingHyperparameters,
-} from '@braintune/protocol';
+import { HyperparametersSchema } from '@braintune/protocol';
 import { ConstraintSchema, ObjectiveSchema, recallClassOf, type MetricName } from './objective.js';
 import { formatPath, showValue, StudyConfigError, valueAt, zodProblems } from './problems.js';
 import {
@@ -14,7 +9,8 @@ import {
   type SamplerConfig,
   type WarmStart,
 } from './sampler-config.js';
-import { discreteValues, parseSearchSpace, type SearchSpace } from './search-space.js';
+import { parseSearchSpace, type SearchSpace } from './search-space.js';
+import { bundleProblems, imageSizeProblems } from './bundles.js';
 
 /**
  * A study config (YAML or JSON): what to tune, on which data, with which scheduler, toward which
@@ -71,8 +67,6 @@ export type SchedulerConfig = z.output<typeof SchedulerConfigSchema>;
 
 /** The protocol's bounds of `imageSize`, so both places accept the same sizes. */
 const IMAGE_SIZE_FIELD = HyperparametersSchema.shape.imageSize.unwrap();
-/** Each image size is its own dataset bundle: keep the list short. */
-export const MAX_IMAGE_SIZES = 8;
 
 const THRESHOLD_TEXT = 'must be an integer from 0 to 64 or off';
 
@@ -243,72 +237,6 @@ export function assertClassNames(config: StudyConfig, classes: readonly string[]
   if (problems.length > 0) throw new StudyConfigError(problems);
 }
 
-/** Every image size a trial of the study may use (one dataset bundle each). */
-export function imageSizesOf(config: Pick<StudyConfig, 'searchSpace'>): number[] {
-  const spec = config.searchSpace.imageSize;
-  if (!spec) return [HyperparametersSchema.shape.imageSize.parse(undefined)];
-  const values = discreteValues(spec) ?? [];
-  return [...new Set(values.filter((v): v is number => typeof v === 'number'))].sort((a, b) => a - b);
-}
-
-/** The preprocessing fields a search space may set; each distinct value is its own bundle. */
-const PREPROCESSING_FIELDS = Object.keys(
-  PreprocessingHyperparametersSchema.shape,
-) as (keyof PreprocessingHyperparameters)[];
-
-/** One dataset bundle a study needs: an image size with a preprocessing. */
-export interface BundleVariant {
-  imageSize: number;
-  preprocessing: PreprocessingHyperparameters;
-}
-
-/**
- * Every (imageSize, preprocessing) a trial of the study may use, one dataset bundle each: the
- * product of the discrete values of `imageSize` and `preprocessing.*` in the search space (a
- * superset when some are conditional), canonical and without repeats. Empty when a value set
- * is not discrete (parseStudyConfig reports that).
- */
-export function bundleVariantsOf(config: Pick<StudyConfig, 'searchSpace'>): BundleVariant[] {
-  let partials: Record<string, unknown>[] = [{}];
-  for (const field of PREPROCESSING_FIELDS) {
-    const spec = config.searchSpace[`preprocessing.${field}`];
-    if (!spec) continue;
-    const values = discreteValues(spec, MAX_IMAGE_SIZES) ?? [];
-    partials = partials.flatMap((p) => values.map((v) => ({ ...p, [field]: v })));
-  }
-  const variants = new Map<string, BundleVariant>();
-  for (const imageSize of imageSizesOf(config))
-    for (const partial of partials) {
-      const parsed = PreprocessingHyperparametersSchema.safeParse(partial);
-      if (!parsed.success) continue;
-      const preprocessing = canonicalPreprocessing(parsed.data);
-      variants.set(JSON.stringify([imageSize, preprocessing]), { imageSize, preprocessing });
-    }
-  return [...variants.values()];
-}
-
-/** Problems with the bundles a search space needs: preprocessing values must be a short discrete list. */
-function bundleProblems(space: SearchSpace, data: object): string[] {
-  const problems: string[] = [];
-  for (const field of PREPROCESSING_FIELDS) {
-    const spec = space[`preprocessing.${field}`];
-    if (!spec) continue;
-    const values = discreteValues(spec, MAX_IMAGE_SIZES);
-    if (values === null || values.length > MAX_IMAGE_SIZES)
-      problems.push(
-        `searchSpace.preprocessing.${field}: got ${showValue(valueAt(data, ['searchSpace', `preprocessing.${field}`]))}, each value is its own dataset bundle: use a choice of at most ${MAX_IMAGE_SIZES} values`,
-      );
-  }
-  if (problems.length === 0) {
-    const count = bundleVariantsOf({ searchSpace: space }).length;
-    if (count > MAX_IMAGE_SIZES)
-      problems.push(
-        `searchSpace: imageSize × preprocessing gives ${count} dataset bundles; at most ${MAX_IMAGE_SIZES}: search fewer sizes or preprocessing values`,
-      );
-  }
-  return problems;
-}
-
 /**
  * Parses and validates a study config. Throws one `StudyConfigError` (an `InvalidInputError`)
  * whose `problems` list every field that is wrong, e.g.
@@ -325,76 +253,62 @@ export function parseStudyConfig(
       `(root): got ${showValue(raw)}, must be a mapping with name, dataset, searchSpace, scheduler, ...`,
     ]);
   }
-  return validateStudyConfig(raw);
+  return validateStudyConfig(raw, options);
+}
 
-  function validateStudyConfig(data: object): StudyConfig {
-    const problems: string[] = [];
-    const top = TopLevelSchema.safeParse(data);
-    if (!top.success) problems.push(...zodProblems(top.error, TopLevelSchema, data));
-    const { space, problems: spaceProblems } = parseSearchSpace(
-      (data as Record<string, unknown>).searchSpace,
-    );
-    problems.push(...spaceProblems);
+/** Every problem of a parsed config document at once, or the config with its defaults. */
+function validateStudyConfig(data: object, options: ParseStudyConfigOptions): StudyConfig {
+  const problems: string[] = [];
+  const top = TopLevelSchema.safeParse(data);
+  if (!top.success) problems.push(...zodProblems(top.error, TopLevelSchema, data));
+  const record = data as Record<string, unknown>;
+  const { space, problems: spaceProblems } = parseSearchSpace(record.searchSpace);
+  problems.push(...spaceProblems);
+  // Class names are checked even when other fields are wrong, so every problem shows at once.
+  problems.push(...classProblems(record, options));
+  if (top.success) problems.push(...imageSizeProblems(top.data.dataset, space, data));
+  if (problems.length === 0) problems.push(...bundleProblems(space, data));
+  if (problems.length > 0 || !top.success) throw new StudyConfigError(problems);
+  return assembleConfig(top.data, space);
+}
 
-    // Class names are checked even when other fields are wrong, so every problem shows at once.
-    const record = data as Record<string, unknown>;
-    const datasetClasses = DatasetConfigSchema.shape.classes.safeParse(
-      valueAt(record, ['dataset', 'classes']),
-    );
-    const classes = options.classes ?? (datasetClasses.success ? datasetClasses.data : undefined);
-    if (classes) {
-      const objective = ObjectiveSchema.safeParse(record.objective ?? { metric: 'val_macro_f1' });
-      const constraints = z.array(ConstraintSchema).safeParse(record.constraints ?? []);
-      if (objective.success && constraints.success) {
-        problems.push(
-          ...classNameProblems({ objective: objective.data, constraints: constraints.data }, classes),
-        );
-      }
-    }
-    if (top.success) {
-      const { dataset } = top.data;
-      if (dataset.imageSize !== undefined && space.imageSize !== undefined) {
-        problems.push(
-          `dataset.imageSize: got ${dataset.imageSize}, searchSpace.imageSize also sets the image size; keep only one of them`,
-        );
-      }
-      if (space.imageSize !== undefined) {
-        const sizes = discreteValues(space.imageSize, MAX_IMAGE_SIZES);
-        if (sizes === null || sizes.length > MAX_IMAGE_SIZES) {
-          problems.push(
-            `searchSpace.imageSize: got ${showValue(valueAt(data, ['searchSpace', 'imageSize']))}, each size is its own dataset bundle: use a choice of at most ${MAX_IMAGE_SIZES} sizes`,
-          );
-        }
-      }
-    }
-    if (problems.length === 0) problems.push(...bundleProblems(space, data));
-    if (problems.length > 0 || !top.success) throw new StudyConfigError(problems);
+/** Class names the objective and constraints use that the data set does not have. */
+function classProblems(record: Record<string, unknown>, options: ParseStudyConfigOptions): string[] {
+  const datasetClasses = DatasetConfigSchema.shape.classes.safeParse(valueAt(record, ['dataset', 'classes']));
+  const classes = options.classes ?? (datasetClasses.success ? datasetClasses.data : undefined);
+  if (!classes) return [];
+  const objective = ObjectiveSchema.safeParse(record.objective ?? { metric: 'val_macro_f1' });
+  const constraints = z.array(ConstraintSchema).safeParse(record.constraints ?? []);
+  if (!objective.success || !constraints.success) return [];
+  return classNameProblems({ objective: objective.data, constraints: constraints.data }, classes);
+}
 
-    const { dataset, seed } = top.data;
-    const searchSpace: SearchSpace =
-      dataset.imageSize !== undefined
-        ? { imageSize: { type: 'fixed', value: dataset.imageSize }, ...space }
-        : space;
-    return {
-      name: top.data.name,
-      dataset: {
-        path: dataset.path,
-        valFraction: dataset.valFraction,
-        seed: dataset.seed ?? seed,
-        ...(dataset.classes ? { classes: dataset.classes } : {}),
-        ...(dataset.nearDuplicateThreshold !== undefined
-          ? { nearDuplicateThreshold: dataset.nearDuplicateThreshold }
-          : {}),
-      },
-      searchSpace,
-      scheduler: top.data.scheduler,
-      sampler: top.data.sampler,
-      ...(top.data.warmStart ? { warmStart: top.data.warmStart } : {}),
-      objective: top.data.objective,
-      constraints: top.data.constraints,
-      budget: top.data.budget,
-      evaluation: top.data.evaluation,
-      seed,
-    };
-  }
+/** The validated config: a fixed `dataset.imageSize` becomes a fixed searchSpace.imageSize. */
+function assembleConfig(top: z.output<typeof TopLevelSchema>, space: SearchSpace): StudyConfig {
+  const { dataset, seed } = top;
+  const searchSpace: SearchSpace =
+    dataset.imageSize !== undefined
+      ? { imageSize: { type: 'fixed', value: dataset.imageSize }, ...space }
+      : space;
+  return {
+    name: top.name,
+    dataset: {
+      path: dataset.path,
+      valFraction: dataset.valFraction,
+      seed: dataset.seed ?? seed,
+      ...(dataset.classes ? { classes: dataset.classes } : {}),
+      ...(dataset.nearDuplicateThreshold !== undefined
+        ? { nearDuplicateThreshold: dataset.nearDuplicateThreshold }
+        : {}),
+    },
+    searchSpace,
+    scheduler: top.scheduler,
+    sampler: top.sampler,
+    ...(top.warmStart ? { warmStart: top.warmStart } : {}),
+    objective: top.objective,
+    constraints: top.constraints,
+    budget: top.budget,
+    evaluation: top.evaluation,
+    seed,
+  };
 }

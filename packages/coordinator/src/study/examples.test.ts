@@ -2,7 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bundleVariantsOf, parseStudyConfig } from './config.js';
+import { bundleVariantsOf } from './bundles.js';
+import { parseStudyConfig } from './config.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 

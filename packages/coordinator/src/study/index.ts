@@ -2,10 +2,6 @@ export {
   parseStudyConfig,
   assertClassNames,
   classNameProblems,
-  imageSizesOf,
-  bundleVariantsOf,
-  MAX_IMAGE_SIZES,
-  type BundleVariant,
   MAX_TRIALS,
   SchedulerConfigSchema,
   HyperbandConfigSchema,
@@ -23,6 +19,7 @@ export {
   type RandomConfig,
   type Budget,
 } from './config.js';
+export { imageSizesOf, bundleVariantsOf, MAX_IMAGE_SIZES, type BundleVariant } from './bundles.js';
 export {
   parseSearchSpace,
   discreteValues,
