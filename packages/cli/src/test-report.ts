@@ -1,7 +1,8 @@
 import type { ClassificationReport, TestSetScore } from '@braintune/protocol';
 import { formatClassificationReport } from '@braintune/model-core/metrics';
 
-const round = (v: number, digits = 4): number => Math.round(v * 10 ** digits) / 10 ** digits;
+/** Rounded for the JSON reports (4 decimals by default). */
+export const round = (v: number, digits = 4): number => Math.round(v * 10 ** digits) / 10 ** digits;
 
 /** What `evaluate --json` and `train --json`'s `test` print: a score rounded to 4 decimals. */
 export function testScoreJson(score: TestSetScore): TestSetScore {
