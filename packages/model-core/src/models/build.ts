@@ -52,7 +52,7 @@ export async function buildModel(hparams: Hyperparameters, shape: ModelShape): P
   }
   model.compile({
     optimizer: createOptimizer(hparams),
-    // Label smoothing, class weights and L2 are applied by our training loop (train.ts).
+    // Label smoothing, class weights and L2 are applied by our training step (training/step.ts).
     loss: 'categoricalCrossentropy',
     metrics: ['accuracy'],
   });

@@ -41,7 +41,7 @@ export function recalibrateBatchNorm(
   model: tfl.LayersModel,
   bundle: DatasetBundle,
   indices: readonly number[],
-  /** Applied to each batch first, e.g. the training augmentation (see train.ts). */
+  /** Applied to each batch first, e.g. the training augmentation (see epoch.ts). */
   transform?: (images: tf.Tensor4D) => tf.Tensor4D,
 ): void {
   const layers = batchNormLayers(model);
