@@ -107,31 +107,50 @@ describe('coordinator leadership', () => {
 
   it('fences writes: once the lock session is gone, fence() refuses inside the transaction', async () => {
     await migrateDatabase(databaseUrl);
+    // The lock session goes through a proxy that can refuse new connections: once its backend
+    // is killed, this process (retrying) cannot lead again while the fence is checked.
+    const proxy = await partitionableProxy();
     const changes: boolean[] = [];
-    const leadership = new Leadership(databaseUrl, createLogger('test'), (l) => changes.push(l), 200, 500);
+    const leadership = new Leadership(
+      databaseUrl.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`),
+      createLogger('test'),
+      (l) => changes.push(l),
+      200,
+      500,
+    );
     await leadership.acquire();
     const database = openDatabase(databaseUrl, { max: 1 });
-    // The fence in a query of its own, and as a condition a transaction's first query selects.
-    const fencedInFirstQuery = (tx: Tx) =>
-      tx
-        .execute<{ leading: boolean }>(sql`SELECT ${leadership.fenceCondition()} AS leading`)
-        .then((r) => leadership.confirmFence(r.rows[0]!.leading));
-    await database.db.transaction((tx) => leadership.fence(tx));
-    await database.db.transaction(fencedInFirstQuery);
-    // Another session can see who holds the lock; kill exactly that backend.
     const admin = new pg.Client({ connectionString: databaseUrl });
+    admin.on('error', () => undefined);
     await admin.connect();
-    const held = await admin.query<{ pid: number }>(
-      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 7243912 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    );
-    expect(held.rows).toHaveLength(1);
-    await admin.query('SELECT pg_terminate_backend($1)', [held.rows[0]!.pid]);
-    await expect(database.db.transaction(fencedInFirstQuery)).rejects.toBeInstanceOf(FencedError);
-    await expect(database.db.transaction((tx) => leadership.fence(tx))).rejects.toBeInstanceOf(FencedError);
-    expect(changes).toContain(false);
-    await admin.end();
-    await leadership.release();
-    await database.close();
+    try {
+      // The fence in a query of its own, and as a condition a transaction's first query selects.
+      const fencedInFirstQuery = (tx: Tx) =>
+        tx
+          .execute<{ leading: boolean }>(sql`SELECT ${leadership.fenceCondition()} AS leading`)
+          .then((r) => leadership.confirmFence(r.rows[0]!.leading));
+      await database.db.transaction((tx) => leadership.fence(tx));
+      await database.db.transaction(fencedInFirstQuery);
+      // Another session can see who holds the lock; kill exactly that backend, and wait until
+      // it is gone (termination is asynchronous).
+      const held = await admin.query<{ pid: number }>(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 7243912 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      );
+      expect(held.rows).toHaveLength(1);
+      proxy.freeze();
+      const killed = await admin.query<{ gone: boolean }>('SELECT pg_terminate_backend($1, 10000) AS gone', [
+        held.rows[0]!.pid,
+      ]);
+      expect(killed.rows[0]!.gone).toBe(true);
+      await expect(database.db.transaction(fencedInFirstQuery)).rejects.toBeInstanceOf(FencedError);
+      await expect(database.db.transaction((tx) => leadership.fence(tx))).rejects.toBeInstanceOf(FencedError);
+      expect(changes).toContain(false);
+    } finally {
+      await admin.end();
+      await leadership.release();
+      await database.close();
+      await proxy.close();
+    }
   }, 30_000);
 
   it('a half-open lock session: the leader steps down, and the server ends the session so a standby leads', async () => {
