@@ -43,11 +43,16 @@ export function trainStep(setup: StepSetup, batch: number[], rng: Rng, epochPosi
   raw.dispose();
   const labels = batch.map((i) => bundle.labels[i] as number);
   const targets = batchTargets(setup, labels);
-  const { cost, correctT } = minimizeLoss(setup, images, targets, batch.length);
-  const loss = cost === null ? NaN : (cost.dataSync()[0] as number);
-  const correct = correctT === undefined ? 0 : (correctT.dataSync()[0] as number);
-  tf.dispose([cost, correctT, images, ...targets].filter((t): t is tf.Tensor => t != null));
-  return { loss, correct };
+  try {
+    const { cost, correctT } = minimizeLoss(setup, images, targets, batch.length);
+    const loss = cost === null ? NaN : (cost.dataSync()[0] as number);
+    const correct = correctT === undefined ? 0 : (correctT.dataSync()[0] as number);
+    tf.dispose([cost, correctT].filter((t): t is tf.Scalar => t != null));
+    return { loss, correct };
+  } finally {
+    // Also when the step throws (a failing kernel): a worker trains many rungs in one process.
+    tf.dispose([images, ...targets]);
+  }
 }
 
 function batchTargets(setup: StepSetup, labels: number[]): BatchTargets {
