@@ -36,10 +36,38 @@ export async function inspectStudy(
   studyId: string,
   graceMs = 5000,
 ): Promise<ReconcileReport> {
+  const report: ReconcileReport = { missing: [], finished: [], failed: [], healthy: 0 };
+  for (const open of await openRungsOf(db, studyId)) {
+    const state = await queue.state(open.jobId);
+    if (state === 'unknown') {
+      report.missing.push(open);
+    } else if (state === 'completed') {
+      const job = await queue.getJob(open.jobId);
+      const parsed = TrialRungResultSchema.safeParse(job?.returnvalue);
+      // A job that just finished has its result on the results streams: give the consumer a moment.
+      const recent = (job?.finishedOn ?? 0) > Date.now() - graceMs;
+      if (parsed.success && !recent) report.finished.push({ rung: open, result: parsed.data });
+      else report.healthy++;
+    } else if (state === 'failed') {
+      const job = await queue.getJob(open.jobId);
+      const attempts = job?.opts.attempts ?? 1;
+      // A failed job with attempts left is about to be retried by BullMQ.
+      if (job && job.attemptsMade < attempts) report.healthy++;
+      else report.failed.push({ rung: open, reason: job?.failedReason ?? 'job failed', workerId: null });
+    } else {
+      report.healthy++;
+    }
+  }
+  return report;
+}
+
+/** The study's queued and running rungs, each with the job that would queue it (none before preparation). */
+async function openRungsOf(db: DbOrTx, studyId: string): Promise<OpenRung[]> {
   const [study] = await db
     .select({ datasets: studies.datasets })
     .from(studies)
     .where(eq(studies.id, studyId));
+  const datasets = study?.datasets && study.datasets.length > 0 ? study.datasets : null;
   const rows = await db
     .select({
       jobId: trialRungs.jobId,
@@ -55,48 +83,23 @@ export async function inspectStudy(
     .from(trialRungs)
     .innerJoin(trials, eq(trials.id, trialRungs.trialId))
     .where(and(eq(trialRungs.studyId, studyId), inArray(trialRungs.status, ['queued', 'running'])));
-
-  const report: ReconcileReport = { missing: [], finished: [], failed: [], healthy: 0 };
-  for (const row of rows) {
-    const open: OpenRung = {
-      jobId: row.jobId,
-      trialId: row.trialId,
-      rung: row.rung,
-      status: row.status as OpenRung['status'],
-      data:
-        study?.datasets && study.datasets.length > 0
-          ? {
-              studyId,
-              trialId: row.trialId,
-              rung: row.rung,
-              hyperparameters: row.hyperparameters,
-              ...jobDatasetFields(study.datasets, row.hyperparameters),
-              fromEpoch: row.fromEpoch,
-              toEpoch: row.toEpoch,
-              checkpointKey: row.checkpointKey,
-              seed: row.seed,
-            }
-          : null,
-    };
-    const state = await queue.state(row.jobId);
-    if (state === 'unknown') {
-      report.missing.push(open);
-    } else if (state === 'completed') {
-      const job = await queue.getJob(row.jobId);
-      const parsed = TrialRungResultSchema.safeParse(job?.returnvalue);
-      // A job that just finished has its result on the results queue: give the consumer a moment.
-      const recent = (job?.finishedOn ?? 0) > Date.now() - graceMs;
-      if (parsed.success && !recent) report.finished.push({ rung: open, result: parsed.data });
-      else report.healthy++;
-    } else if (state === 'failed') {
-      const job = await queue.getJob(row.jobId);
-      const attempts = job?.opts.attempts ?? 1;
-      // A failed job with attempts left is about to be retried by BullMQ.
-      if (job && job.attemptsMade < attempts) report.healthy++;
-      else report.failed.push({ rung: open, reason: job?.failedReason ?? 'job failed', workerId: null });
-    } else {
-      report.healthy++;
-    }
-  }
-  return report;
+  return rows.map((row) => ({
+    jobId: row.jobId,
+    trialId: row.trialId,
+    rung: row.rung,
+    status: row.status as OpenRung['status'],
+    data: datasets
+      ? {
+          studyId,
+          trialId: row.trialId,
+          rung: row.rung,
+          hyperparameters: row.hyperparameters,
+          ...jobDatasetFields(datasets, row.hyperparameters),
+          fromEpoch: row.fromEpoch,
+          toEpoch: row.toEpoch,
+          checkpointKey: row.checkpointKey,
+          seed: row.seed,
+        }
+      : null,
+  }));
 }
