@@ -313,15 +313,30 @@ export interface ParsedSearchSpace {
 /** Validates a raw `searchSpace` value; every problem is reported with its path under `prefix`. */
 export function parseSearchSpace(raw: unknown, prefix: PathSegment[] = ['searchSpace']): ParsedSearchSpace {
   const problems: string[] = [];
-  const space: SearchSpace = {};
-  if (raw === undefined || raw === null) return { space, problems };
+  if (raw === undefined || raw === null) return { space: {}, problems };
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     problems.push(
       `${formatPath(prefix)}: got ${showValue(raw)}, must be a map from hyperparameter name to its range`,
     );
-    return { space, problems };
+    return { space: {}, problems };
   }
-  for (const [name, rawSpec] of Object.entries(raw as Record<string, unknown>)) {
+  const declared = raw as Record<string, unknown>;
+  const space = parseParams(declared, prefix, problems);
+  checkConditions(space, Object.keys(declared), prefix, problems);
+  const order = orderByConditions(space, problems, prefix);
+  const ordered: SearchSpace = {};
+  for (const name of order) ordered[name] = space[name]!;
+  return { space: ordered, problems };
+}
+
+/** Each declared hyperparameter that is a tunable name with a valid range for its field. */
+function parseParams(
+  declared: Record<string, unknown>,
+  prefix: PathSegment[],
+  problems: string[],
+): SearchSpace {
+  const space: SearchSpace = {};
+  for (const [name, rawSpec] of Object.entries(declared)) {
     const path = [...prefix, name];
     if (!TUNABLE_FIELDS.has(name)) {
       const suggestion = didYouMean(name, TUNABLE_NAMES);
@@ -341,7 +356,19 @@ export function parseSearchSpace(raw: unknown, prefix: PathSegment[] = ['searchS
     checkSpecAgainstField(problems, name, spec, path);
     if (problems.length === before) space[name] = spec;
   }
-  // Conditions need a discrete parent in the space, and values that parent can take.
+  return space;
+}
+
+/**
+ * Conditions need a discrete parent in the space, and values that parent can take. Normalises
+ * every `when` value to a list. `declaredNames`: every name the raw space declared, valid or not.
+ */
+function checkConditions(
+  space: SearchSpace,
+  declaredNames: string[],
+  prefix: PathSegment[],
+  problems: string[],
+): void {
   for (const [name, spec] of Object.entries(space)) {
     if (!spec.when) continue;
     const when: Record<string, ParamValue | ParamValue[]> = spec.when;
@@ -353,7 +380,7 @@ export function parseSearchSpace(raw: unknown, prefix: PathSegment[] = ['searchS
         continue;
       }
       if (!parentSpec) {
-        const declared = Object.keys(raw as Record<string, unknown>).filter((n) => n !== name);
+        const declared = declaredNames.filter((n) => n !== name);
         if (declared.includes(parent)) continue; // the parent has its own problem reported above
         const suggestion = didYouMean(parent, declared);
         problems.push(
@@ -379,8 +406,4 @@ export function parseSearchSpace(raw: unknown, prefix: PathSegment[] = ['searchS
       when[parent] = list;
     }
   }
-  const order = orderByConditions(space, problems, prefix);
-  const ordered: SearchSpace = {};
-  for (const name of order) ordered[name] = space[name]!;
-  return { space: ordered, problems };
 }
