@@ -221,45 +221,9 @@ function checkSpecAgainstField(
   const field = TUNABLE_FIELDS.get(name)!;
   switch (spec.type) {
     case 'int':
-    case 'float': {
-      if (!isNumberField(field)) {
-        problems.push(
-          `${formatPath([...prefix, 'type'])}: got "${spec.type}", ${name} must be ${describeField(field)}; use choice, boolean or fixed`,
-        );
-        return;
-      }
-      if (spec.type === 'float' && isIntegerField(field) && spec.min !== spec.max) {
-        problems.push(
-          `${formatPath([...prefix, 'type'])}: got "float", ${name} must be ${describeField(field)}; use type int`,
-        );
-        return;
-      }
-      if (spec.min > spec.max) {
-        problems.push(`${formatPath([...prefix, 'max'])}: got ${spec.max}, must be ≥ min (${spec.min})`);
-        return;
-      }
-      if (spec.type === 'float' && spec.sampling === 'log') {
-        if (spec.min <= 0)
-          problems.push(`${formatPath([...prefix, 'min'])}: got ${spec.min}, log sampling needs min > 0`);
-        if (spec.step !== undefined && spec.step <= 1) {
-          problems.push(
-            `${formatPath([...prefix, 'step'])}: got ${spec.step}, a log step multiplies and must be > 1`,
-          );
-        }
-        if (spec.min <= 0 || (spec.step !== undefined && spec.step <= 1)) return;
-      }
-      checkFieldAccepts(problems, name, field, [...prefix, 'min'], spec.min);
-      checkFieldAccepts(problems, name, field, [...prefix, 'max'], spec.max);
-      // Fields such as kernelSize accept some integers of their range only: check every grid point.
-      const grid = spec.type === 'int' ? discreteValues(spec, 10_000) : null;
-      const bad = grid?.find((value) => !field.safeParse(value).success);
-      if (bad !== undefined && field.safeParse(spec.min).success && field.safeParse(spec.max).success) {
-        problems.push(
-          `${formatPath(prefix)}: the grid contains ${bad}, ${name} must be ${describeField(field)}; use a choice`,
-        );
-      }
+    case 'float':
+      checkRangeAgainstField(problems, name, field, spec, prefix);
       return;
-    }
     case 'choice': {
       spec.values.forEach((value, i) =>
         checkFieldAccepts(problems, name, field, [...prefix, 'values', i], value),
@@ -280,6 +244,52 @@ function checkSpecAgainstField(
     case 'fixed':
       checkFieldAccepts(problems, name, field, [...prefix, 'value'], spec.value);
       return;
+  }
+}
+
+/** An int or float range: a numeric field, min ≤ max, a valid log range, and every grid point accepted. */
+function checkRangeAgainstField(
+  problems: string[],
+  name: string,
+  field: AnySchema,
+  spec: Extract<ParamSpec, { type: 'int' | 'float' }>,
+  prefix: PathSegment[],
+): void {
+  if (!isNumberField(field)) {
+    problems.push(
+      `${formatPath([...prefix, 'type'])}: got "${spec.type}", ${name} must be ${describeField(field)}; use choice, boolean or fixed`,
+    );
+    return;
+  }
+  if (spec.type === 'float' && isIntegerField(field) && spec.min !== spec.max) {
+    problems.push(
+      `${formatPath([...prefix, 'type'])}: got "float", ${name} must be ${describeField(field)}; use type int`,
+    );
+    return;
+  }
+  if (spec.min > spec.max) {
+    problems.push(`${formatPath([...prefix, 'max'])}: got ${spec.max}, must be ≥ min (${spec.min})`);
+    return;
+  }
+  if (spec.type === 'float' && spec.sampling === 'log') {
+    if (spec.min <= 0)
+      problems.push(`${formatPath([...prefix, 'min'])}: got ${spec.min}, log sampling needs min > 0`);
+    if (spec.step !== undefined && spec.step <= 1) {
+      problems.push(
+        `${formatPath([...prefix, 'step'])}: got ${spec.step}, a log step multiplies and must be > 1`,
+      );
+    }
+    if (spec.min <= 0 || (spec.step !== undefined && spec.step <= 1)) return;
+  }
+  checkFieldAccepts(problems, name, field, [...prefix, 'min'], spec.min);
+  checkFieldAccepts(problems, name, field, [...prefix, 'max'], spec.max);
+  // Fields such as kernelSize accept some integers of their range only: check every grid point.
+  const grid = spec.type === 'int' ? discreteValues(spec, 10_000) : null;
+  const bad = grid?.find((value) => !field.safeParse(value).success);
+  if (bad !== undefined && field.safeParse(spec.min).success && field.safeParse(spec.max).success) {
+    problems.push(
+      `${formatPath(prefix)}: the grid contains ${bad}, ${name} must be ${describeField(field)}; use a choice`,
+    );
   }
 }
 
