@@ -83,17 +83,7 @@ export function analyseStudy(input: AnalysisInput): StudyAnalysis {
     (d): d is Exclude<Dim, { kind: 'fixed' }> => d.kind !== 'fixed',
   );
 
-  // Each trial's latest scored result (largest toEpoch) and every result per budget.
-  const latest = new Map<number, { score: number; epochs: number }>();
-  const byBudget = new Map<number, Map<number, number>>();
-  for (const r of input.results) {
-    if (r.score === null) continue;
-    const prev = latest.get(r.trialIndex);
-    if (!prev || r.toEpoch >= prev.epochs) latest.set(r.trialIndex, { score: r.score, epochs: r.toEpoch });
-    let budget = byBudget.get(r.toEpoch);
-    if (!budget) byBudget.set(r.toEpoch, (budget = new Map()));
-    budget.set(r.trialIndex, r.score);
-  }
+  const { latest, byBudget } = scoredResults(input.results);
   const assignments = new Map<number, Assignment>(
     input.trials.map((t) => [t.index, assignmentOf(input.space, t.hyperparameters)]),
   );
@@ -118,18 +108,7 @@ export function analyseStudy(input: AnalysisInput): StudyAnalysis {
     };
   });
 
-  let epochs = 0;
-  let best: number | null = null;
-  const history = input.results.map((r) => {
-    epochs += r.toEpoch - r.fromEpoch;
-    if (r.score !== null && (best === null || r.score > best)) best = r.score;
-    return {
-      epochs,
-      value: r.score === null ? null : natural(r.score),
-      best: best === null ? null : natural(best),
-    };
-  });
-
+  const history = bestSoFar(input.results, natural);
   return {
     method: 'ped-anova',
     direction: input.direction,
@@ -149,6 +128,39 @@ export function analyseStudy(input: AnalysisInput): StudyAnalysis {
     points,
     history: thin(history, maxPoints),
   };
+}
+
+/** Each trial's latest scored result (largest toEpoch), and every scored result per budget (toEpoch). */
+function scoredResults(results: readonly AnalysisRung[]) {
+  const latest = new Map<number, { score: number; epochs: number }>();
+  const byBudget = new Map<number, Map<number, number>>();
+  for (const r of results) {
+    if (r.score === null) continue;
+    const prev = latest.get(r.trialIndex);
+    if (!prev || r.toEpoch >= prev.epochs) latest.set(r.trialIndex, { score: r.score, epochs: r.toEpoch });
+    let budget = byBudget.get(r.toEpoch);
+    if (!budget) byBudget.set(r.toEpoch, (budget = new Map()));
+    budget.set(r.trialIndex, r.score);
+  }
+  return { latest, byBudget };
+}
+
+/** Each result and the best so far (natural direction) against the epochs trained until then. */
+function bestSoFar(
+  results: readonly AnalysisRung[],
+  natural: (score: number) => number,
+): StudyAnalysis['history'] {
+  let epochs = 0;
+  let best: number | null = null;
+  return results.map((r) => {
+    epochs += r.toEpoch - r.fromEpoch;
+    if (r.score !== null && (best === null || r.score > best)) best = r.score;
+    return {
+      epochs,
+      value: r.score === null ? null : natural(r.score),
+      best: best === null ? null : natural(best),
+    };
+  });
 }
 
 const BINS = 10;
