@@ -181,12 +181,12 @@ export function simulateStudy(options: SimulationOptions): SimulationResult {
   const epochMinutes = options.epochMinutes ?? (() => 1);
   const maxEvents = options.maxEvents ?? 1_000_000;
   const study = new InMemoryStudy({ trackChanges: options.trackChanges ?? true });
-  const running: { trial: TrialRecord; rung: RungRecord; endsAt: number }[] = [];
-  const queue: { trial: TrialRecord; rung: RungRecord; order: number }[] = [];
+  const running: RunningRung[] = [];
+  const queue: QueuedRung[] = [];
   const decideMs: number[] = [];
   let order = 0;
   let time = 0;
-  let busyMinutes = 0;
+  const usage = { busyMinutes: 0 };
   let decideCalls = 0;
   let decisionCount = 0;
 
@@ -213,33 +213,13 @@ export function simulateStudy(options: SimulationOptions): SimulationResult {
     options.onDecide?.({ time, idleSlots, decisions, trialsBefore, activeRungsBefore, state: study.state });
     if (study.completion) break;
 
-    // Workers take the highest rung first (BullMQ priority), then the oldest job.
-    queue.sort((a, b) => b.rung.rung - a.rung.rung || a.order - b.order);
-    while (running.length < workers && queue.length > 0) {
-      const job = queue.shift()!;
-      job.rung.status = 'running';
-      study.touch(job.trial.id);
-      const minutes = (job.rung.toEpoch - job.rung.fromEpoch) * epochMinutes(job.trial);
-      running.push({ ...job, endsAt: time + minutes });
-      busyMinutes += minutes;
-    }
+    startQueued(study, queue, running, workers, { time, epochMinutes, usage });
     if (running.length === 0) {
       throw new SimulationInvariantError(
         'the scheduler left nothing running and did not complete the study (deadlock)',
       );
     }
-    const next = Math.min(...running.map((job) => job.endsAt));
-    time = next;
-    for (let i = running.length - 1; i >= 0; i--) {
-      const job = running[i]!;
-      if (job.endsAt > next) continue;
-      const result = outcome(job.trial, job.rung);
-      job.rung.status = result.score === null ? 'failed' : 'completed';
-      job.rung.score = result.score;
-      job.rung.meetsConstraints = result.meetsConstraints ?? true;
-      study.touch(job.trial.id);
-      running.splice(i, 1);
-    }
+    time = finishEarliest(study, running, outcome);
   }
 
   const rungs = study.state.trials.flatMap((trial) => trial.rungs);
@@ -254,7 +234,56 @@ export function simulateStudy(options: SimulationOptions): SimulationResult {
     decideCalls,
     decisions: decisionCount,
     makespanMinutes: time,
-    idleFraction: time > 0 ? 1 - busyMinutes / (workers * time) : 0,
+    idleFraction: time > 0 ? 1 - usage.busyMinutes / (workers * time) : 0,
     decideMs,
   };
+}
+
+interface QueuedRung {
+  trial: TrialRecord;
+  rung: RungRecord;
+  order: number;
+}
+
+interface RunningRung extends QueuedRung {
+  endsAt: number;
+}
+
+/** Idle workers take queued rungs: the highest rung first (BullMQ priority), then the oldest job. */
+function startQueued(
+  study: InMemoryStudy,
+  queue: QueuedRung[],
+  running: RunningRung[],
+  workers: number,
+  at: { time: number; epochMinutes: (trial: TrialRecord) => number; usage: { busyMinutes: number } },
+): void {
+  queue.sort((a, b) => b.rung.rung - a.rung.rung || a.order - b.order);
+  while (running.length < workers && queue.length > 0) {
+    const job = queue.shift()!;
+    job.rung.status = 'running';
+    study.touch(job.trial.id);
+    const minutes = (job.rung.toEpoch - job.rung.fromEpoch) * at.epochMinutes(job.trial);
+    running.push({ ...job, endsAt: at.time + minutes });
+    at.usage.busyMinutes += minutes;
+  }
+}
+
+/** Advances to the earliest end of a running rung and records every rung that ends then; returns the new time. */
+function finishEarliest(
+  study: InMemoryStudy,
+  running: RunningRung[],
+  outcome: (trial: TrialRecord, rung: RungRecord) => SimulatedRungOutcome,
+): number {
+  const next = Math.min(...running.map((job) => job.endsAt));
+  for (let i = running.length - 1; i >= 0; i--) {
+    const job = running[i]!;
+    if (job.endsAt > next) continue;
+    const result = outcome(job.trial, job.rung);
+    job.rung.status = result.score === null ? 'failed' : 'completed';
+    job.rung.score = result.score;
+    job.rung.meetsConstraints = result.meetsConstraints ?? true;
+    study.touch(job.trial.id);
+    running.splice(i, 1);
+  }
+  return next;
 }
