@@ -32,6 +32,8 @@ export interface PendingDecisions {
   applied: AppliedDecisions;
   kind: AppliedEvent['kind'];
   eventAt: number | null;
+  /** Per promoted trial, when the outcome that led to its promotion was produced (see AppliedEvent). */
+  promotedFrom: number[];
 }
 
 /**
@@ -57,7 +59,14 @@ export class DecisionLoop {
     const warmIds = runtime.hasScheduler(study.id) ? [] : warmStartIds(def.config);
     const scheduler = runtime.scheduler(study.id, def, await loadWarmStart(tx, warmIds));
     const context: StudyContext = { id: study.id, seed: def.seed, datasets: study.datasets ?? [] };
-    const total: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
+    const total: AppliedDecisions = {
+      jobs: [],
+      created: 0,
+      promoted: 0,
+      promotedTrialIds: [],
+      stopped: 0,
+      completed: false,
+    };
     const elapsed = study.startedAt ? (Date.now() - study.startedAt.getTime()) / 60_000 : 0;
     // Applying decisions changes the state, which can unlock more (e.g. a stop frees a
     // slot); a few rounds reach the fixed point without risking a loop.
@@ -68,6 +77,7 @@ export class DecisionLoop {
       total.jobs.push(...applied.jobs);
       total.created += applied.created;
       total.promoted += applied.promoted;
+      total.promotedTrialIds.push(...applied.promotedTrialIds);
       total.stopped += applied.stopped;
       total.completed ||= applied.completed;
       if (applied.completed) {
@@ -118,7 +128,7 @@ export class DecisionLoop {
         }
         return result;
       });
-      if (applied) await this.publish([{ studyId, applied, kind: 'tick', eventAt: null }]);
+      if (applied) await this.publish([{ studyId, applied, kind: 'tick', eventAt: null, promotedFrom: [] }]);
     });
   }
 
@@ -149,7 +159,7 @@ export class DecisionLoop {
     const jobs: TrialJobData[] = pending.flatMap((p) => p.applied.jobs);
     await this.deps.trialQueue.enqueueMany(jobs);
     const queuedAt = Date.now();
-    for (const { studyId, applied, kind, eventAt } of pending) {
+    for (const { studyId, applied, kind, eventAt, promotedFrom } of pending) {
       const decisions = applied.created + applied.promoted + applied.stopped + (applied.completed ? 1 : 0);
       this.deps.stats.decisions += decisions;
       if (decisions > 0) {
@@ -157,6 +167,7 @@ export class DecisionLoop {
           studyId,
           kind,
           eventAt,
+          promotedFrom,
           queuedAt,
           decisions,
           promoted: applied.promoted,

@@ -64,6 +64,8 @@ export interface AppliedDecisions {
   jobs: TrialJobData[];
   created: number;
   promoted: number;
+  /** The promoted trials, in decision order. */
+  promotedTrialIds: string[];
   stopped: number;
   completed: boolean;
   /** Set with `completed`: why the scheduler completed the study. */
@@ -113,7 +115,14 @@ export async function applyDecisions(
   cached: CachedStudy,
   decisions: Decision[],
 ): Promise<AppliedDecisions> {
-  const out: AppliedDecisions = { jobs: [], created: 0, promoted: 0, stopped: 0, completed: false };
+  const out: AppliedDecisions = {
+    jobs: [],
+    created: 0,
+    promoted: 0,
+    promotedTrialIds: [],
+    stopped: 0,
+    completed: false,
+  };
   const w: DecisionWrites = { newTrials: [], newRungs: [], promotedTrials: [], stopped: [], finished: [] };
   for (const d of decisions) {
     switch (d.kind) {
@@ -121,7 +130,10 @@ export async function applyDecisions(
         if (createTrial(study, cached, d.trial, w, out)) out.created++;
         break;
       case 'promote':
-        if (promoteTrial(study, cached, d, w)) out.promoted++;
+        if (promoteTrial(study, cached, d, w)) {
+          out.promoted++;
+          out.promotedTrialIds.push(d.trialId);
+        }
         break;
       case 'stop-trial':
         if (stopTrial(cached, d, w)) out.stopped++;

@@ -14,6 +14,12 @@ export interface AppliedEvent {
    * `queuedAt - eventAt` is the worst case of the batch.
    */
   eventAt: number | null;
+  /**
+   * Per promoted trial, when the outcome that led to its promotion was produced: the trial's own
+   * rung outcome when it is in the batch (it finished and ranks high enough), else the batch's
+   * oldest outcome (others' results made it eligible). Empty for ticks.
+   */
+  promotedFrom: number[];
   /** When the resulting jobs were in Redis. */
   queuedAt: number;
   decisions: number;

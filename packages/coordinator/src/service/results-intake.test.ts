@@ -202,7 +202,10 @@ describe('results intake (group commit)', () => {
     const batched = parts(100);
     await runningStudy('st-batch');
     await batched.decisions.tickStudy('st-batch');
-    firstBatch = await eventsFor('st-batch', 0);
+    // Distinct production times (trial i at T0 + i s): a promotion is timed from its own outcome.
+    const T0 = 1_700_000_000_000;
+    const producedAt = (e: WorkerEvent) => T0 + Number(e.trialId.split(':').at(-1)) * 1000;
+    firstBatch = (await eventsFor('st-batch', 0)).map((e) => ({ ...e, at: producedAt(e) }));
     expect(firstBatch).toHaveLength(27);
     // A redelivered result inside the same batch changes nothing.
     await batched.intake.record([...firstBatch, firstBatch[1]!]);
@@ -213,6 +216,8 @@ describe('results intake (group commit)', () => {
     expect(batched.stats.duplicates).toBe(1);
     const promotion = batched.applied.find((a) => a.kind === 'result');
     expect(promotion?.promoted).toBe(3);
+    expect(promotion?.eventAt).toBe(T0);
+    expect([...(promotion?.promotedFrom ?? [])].sort()).toEqual([6, 7, 8].map((i) => T0 + i * 1000));
     // A trial's first key is the folder its attempts write into: nothing to delete yet.
     expect(batched.superseded).toEqual([]);
 

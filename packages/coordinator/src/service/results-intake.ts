@@ -184,11 +184,15 @@ export class ResultsIntake {
       const { study, cached } = of(studyId);
       if (study.state === 'running' && study.datasets) {
         const def = this.deps.runtime.definition(studyId, study.source);
+        const applied = await this.deps.decisions.decide(tx, study, def, cached);
+        const eventAt = Math.min(...news.map((e) => e.at));
+        const outcomeAt = new Map(news.map((e) => [e.trialId, e.at]));
         pending.push({
           studyId,
-          applied: await this.deps.decisions.decide(tx, study, def, cached),
+          applied,
           kind: news.some((e) => e.kind === 'result') ? 'result' : 'failed',
-          eventAt: Math.min(...news.map((e) => e.at)),
+          eventAt,
+          promotedFrom: applied.promotedTrialIds.map((id) => outcomeAt.get(id) ?? eventAt),
         });
       } else if (study.state === 'cancelled') {
         await closeCancelledTrials(tx, cached);
