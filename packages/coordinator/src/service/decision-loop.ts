@@ -3,7 +3,7 @@ import type { Logger, TrialJobData } from '@braintune/protocol';
 import type { Tx } from '../db/client.js';
 import { studies } from '../db/schema.js';
 import type { TrialQueue } from '../queue/trial-queue.js';
-import { applyDecisions, type AppliedDecisions, type StudyContext } from './decisions.js';
+import { applyDecisions, noDecisions, type AppliedDecisions, type StudyContext } from './decisions.js';
 import { describeEndReason } from './end-reason.js';
 import { EVENTS_CHANNEL, type AppliedEvent, type CoordinatorStats } from './events.js';
 import type { CachedStudy } from './state-cache.js';
@@ -59,14 +59,7 @@ export class DecisionLoop {
     const warmIds = runtime.hasScheduler(study.id) ? [] : warmStartIds(def.config);
     const scheduler = runtime.scheduler(study.id, def, await loadWarmStart(tx, warmIds));
     const context: StudyContext = { id: study.id, seed: def.seed, datasets: study.datasets ?? [] };
-    const total: AppliedDecisions = {
-      jobs: [],
-      created: 0,
-      promoted: 0,
-      promotedTrialIds: [],
-      stopped: 0,
-      completed: false,
-    };
+    const total = noDecisions();
     const elapsed = study.startedAt ? (Date.now() - study.startedAt.getTime()) / 60_000 : 0;
     // Applying decisions changes the state, which can unlock more (e.g. a stop frees a
     // slot); a few rounds reach the fixed point without risking a loop.

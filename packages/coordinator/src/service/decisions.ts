@@ -74,6 +74,11 @@ export interface AppliedDecisions {
 
 type RungSpan = { rung: number; fromEpoch: number; toEpoch: number };
 
+/** Nothing applied yet: what a decision round starts from. */
+export function noDecisions(): AppliedDecisions {
+  return { jobs: [], created: 0, promoted: 0, promotedTrialIds: [], stopped: 0, completed: false };
+}
+
 function jobData(
   study: StudyContext,
   trial: { id: string; hyperparameters: TrialJobData['hyperparameters'] },
@@ -115,14 +120,7 @@ export async function applyDecisions(
   cached: CachedStudy,
   decisions: Decision[],
 ): Promise<AppliedDecisions> {
-  const out: AppliedDecisions = {
-    jobs: [],
-    created: 0,
-    promoted: 0,
-    promotedTrialIds: [],
-    stopped: 0,
-    completed: false,
-  };
+  const out = noDecisions();
   const w: DecisionWrites = { newTrials: [], newRungs: [], promotedTrials: [], stopped: [], finished: [] };
   for (const d of decisions) {
     switch (d.kind) {
