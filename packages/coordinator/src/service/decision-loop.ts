@@ -69,7 +69,6 @@ export class DecisionLoop {
       const applied = await applyDecisions(tx, context, cached, decisions);
       total.jobs.push(...applied.jobs);
       total.created += applied.created;
-      total.promoted += applied.promoted;
       total.promotedTrialIds.push(...applied.promotedTrialIds);
       total.stopped += applied.stopped;
       total.completed ||= applied.completed;
@@ -80,7 +79,7 @@ export class DecisionLoop {
           this.deps.log.info({ studyId: study.id }, `study ends early: ${endReason}`);
         }
       }
-      if (applied.created + applied.promoted + applied.stopped === 0) break;
+      if (applied.created + applied.promotedTrialIds.length + applied.stopped === 0) break;
     }
     runtime.setInflight(study.id, cached.inflight.size);
     if (total.completed) {
@@ -153,7 +152,8 @@ export class DecisionLoop {
     await this.deps.trialQueue.enqueueMany(jobs);
     const queuedAt = Date.now();
     for (const { studyId, applied, kind, eventAt, promotedFrom } of pending) {
-      const decisions = applied.created + applied.promoted + applied.stopped + (applied.completed ? 1 : 0);
+      const promoted = applied.promotedTrialIds.length;
+      const decisions = applied.created + promoted + applied.stopped + (applied.completed ? 1 : 0);
       this.deps.stats.decisions += decisions;
       if (decisions > 0) {
         this.deps.onApplied({
@@ -163,7 +163,7 @@ export class DecisionLoop {
           promotedFrom,
           queuedAt,
           decisions,
-          promoted: applied.promoted,
+          promoted,
           created: applied.created,
         });
       }

@@ -63,7 +63,6 @@ export function jobDatasetFields(
 export interface AppliedDecisions {
   jobs: TrialJobData[];
   created: number;
-  promoted: number;
   /** The promoted trials, in decision order. */
   promotedTrialIds: string[];
   stopped: number;
@@ -76,7 +75,7 @@ type RungSpan = { rung: number; fromEpoch: number; toEpoch: number };
 
 /** Nothing applied yet: what a decision round starts from. */
 export function noDecisions(): AppliedDecisions {
-  return { jobs: [], created: 0, promoted: 0, promotedTrialIds: [], stopped: 0, completed: false };
+  return { jobs: [], created: 0, promotedTrialIds: [], stopped: 0, completed: false };
 }
 
 function jobData(
@@ -128,10 +127,7 @@ export async function applyDecisions(
         if (createTrial(study, cached, d.trial, w, out)) out.created++;
         break;
       case 'promote':
-        if (promoteTrial(study, cached, d, w)) {
-          out.promoted++;
-          out.promotedTrialIds.push(d.trialId);
-        }
+        if (promoteTrial(study, cached, d, w)) out.promotedTrialIds.push(d.trialId);
         break;
       case 'stop-trial':
         if (stopTrial(cached, d, w)) out.stopped++;
