@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidInputError, groupBy } from '@braintune/protocol';
+import { sha256Hex } from './bundle.js';
 import type { Decoded } from './decode-all.js';
 import type { BundleManifest, DuplicateGroup, SkippedFile } from './manifest.js';
 import { log } from './log.js';
@@ -24,7 +24,7 @@ export async function hashFiles(files: SourceFile[], skipped: SkippedFile[]): Pr
   const hashed = await mapWithConcurrency(files, 16, async (file): Promise<HashedFile | null> => {
     try {
       const bytes = await readFile(file.absPath);
-      return { ...file, sha256: createHash('sha256').update(bytes).digest('hex') };
+      return { ...file, sha256: sha256Hex(bytes) };
     } catch (error) {
       skipped.push({ path: file.relPath, sha256: null, reason: `unreadable: ${(error as Error).message}` });
       return null;

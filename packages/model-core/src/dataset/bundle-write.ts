@@ -62,7 +62,3 @@ export async function writeBundleAtomically(
     await rm(temp, { recursive: true, force: true });
   }
 }
-
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}

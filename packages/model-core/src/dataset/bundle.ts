@@ -147,6 +147,7 @@ async function readBlob(dir: string, file: string): Promise<Uint8Array> {
   }
 }
 
-function sha256Hex(data: Uint8Array): string {
+/** Hex sha256 of bytes: file contents, and the pixel and label arrays a manifest pins. */
+export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }

@@ -17,7 +17,7 @@ import {
   type BundleOptions,
   type SkippedFile,
 } from './manifest.js';
-import { readManifestIfValid } from './bundle.js';
+import { readManifestIfValid, sha256Hex } from './bundle.js';
 import {
   byteIdenticalCopies,
   decodedInOrder,
@@ -26,7 +26,7 @@ import {
   requireEveryClass,
   type ByteIdenticalCopies,
 } from './bundle-inputs.js';
-import { bundleHash, sha256Hex, writeBundleAtomically } from './bundle-write.js';
+import { bundleHash, writeBundleAtomically } from './bundle-write.js';
 import { groupForSplit, splitSummary } from './groups.js';
 import { log } from './log.js';
 import { DEFAULT_NEAR_DUPLICATE_THRESHOLD, type PerceptualHash } from './near-duplicates.js';
