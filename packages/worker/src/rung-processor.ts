@@ -136,7 +136,7 @@ export class RungProcessor {
     const log = ctx.log.child({ jobId, fromEpoch: data.fromEpoch, toEpoch: data.toEpoch, attemptKey });
     // An object, not a let: it is changed inside callbacks, which flow analysis would not see.
     const flags: StopFlags = {
-      stop: (await ctx.redis.exists(redisKeys.cancelled(ctx.prefix, data.studyId))) ? 'cancelled' : null,
+      stop: (await this.cancelled(data.studyId)) ? 'cancelled' : null,
     };
     ctx.stopFlags.set(jobId, flags);
     if (token) ctx.keepalive.holdLock(jobId, this.lockKey(jobId), token, ctx.lockDurationMs);
@@ -204,7 +204,7 @@ export class RungProcessor {
     } satisfies TrialProgress);
     // Between epochs: has the study been cancelled, or has someone else taken the job
     // (its lock expired, or Redis lost it and the coordinator queued it again)?
-    if (await ctx.redis.exists(redisKeys.cancelled(ctx.prefix, data.studyId))) flags.stop ??= 'cancelled';
+    if (await this.cancelled(data.studyId)) flags.stop ??= 'cancelled';
     if (await this.lostLock(jobId, token)) flags.stop = 'lost-lock';
   }
 
@@ -236,6 +236,11 @@ export class RungProcessor {
 
   private publish(event: WorkerEvent): Promise<void> {
     return publishWorkerEvent(this.ctx.redis, this.ctx.prefix, event);
+  }
+
+  /** Whether the study is marked cancelled in Redis (the coordinator's mark, read between epochs). */
+  private async cancelled(studyId: string): Promise<boolean> {
+    return (await this.ctx.redis.exists(redisKeys.cancelled(this.ctx.prefix, studyId))) > 0;
   }
 
   private lockKey(jobId: string): string {
